@@ -1,0 +1,167 @@
+// Shards: immutable container files of samples, read by ordinal or key.
+//
+// A sample is a key plus named fields (bytes). Files that share a stem in a
+// source tree ("0042.png", "0042.cls") form one sample with fields "png" and
+// "cls" (the WebDataset convention, see docs/cli.md "Samples and keys").
+//
+// Every shard format (native, tar, ...) is read through ShardReader and written
+// through ShardWriter. Readers answer Read(ordinal) in O(1) seeks through an
+// index (embedded in native shards, a sidecar file or an in-memory scan for
+// the others) and return field bytes as views into a memory map: no copy.
+//
+// Thread safety: a ShardReader is immutable after Open; Read, Find and Verify
+// may be called from many threads at once. A ShardWriter is used by one thread.
+#ifndef SHARDSET_SHARD_H_
+#define SHARDSET_SHARD_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shardset/status.h"
+
+namespace shardset {
+
+// Field flags, stored in every index (docs/format.md "Field table").
+enum FieldFlags : uint8_t {
+  // The field was not a file in the source: it was made by pack, e.g. the
+  // "cls" label taken from the parent directory by --label-from-dir. extract
+  // does not write derived fields unless asked, so the source tree round-trips.
+  kFieldDerived = 1,
+};
+
+struct Field {
+  std::string_view name;
+  std::string_view data;  // valid while the Sample that holds it lives
+  uint8_t flags = 0;
+};
+
+// One sample as returned by a reader. Field bytes point into the shard's
+// memory map (or into `storage` for formats that must decode).
+struct Sample {
+  uint64_t ordinal = 0;  // within the shard or dataset that returned it
+  std::string key;
+  std::vector<Field> fields;
+  std::string storage;  // owns decoded bytes when a format cannot map them
+
+  // The field named `name`, or nullptr.
+  const Field* Find(std::string_view name) const;
+};
+
+// A sample to be written: owned bytes.
+struct InputField {
+  std::string name;
+  std::string data;
+  uint8_t flags = 0;
+};
+struct InputSample {
+  std::string key;
+  std::vector<InputField> fields;
+};
+
+enum class ShardFormat { kNative, kTar };
+std::string_view FormatName(ShardFormat f);
+Result<ShardFormat> ParseFormat(std::string_view name);  // "native" | "tar"
+// The file extension of a shard of this format, with the dot (".shard", ".tar").
+std::string_view FormatExtension(ShardFormat f);
+
+struct ReadOptions {
+  // Check each sample's checksum on Read (xxh3, docs/format.md). Off saves
+  // one pass over the bytes; a corrupt sample then goes undetected.
+  bool verify_checksums = true;
+};
+
+// What Verify found. Problems are one line each and name the shard, the
+// sample (ordinal and key where known) and what to do.
+struct VerifyReport {
+  uint64_t samples_checked = 0;
+  uint64_t bytes_checked = 0;
+  std::vector<std::string> problems;
+  bool ok() const { return problems.empty(); }
+};
+
+class ShardReader {
+ public:
+  virtual ~ShardReader() = default;
+  ShardReader(const ShardReader&) = delete;
+  ShardReader& operator=(const ShardReader&) = delete;
+
+  virtual const std::string& path() const = 0;
+  virtual ShardFormat format() const = 0;
+  virtual uint64_t num_samples() const = 0;
+  // Size of the shard file in bytes.
+  virtual uint64_t file_size() const = 0;
+
+  // Fills *out with sample `ordinal`. NotFound when ordinal >= num_samples();
+  // Corruption (naming the shard, ordinal and key) when the bytes fail their
+  // checksum or the index is damaged: never returns wrong bytes.
+  virtual Status Read(uint64_t ordinal, Sample* out) const = 0;
+  // Only the key of sample `ordinal` (no field bytes touched).
+  virtual Result<std::string> Key(uint64_t ordinal) const = 0;
+  // The ordinal of the sample with this key, or NotFound. O(log n) when the
+  // shard's keys are sorted (pack writes them so), O(n) otherwise.
+  virtual Result<uint64_t> Find(std::string_view key) const = 0;
+  // Checks every structure and checksum; problems go to *report (never stops
+  // at the first). Returns non-OK only when the shard cannot be checked at all.
+  virtual Status Verify(VerifyReport* report) const = 0;
+
+ protected:
+  ShardReader() = default;
+};
+
+// Opens a shard of any format, recognised by its content (magic bytes), not
+// its name. A tar uses its sidecar index (FILE.idx) when present and current,
+// otherwise it is scanned once into memory.
+Result<std::unique_ptr<ShardReader>> OpenShard(const std::string& path,
+                                               const ReadOptions& options = {});
+
+struct WriteOptions {
+  // fsync the shard before renaming it to its final name. Turning this off
+  // trades crash safety for speed (tests, benchmarks on tmpfs).
+  bool sync = true;
+  // Tar only: also write the sidecar index "<path>.idx".
+  bool tar_index = true;
+};
+
+// What a sealed shard looks like; recorded in the dataset manifest.
+struct ShardInfo {
+  std::string path;
+  ShardFormat format = ShardFormat::kNative;
+  uint64_t num_samples = 0;
+  uint64_t file_size = 0;
+  uint64_t xxh3 = 0;  // XXH3-64 of the whole file
+  std::string first_key, last_key;
+};
+
+// Writes one shard: samples are appended to a temporary file next to `path`;
+// Close() seals it (index, footer), fsyncs and renames it to `path`. A crash
+// at any moment leaves either no file at `path` or a complete shard.
+// Destroying a writer without Close() removes the temporary file.
+class ShardWriter {
+ public:
+  virtual ~ShardWriter() = default;
+  ShardWriter(const ShardWriter&) = delete;
+  ShardWriter& operator=(const ShardWriter&) = delete;
+
+  // Appends a sample. Field names must be unique within the sample.
+  virtual Status Add(const InputSample& sample) = 0;
+  virtual uint64_t num_samples() const = 0;
+  // Bytes the shard would have if sealed now (approximate: before the index).
+  virtual uint64_t bytes_written() const = 0;
+  // Seals the shard. After Close the writer accepts nothing more.
+  virtual Result<ShardInfo> Close() = 0;
+
+ protected:
+  ShardWriter() = default;
+};
+
+Result<std::unique_ptr<ShardWriter>> CreateShardWriter(const std::string& path,
+                                                       ShardFormat format,
+                                                       const WriteOptions& options = {});
+
+}  // namespace shardset
+
+#endif  // SHARDSET_SHARD_H_

@@ -1,0 +1,97 @@
+// File IO used by every module: read-only memory maps and crash-safe writes.
+//
+// Crash safety contract (PRODUCT.md "Trust it"): a file that appears under its
+// final name is complete. AtomicFile writes to a hidden temporary name in the
+// same directory, and Commit() flushes, fsyncs, renames and fsyncs the
+// directory. Temporary names start with ".shardset-tmp." so a later run can
+// find and delete what a killed run left behind (RemoveStaleTempFiles).
+#ifndef SHARDSET_BASE_FILE_H_
+#define SHARDSET_BASE_FILE_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "shardset/status.h"
+
+namespace shardset {
+
+inline constexpr std::string_view kTempPrefix = ".shardset-tmp.";
+
+// A read-only private memory map of a whole file. Movable, not copyable.
+// Thread-safe for concurrent reads. A file truncated by someone else while
+// mapped raises SIGBUS on access past its new end: shards are immutable, and
+// verify/readers check sizes against the footer at open.
+class MappedFile {
+ public:
+  static Result<MappedFile> Open(const std::string& path);
+  MappedFile() = default;
+  MappedFile(MappedFile&& o) noexcept { *this = std::move(o); }
+  MappedFile& operator=(MappedFile&& o) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  std::string_view data() const { return {data_, size_}; }
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  int64_t mtime_ns() const { return mtime_ns_; }
+  // Hints the kernel about the access pattern (madvise); failures are ignored.
+  void AdviseSequential() const;
+  void AdviseRandom() const;
+
+ private:
+  std::string path_;
+  const char* data_ = nullptr;
+  uint64_t size_ = 0;
+  int64_t mtime_ns_ = 0;
+};
+
+// Buffered append-only writer to a temporary file that becomes `final_path`
+// only on Commit(). Destroying it uncommitted deletes the temporary file.
+class AtomicFile {
+ public:
+  static Result<std::unique_ptr<AtomicFile>> Create(const std::string& final_path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  Status Append(std::string_view data);
+  uint64_t offset() const { return offset_; }
+  // Flushes; if `sync`, fsyncs the file; renames it to the final name (which
+  // must not exist unless `overwrite`), then fsyncs the directory if `sync`.
+  Status Commit(bool sync, bool overwrite = false);
+  const std::string& final_path() const { return final_path_; }
+  const std::string& temp_path() const { return temp_path_; }
+
+ private:
+  AtomicFile() = default;
+  Status Flush();
+
+  std::string final_path_, temp_path_;
+  int fd_ = -1;
+  uint64_t offset_ = 0;
+  std::string buffer_;
+  bool committed_ = false;
+};
+
+// Writes `contents` to `path` through an AtomicFile (overwriting).
+Status WriteFileAtomic(const std::string& path, std::string_view contents, bool sync = true);
+// Reads a whole file; ResourceExhausted if it is larger than `max_bytes`.
+Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes);
+// Deletes temporary files left in `dir` by killed runs; returns how many.
+Result<int> RemoveStaleTempFiles(const std::string& dir);
+Status FsyncDir(const std::string& dir);
+// "a/b/c" -> "a/b"; "c" -> ".".
+std::string DirName(const std::string& path);
+std::string BaseName(const std::string& path);
+std::string JoinPath(std::string_view a, std::string_view b);
+bool IsDirectory(const std::string& path);
+bool PathExists(const std::string& path);
+
+}  // namespace shardset
+
+#endif  // SHARDSET_BASE_FILE_H_

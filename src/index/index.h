@@ -1,0 +1,143 @@
+// The index: sample ordinal -> key, field offsets and sizes, checksum.
+//
+// One encoding serves every shard format (docs/format.md "Index region"):
+// native shards embed it after their data; tar (and later zip, tsv) shards
+// keep it in a sidecar file. Samples are grouped in blocks of `block_samples`
+// (64): a block is found in O(1) through a fixed-width directory, then decoded
+// (at most 64 entries). Blocks are columnar and zstd-compressed when that
+// pays, which keeps the per-sample cost near 8 bytes (docs/format.md
+// "Rationale").
+//
+// IndexReader is immutable after Open and thread-safe; it borrows the bytes it
+// was opened on (a memory map), which must outlive it.
+#ifndef SHARDSET_INDEX_INDEX_H_
+#define SHARDSET_INDEX_INDEX_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shardset/status.h"
+
+namespace shardset::index {
+
+inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kDefaultBlockSamples = 64;
+inline constexpr uint32_t kMaxBlockSamples = 1 << 16;
+inline constexpr size_t kFooterSize = 56;
+inline constexpr size_t kDirectoryEntrySize = 16;
+inline constexpr std::string_view kFooterMagic{"\x89SHIDX\r\n", 8};
+// Bounds that protect readers from hostile files (docs/format.md "Limits").
+inline constexpr uint32_t kMaxFields = 4096;
+inline constexpr uint32_t kMaxKeyBytes = 64 * 1024;
+inline constexpr uint64_t kMaxBlockBytes = 64ull << 20;
+
+enum IndexFlags : uint32_t {
+  // Fields of consecutive samples are back to back: no gaps are stored.
+  kContiguous = 1,
+  // Keys strictly increase (bytewise) with the ordinal: Find is a binary search.
+  kKeysSorted = 2,
+};
+
+enum BlockCodec : uint8_t { kRaw = 0, kZstd = 1 };
+
+struct FieldDef {
+  std::string name;
+  uint8_t flags = 0;
+};
+
+struct FieldLoc {
+  uint32_t field_id = 0;  // into the field table
+  uint64_t offset = 0;    // absolute offset of the field's bytes in the data file
+  uint64_t size = 0;
+};
+
+struct Entry {
+  std::string key;
+  std::vector<FieldLoc> fields;  // in increasing offset order
+  uint32_t checksum = 0;         // low 32 bits of XXH3-64 over the fields' bytes in order
+};
+
+// The low 32 bits of XXH3-64: the per-sample checksum stored in the index.
+uint32_t SampleChecksum(std::string_view bytes);
+
+class IndexBuilder {
+ public:
+  // `contiguous`: each sample's first field starts where the previous sample's
+  // last field ended (native shards). `compress`: zstd blocks when smaller.
+  explicit IndexBuilder(bool contiguous, bool compress = true,
+                        uint32_t block_samples = kDefaultBlockSamples);
+
+  // The id of field `name`, adding it to the field table if new.
+  uint32_t FieldId(std::string_view name, uint8_t flags);
+  // Appends one sample. Fields must be in increasing offset order and, when
+  // contiguous, start where the previous sample ended.
+  void Add(std::string_view key, const std::vector<FieldLoc>& fields, uint32_t checksum);
+  uint64_t num_samples() const { return num_samples_; }
+  // Bytes of index built so far (for shard size accounting).
+  uint64_t size_estimate() const { return blocks_.size() + pending_estimate_; }
+  const std::string& first_key() const { return first_key_; }
+  const std::string& last_key() const { return last_key_; }
+  bool keys_sorted() const { return keys_sorted_; }
+
+  // Serializes blocks, field table, directory and footer. `index_offset` is
+  // the absolute file offset the returned bytes will be written at.
+  std::string Finish(uint64_t index_offset);
+
+ private:
+  void FlushBlock();
+
+  bool contiguous_, compress_;
+  uint32_t block_samples_;
+  std::vector<FieldDef> fields_;
+  std::string blocks_;      // encoded blocks, offsets relative to blocks_ start
+  std::vector<std::pair<uint64_t, uint32_t>> directory_;  // (relative offset, stored len)
+  std::vector<uint8_t> codecs_;
+  std::vector<Entry> pending_;
+  uint64_t pending_estimate_ = 0;
+  uint64_t num_samples_ = 0;
+  std::string first_key_, last_key_;
+  bool keys_sorted_ = true;
+};
+
+class IndexReader {
+ public:
+  // Opens the index whose footer ends `file`. Field offsets must lie below
+  // `data_limit` (the data file's size, or the native index's own start).
+  // `name` is used in error messages (the shard or sidecar path).
+  static Result<IndexReader> Open(std::string_view file, uint64_t data_limit, std::string name);
+  IndexReader() = default;
+
+  uint64_t num_samples() const { return num_samples_; }
+  uint32_t flags() const { return flags_; }
+  bool keys_sorted() const { return flags_ & kKeysSorted; }
+  uint64_t index_offset() const { return index_offset_; }
+  uint32_t num_blocks() const { return num_blocks_; }
+  uint32_t block_samples() const { return block_samples_; }
+  const std::vector<FieldDef>& fields() const { return fields_; }
+
+  // Decodes the entry of sample `ordinal`. Corruption names the block.
+  // Consecutive calls on one thread reuse the decoded block, so a sequential
+  // scan decodes each block once.
+  Status Get(uint64_t ordinal, Entry* out) const;
+  // Decodes all entries of block `block`.
+  Status GetBlock(uint32_t block, std::vector<Entry>* out) const;
+  // Ordinal of `key`, or NotFound.
+  Result<uint64_t> Find(std::string_view key) const;
+
+ private:
+  Status DecodeBlock(uint32_t block, std::vector<Entry>* out) const;
+
+  std::string_view file_;
+  std::string name_;
+  uint64_t id_ = 0;  // distinguishes readers in the per-thread block cache
+  uint64_t data_limit_ = 0;
+  uint64_t index_offset_ = 0, meta_offset_ = 0, directory_offset_ = 0, num_samples_ = 0;
+  uint32_t num_blocks_ = 0, block_samples_ = 0, flags_ = 0;
+  std::vector<FieldDef> fields_;
+};
+
+}  // namespace shardset::index
+
+#endif  // SHARDSET_INDEX_INDEX_H_
