@@ -155,10 +155,15 @@ class IdxReader {
  private:
   [[noreturn]] void FailRead() const {
     int zerr = Z_OK;
-    const char* message = gzerror(file_.get(), &zerr);
+    std::string_view message = gzerror(file_.get(), &zerr);
     if (zerr == Z_ERRNO) Fail(std::string("read error (") + std::strerror(errno) + ")");
     // Z_BUF_ERROR is zlib's "unexpected end of file" inside the gzip stream.
-    if (zerr != Z_OK && zerr != Z_BUF_ERROR) Fail(std::string("corrupt gzip data (") + message + ")");
+    if (zerr != Z_OK && zerr != Z_BUF_ERROR) {
+      // gzerror() prefixes the message with "<path>: ", which Fail() already prints.
+      const std::string prefix = path_.string() + ": ";
+      if (message.starts_with(prefix)) message.remove_prefix(prefix.size());
+      Fail("corrupt gzip data (" + std::string(message) + ")");
+    }
     Fail("is truncated");
   }
 

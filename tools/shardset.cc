@@ -1,1 +1,556 @@
-int main(){return 0;}
+// shardset: the command-line front end. Each verb is a thin layer over a
+// library call; this file owns argument parsing, output formatting and the
+// mapping from Status codes to exit codes (docs/cli.md "Exit codes").
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "base/file.h"
+#include "base/strings.h"
+#include "formats/sample_key.h"
+#include "formats/tar/tar_shard.h"
+#include "shardset/dataset.h"
+#include "shardset/pack.h"
+#include "shardset/shard.h"
+
+namespace shardset {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNotFound = 3;
+constexpr int kExitCorrupt = 4;
+
+int ExitCode(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kOk: return kExitOk;
+    case Status::Code::kNotFound: return kExitNotFound;
+    case Status::Code::kCorruption: return kExitCorrupt;
+    case Status::Code::kInvalidArgument:
+    case Status::Code::kAlreadyExists: return kExitUsage;
+    default: return kExitFailure;
+  }
+}
+
+std::string verb_name;
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "shardset %s: %s\n", verb_name.c_str(), s.message().c_str());
+  return ExitCode(s);
+}
+
+// Progress goes to stderr, only on a terminal, and is erased when done.
+class Progress {
+ public:
+  explicit Progress(bool quiet) : enabled_(!quiet && ::isatty(STDERR_FILENO)) {}
+  ~Progress() { Done(); }
+  void Show(const std::string& line) {
+    if (!enabled_) return;
+    std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  void Done() {
+    if (shown_) std::fprintf(stderr, "\r\033[K");
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+};
+
+// JSON must be UTF-8: keys that are not are given with invalid bytes
+// replaced, plus their exact bytes in hex under "key_hex".
+void PutKey(json* j, std::string_view key) {
+  (*j)["key"] = std::string(key);
+  if (!IsValidUtf8(key)) {
+    std::string hex;
+    for (unsigned char c : key) hex += fmt::format("{:02x}", c);
+    (*j)["key_hex"] = hex;
+  }
+}
+
+std::string Dump(const json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+bool WriteStdout(std::string_view data) {
+  return std::fwrite(data.data(), 1, data.size(), stdout) == data.size();
+}
+
+// ---------------------------------------------------------------- pack
+struct PackArgs {
+  std::vector<std::string> sources;
+  std::string out;
+  std::string format = "native";
+  std::string shard_size = "256MiB";
+  uint64_t shard_samples = 0;
+  bool label_from_dir = false;
+  int jobs = 1;
+  bool skip_unreadable = false;
+  bool no_sync = false;
+  bool force = false;
+  bool quiet = false;
+  bool json_out = false;
+};
+
+int RunPack(const PackArgs& a) {
+  PackOptions o;
+  auto format = ParseFormat(a.format);
+  if (!format.ok()) return Fail(format.status());
+  o.format = *format;
+  auto size = ParseSize(a.shard_size);
+  if (!size.ok()) return Fail(size.status());
+  o.shard_size = *size;
+  o.shard_samples = a.shard_samples;
+  o.label_from_dir = a.label_from_dir;
+  o.jobs = a.jobs;
+  o.skip_unreadable = a.skip_unreadable;
+  o.sync = !a.no_sync;
+  o.force = a.force;
+  Progress bar(a.quiet);
+  o.progress = [&](const PackProgress& p) {
+    bar.Show(fmt::format("packing: {} samples, {} read, {} shards sealed", p.samples,
+                         FormatBytes(p.bytes_in), p.shards));
+  };
+  o.warn = [&](const std::string& w) {
+    bar.Done();
+    std::fprintf(stderr, "shardset pack: warning: %s\n", w.c_str());
+  };
+  auto r = Pack(a.sources, a.out, o);
+  bar.Done();
+  if (!r.ok()) return Fail(r.status());
+  if (a.json_out) {
+    json j = {{"out", a.out},
+              {"samples", r->samples},
+              {"shards", r->shards},
+              {"bytes_in", r->bytes_in},
+              {"bytes_out", r->bytes_out},
+              {"skipped", r->skipped},
+              {"resumed_samples", r->resumed_samples},
+              {"already_complete", r->already_complete}};
+    std::puts(Dump(j).c_str());
+  } else if (r->already_complete) {
+    std::printf("%s: already complete (%llu samples in %llu shards); nothing to do\n",
+                a.out.c_str(), static_cast<unsigned long long>(r->samples),
+                static_cast<unsigned long long>(r->shards));
+  } else {
+    std::string resumed =
+        r->resumed_samples ? fmt::format(" (resumed after {} samples)", r->resumed_samples) : "";
+    std::string skipped = r->skipped ? fmt::format(", {} files skipped", r->skipped) : "";
+    std::printf("%s: %llu samples in %llu %s shards, %s of files -> %s (%+.2f%%)%s%s\n",
+                a.out.c_str(), static_cast<unsigned long long>(r->samples),
+                static_cast<unsigned long long>(r->shards), a.format.c_str(),
+                FormatBytes(r->bytes_in).c_str(), FormatBytes(r->bytes_out).c_str(),
+                r->bytes_in ? 100.0 * (double(r->bytes_out) - double(r->bytes_in)) /
+                                  double(r->bytes_in)
+                            : 0.0,
+                resumed.c_str(), skipped.c_str());
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- ls
+int RunLs(const std::string& target, bool json_out) {
+  ReadOptions ro;
+  ro.verify_checksums = false;  // ls touches no field bytes
+  auto ds = Dataset::Open(target, ro);
+  if (!ds.ok()) return Fail(ds.status());
+  Sample s;
+  std::string line;
+  for (uint64_t i = 0; i < (*ds)->num_samples(); ++i) {
+    Status st = (*ds)->Read(i, &s);
+    if (!st.ok()) return Fail(st);
+    line.clear();
+    if (json_out) {
+      json j;
+      j["ordinal"] = i;
+      PutKey(&j, s.key);
+      json fields = json::object();
+      for (const Field& f : s.fields) fields[std::string(f.name)] = f.data.size();
+      j["fields"] = std::move(fields);
+      line = Dump(j);
+    } else {
+      line = EscapeForDisplay(s.key);
+      line.push_back('\t');
+      for (size_t k = 0; k < s.fields.size(); ++k) {
+        if (k) line.push_back(' ');
+        line += fmt::format("{}:{}", EscapeForDisplay(s.fields[k].name), s.fields[k].data.size());
+      }
+    }
+    line.push_back('\n');
+    if (!WriteStdout(line)) return kExitFailure;  // stdout closed (e.g. | head)
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- info
+int RunInfo(const std::string& target, const std::string& label_field, bool json_out) {
+  ReadOptions ro;
+  ro.verify_checksums = false;  // a summary; verify checks the bytes
+  auto ds_or = Dataset::Open(target, ro);
+  if (!ds_or.ok()) return Fail(ds_or.status());
+  const Dataset& ds = **ds_or;
+  struct FieldStats {
+    uint64_t count = 0, bytes = 0;
+    bool derived = false;
+  };
+  std::map<std::string, FieldStats> fields;
+  std::map<std::string, uint64_t> labels;
+  uint64_t file_bytes = 0, sample_bytes = 0, source_bytes = 0;
+  for (size_t i = 0; i < ds.num_shards(); ++i) file_bytes += ds.shard(i).file_size();
+  Sample s;
+  for (uint64_t i = 0; i < ds.num_samples(); ++i) {
+    Status st = ds.Read(i, &s);
+    if (!st.ok()) return Fail(st);
+    for (const Field& f : s.fields) {
+      FieldStats& fs = fields[std::string(f.name)];
+      ++fs.count;
+      fs.bytes += f.data.size();
+      fs.derived = f.flags & kFieldDerived;
+      sample_bytes += f.data.size();
+      if (!(f.flags & kFieldDerived)) source_bytes += f.data.size();
+      if (f.name == label_field) ++labels[std::string(f.data)];
+    }
+  }
+  const double overhead =
+      source_bytes ? 100.0 * (double(file_bytes) - double(source_bytes)) / double(source_bytes)
+                   : 0.0;
+  if (json_out) {
+    json j;
+    j["target"] = target;
+    j["samples"] = ds.num_samples();
+    j["shards"] = ds.num_shards();
+    j["bytes"] = file_bytes;
+    j["field_bytes"] = sample_bytes;
+    j["source_bytes"] = source_bytes;
+    j["overhead_percent"] = overhead;
+    json fj = json::object();
+    for (const auto& [name, fs] : fields) {
+      fj[name] = {{"samples", fs.count}, {"bytes", fs.bytes}, {"derived", fs.derived}};
+    }
+    j["fields"] = fj;
+    j["label_field"] = label_field;
+    j["labels"] = labels;
+    json shards = json::array();
+    for (size_t i = 0; i < ds.num_shards(); ++i) {
+      shards.push_back({{"path", ds.shard(i).path()},
+                        {"format", std::string(FormatName(ds.shard(i).format()))},
+                        {"samples", ds.shard(i).num_samples()},
+                        {"bytes", ds.shard(i).file_size()}});
+    }
+    j["shard_list"] = shards;
+    if (ds.has_manifest()) j["recipe"] = json::parse(ds.manifest().recipe_json, nullptr, false);
+    std::puts(Dump(j, 2).c_str());
+    return kExitOk;
+  }
+  std::printf("target:   %s\n", target.c_str());
+  std::printf("samples:  %llu\n", static_cast<unsigned long long>(ds.num_samples()));
+  std::printf("shards:   %zu (%s)\n", ds.num_shards(),
+              ds.num_shards() ? std::string(FormatName(ds.shard(0).format())).c_str() : "-");
+  std::printf("size:     %s on disk for %s of source files (overhead %+.2f%%)\n",
+              FormatBytes(file_bytes).c_str(), FormatBytes(source_bytes).c_str(), overhead);
+  std::printf("fields:\n");
+  for (const auto& [name, fs] : fields) {
+    std::printf("  %-10s %8llu samples  %10s%s\n", EscapeForDisplay(name).c_str(),
+                static_cast<unsigned long long>(fs.count), FormatBytes(fs.bytes).c_str(),
+                fs.derived ? "  (derived)" : "");
+  }
+  if (labels.empty()) {
+    std::printf("labels:   none (no '%s' field; pack with --label-from-dir)\n",
+                label_field.c_str());
+  } else {
+    std::printf("labels:   %zu distinct values of '%s'\n", labels.size(), label_field.c_str());
+    uint64_t most = 0;
+    for (const auto& [l, n] : labels) most = std::max(most, n);
+    for (const auto& [l, n] : labels) {
+      int bar = most ? static_cast<int>(40.0 * double(n) / double(most)) : 0;
+      std::printf("  %-10s %8llu  %s\n", EscapeForDisplay(l).c_str(),
+                  static_cast<unsigned long long>(n), std::string(bar, '#').c_str());
+    }
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- cat
+int RunCat(const std::string& target, const std::vector<std::string>& keys,
+           const std::vector<uint64_t>& ordinals, const std::string& field) {
+  if (keys.empty() == ordinals.empty()) {
+    return Fail(Status::InvalidArgument("give one or more KEYs, or --ordinal N (not both)"));
+  }
+  auto ds = Dataset::Open(target);
+  if (!ds.ok()) return Fail(ds.status());
+  Sample s;
+  auto emit = [&](uint64_t ordinal) -> Status {
+    SHARDSET_RETURN_IF_ERROR((*ds)->Read(ordinal, &s));
+    const Field* f = nullptr;
+    if (!field.empty()) {
+      f = s.Find(field);
+      if (!f) {
+        return Status::NotFound(fmt::format("{}: sample {} (key '{}') has no field '{}'", target,
+                                            ordinal, EscapeForDisplay(s.key), field));
+      }
+    } else {
+      // Without --field, the one field that came from a file (derived fields
+      // such as the cls label do not count).
+      std::string list;
+      size_t real = 0;
+      for (const Field& x : s.fields) {
+        list += (list.empty() ? "" : ", ") + EscapeForDisplay(x.name);
+        if (!(x.flags & kFieldDerived)) {
+          f = &x;
+          ++real;
+        }
+      }
+      if (real != 1) {
+        return Status::InvalidArgument(
+            fmt::format("sample '{}' has fields {}; choose one with --field",
+                        EscapeForDisplay(s.key), list.empty() ? "(none)" : list));
+      }
+    }
+    if (!WriteStdout(f->data)) return Status::IOError("cannot write to stdout");
+    return Status::OK();
+  };
+  for (const std::string& key : keys) {
+    auto ord = (*ds)->Find(key);
+    if (!ord.ok()) return Fail(ord.status());
+    Status st = emit(*ord);
+    if (!st.ok()) return Fail(st);
+  }
+  for (uint64_t ord : ordinals) {
+    Status st = emit(ord);
+    if (!st.ok()) return Fail(st);
+  }
+  return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
+}
+
+// ---------------------------------------------------------------- extract
+// A relative path that stays inside the output folder: no absolute paths,
+// no ".." or empty components.
+bool SafeRelativePath(std::string_view p) {
+  if (p.empty() || p[0] == '/') return false;
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find('/', start);
+    if (end == std::string_view::npos) end = p.size();
+    std::string_view part = p.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+Status MakeParents(const std::string& out, std::string_view rel) {
+  for (size_t pos = rel.find('/'); pos != std::string_view::npos; pos = rel.find('/', pos + 1)) {
+    std::string dir = JoinPath(out, rel.substr(0, pos));
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Status::FromErrno(fmt::format("{}: cannot create folder", dir), errno);
+    }
+  }
+  return Status::OK();
+}
+
+int RunExtract(const std::string& target, const std::string& out, bool derived, bool quiet) {
+  auto ds = Dataset::Open(target);
+  if (!ds.ok()) return Fail(ds.status());
+  if (::mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Fail(Status::FromErrno(fmt::format("{}: cannot create output folder", out), errno));
+  }
+  Progress bar(quiet);
+  Sample s;
+  uint64_t files = 0, bytes = 0;
+  for (uint64_t i = 0; i < (*ds)->num_samples(); ++i) {
+    Status st = (*ds)->Read(i, &s);
+    if (!st.ok()) return Fail(st);
+    for (const Field& f : s.fields) {
+      if ((f.flags & kFieldDerived) && !derived) continue;
+      const std::string rel = JoinKeyField(s.key, f.name);
+      if (!SafeRelativePath(rel)) {
+        return Fail(Status::InvalidArgument(fmt::format(
+            "{}: sample {} would be written to '{}', outside {}; refusing (nothing of it was "
+            "written)",
+            target, i, EscapeForDisplay(rel), out)));
+      }
+      st = MakeParents(out, rel);
+      if (st.ok()) st = WriteFileAtomic(JoinPath(out, rel), f.data, /*sync=*/false);
+      if (!st.ok()) return Fail(st);
+      ++files;
+      bytes += f.data.size();
+    }
+    if (i % 1024 == 0) bar.Show(fmt::format("extracting: {} files", files));
+  }
+  bar.Done();
+  if (!quiet) {
+    std::fprintf(stderr, "%s: %llu files, %s\n", out.c_str(),
+                 static_cast<unsigned long long>(files), FormatBytes(bytes).c_str());
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- index
+int RunIndex(const std::vector<std::string>& files) {
+  for (const std::string& f : files) {
+    auto shard = OpenShard(f);
+    if (!shard.ok()) return Fail(shard.status());
+    if ((*shard)->format() == ShardFormat::kNative) {
+      std::printf("%s: native shard, its index is built in; nothing to do\n", f.c_str());
+      continue;
+    }
+    auto n = tar::WriteIndex(f, /*sync=*/true);
+    if (!n.ok()) return Fail(n.status());
+    std::printf("%s: indexed %llu samples -> %s\n", f.c_str(),
+                static_cast<unsigned long long>(*n), tar::SidecarPath(f).c_str());
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- verify
+int RunVerify(const std::string& target, bool json_out, bool quiet) {
+  auto ds = Dataset::Open(target);
+  if (!ds.ok()) {
+    // A shard too damaged to open is itself a verify failure.
+    if (json_out) {
+      json j = {{"target", target}, {"ok", false}, {"problems", {ds.status().message()}}};
+      std::puts(Dump(j, 2).c_str());
+    }
+    return Fail(ds.status());
+  }
+  Progress bar(quiet || json_out);
+  VerifyReport report;
+  Status st = (*ds)->Verify(&report, [&](const DatasetVerifyProgress& p) {
+    bar.Show(fmt::format("verifying: {}/{} shards, {}", p.shards_done, p.shards_total,
+                         FormatBytes(p.bytes_done)));
+  });
+  bar.Done();
+  if (!st.ok()) return Fail(st);
+  if (json_out) {
+    json j = {{"target", target},
+              {"ok", report.ok()},
+              {"samples", report.samples_checked},
+              {"bytes", report.bytes_checked},
+              {"shards", (*ds)->num_shards()},
+              {"problems", report.problems}};
+    std::puts(Dump(j, 2).c_str());
+  } else {
+    for (const std::string& p : report.problems) {
+      std::fprintf(stderr, "shardset verify: %s\n", p.c_str());
+    }
+    std::printf("%s: %s: %llu samples, %zu shards, %s checked; %zu problem%s\n", target.c_str(),
+                report.ok() ? "OK" : "FAILED",
+                static_cast<unsigned long long>(report.samples_checked), (*ds)->num_shards(),
+                FormatBytes(report.bytes_checked).c_str(), report.problems.size(),
+                report.problems.size() == 1 ? "" : "s");
+  }
+  return report.ok() ? kExitOk : kExitCorrupt;
+}
+
+}  // namespace
+}  // namespace shardset
+
+int main(int argc, char** argv) {
+  using namespace shardset;
+  CLI::App app{
+      "shardset: pack many small files into a few indexed shards, and read them back by key "
+      "or ordinal at disk speed.\nTARGET is a dataset folder, a single shard, or a tar file.\n"
+      "Exit codes: 0 ok, 1 failure, 2 bad usage, 3 not found, 4 corruption found."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "shardset 0.1.0");
+
+  PackArgs pack;
+  auto* p = app.add_subcommand("pack", "Pack folders of files (or tar files) into a dataset of shards");
+  p->add_option("SRC", pack.sources, "Folders or tar files to pack, in this order")->required();
+  p->add_option("-o,--output", pack.out, "Dataset folder to write (created if missing)")
+      ->required();
+  p->add_option("--format", pack.format, "Shard format: native or tar")
+      ->check(CLI::IsMember({"native", "tar"}))
+      ->capture_default_str();
+  p->add_option("--shard-size", pack.shard_size,
+                "Seal a shard before it grows past this size (e.g. 256MiB, 1GiB)")
+      ->capture_default_str();
+  p->add_option("--shard-samples", pack.shard_samples,
+                "Also seal a shard after this many samples (0: no limit)")
+      ->capture_default_str();
+  p->add_flag("--label-from-dir", pack.label_from_dir,
+              "Add a 'cls' field holding each file's parent folder name (training/3/17.png -> 3)");
+  p->add_option("-j,--jobs", pack.jobs, "Threads reading source files")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  p->add_flag("--skip-unreadable", pack.skip_unreadable,
+              "Skip files that cannot be read, with a warning and a line in the manifest");
+  p->add_flag("--no-sync", pack.no_sync,
+              "Do not fsync shards (faster; a crash may then lose sealed shards)");
+  p->add_flag("--force", pack.force,
+              "Replace a dataset (or interrupted pack) in OUT made with other arguments");
+  p->add_flag("-q,--quiet", pack.quiet, "No progress bar");
+  p->add_flag("--json", pack.json_out, "Print the result as JSON");
+  p->footer(
+      "Files sharing a stem form one sample (0042.png + 0042.cls -> key 0042, fields png, cls).\n"
+      "Rerunning an interrupted pack with the same arguments resumes after the last sealed "
+      "shard.\nExample: shardset pack fashion-mnist/training -o fmnist-train --label-from-dir");
+
+  std::string target, out, field, label_field = "cls";
+  std::vector<std::string> keys, index_files;
+  std::vector<uint64_t> ordinals;
+  bool json_out = false, derived = false, quiet = false;
+
+  auto* ls = app.add_subcommand("ls", "List samples: key, then each field with its size");
+  ls->add_option("TARGET", target, "Dataset folder, shard or tar")->required();
+  ls->add_flag("--json", json_out, "One JSON object per line: ordinal, key, fields");
+
+  auto* info = app.add_subcommand("info", "Summarise: samples, shards, bytes, fields, labels");
+  info->add_option("TARGET", target, "Dataset folder, shard or tar")->required();
+  info->add_option("--label-field", label_field, "Field holding the label")
+      ->capture_default_str();
+  info->add_flag("--json", json_out, "Print as JSON");
+
+  auto* cat = app.add_subcommand("cat", "Write the bytes of samples to stdout, by key or ordinal");
+  cat->add_option("TARGET", target, "Dataset folder, shard or tar")->required();
+  cat->add_option("KEY", keys, "Sample keys; several are written one after another");
+  cat->add_option("--ordinal", ordinals, "Sample ordinals (0-based), instead of keys");
+  cat->add_option("--field", field,
+                  "Field to write; needed when a sample has more than one source field");
+
+  auto* ex = app.add_subcommand("extract", "Write every sample back out as files");
+  ex->add_option("TARGET", target, "Dataset folder, shard or tar")->required();
+  ex->add_option("-o,--output", out, "Folder to write into (created if missing)")->required();
+  ex->add_flag("--derived", derived, "Also write derived fields (e.g. the cls label)");
+  ex->add_flag("-q,--quiet", quiet, "No progress or summary");
+
+  auto* idx = app.add_subcommand("index", "Build the sidecar index of tar files (FILE.idx)");
+  idx->add_option("FILE", index_files, "Tar files to index")->required();
+
+  auto* ver = app.add_subcommand(
+      "verify", "Check every checksum and structure; exit 0 only if all hold, else 4");
+  ver->add_option("TARGET", target, "Dataset folder, shard or tar")->required();
+  ver->add_flag("--json", json_out, "Print the report as JSON");
+  ver->add_flag("-q,--quiet", quiet, "No progress bar");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  CLI::App* sub = app.get_subcommands().front();
+  verb_name = sub->get_name();
+  if (sub == p) return RunPack(pack);
+  if (sub == ls) return RunLs(target, json_out);
+  if (sub == info) return RunInfo(target, label_field, json_out);
+  if (sub == cat) return RunCat(target, keys, ordinals, field);
+  if (sub == ex) return RunExtract(target, out, derived, quiet);
+  if (sub == idx) return RunIndex(index_files);
+  if (sub == ver) return RunVerify(target, json_out, quiet);
+  return kExitUsage;
+}

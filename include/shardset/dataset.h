@@ -1,0 +1,109 @@
+// Datasets: an ordered set of shards seen as one sequence of samples,
+// described by a manifest (docs/formats/manifest.md).
+//
+// Dataset::Open accepts any TARGET the CLI takes: a dataset folder (with
+// manifest.json), a single shard of any format, or a tar. Ordinals are global
+// across shards.
+//
+// Thread safety: a Dataset is immutable after Open; all const methods may be
+// called from many threads.
+#ifndef SHARDSET_DATASET_H_
+#define SHARDSET_DATASET_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "shardset/shard.h"
+#include "shardset/status.h"
+
+namespace shardset {
+
+inline constexpr std::string_view kManifestName = "manifest.json";
+inline constexpr int kManifestVersion = 1;
+
+// One shard as the manifest records it. `path` is relative to the dataset folder.
+struct ManifestShard {
+  std::string path;
+  ShardFormat format = ShardFormat::kNative;
+  uint64_t num_samples = 0;
+  uint64_t file_size = 0;
+  uint64_t xxh3 = 0;
+};
+
+struct Manifest {
+  std::vector<ManifestShard> shards;
+  uint64_t num_samples = 0;
+  uint64_t total_bytes = 0;
+  // The command and options that made the dataset, as JSON text (kept
+  // verbatim so it can be audited and re-run).
+  std::string recipe_json = "{}";
+  // Files the pack skipped, with the reason, so nothing is lost silently.
+  std::vector<std::string> skipped;
+
+  std::string ToJson() const;
+  static Result<Manifest> FromJson(std::string_view text, const std::string& path_for_errors);
+  // Reads `dir`/manifest.json.
+  static Result<Manifest> Load(const std::string& dir);
+  // Writes `dir`/manifest.json atomically (temp + fsync + rename).
+  Status Save(const std::string& dir, bool sync) const;
+};
+
+struct DatasetVerifyProgress {
+  size_t shards_done = 0, shards_total = 0;
+  uint64_t bytes_done = 0;
+};
+
+class Dataset {
+ public:
+  static Result<std::unique_ptr<Dataset>> Open(const std::string& target,
+                                               const ReadOptions& options = {});
+  Dataset(const Dataset&) = delete;
+  Dataset& operator=(const Dataset&) = delete;
+
+  const std::string& target() const { return target_; }
+  // True for a dataset folder; false for a single shard or archive.
+  bool has_manifest() const { return has_manifest_; }
+  const Manifest& manifest() const { return manifest_; }
+  uint64_t num_samples() const { return total_; }
+  size_t num_shards() const { return shards_.size(); }
+  const ShardReader& shard(size_t i) const { return *shards_[i]; }
+  // First global ordinal of shard i.
+  uint64_t shard_start(size_t i) const { return starts_[i]; }
+
+  // Sample `ordinal` (global); out->ordinal is the global ordinal.
+  Status Read(uint64_t ordinal, Sample* out) const;
+  // (shard index, ordinal within the shard) of a global ordinal.
+  Result<std::pair<size_t, uint64_t>> Locate(uint64_t ordinal) const;
+  // Global ordinal of `key`: a binary search over shards when every shard's
+  // keys are sorted and shards do not overlap (what pack writes), otherwise
+  // each shard is asked in turn.
+  Result<uint64_t> Find(std::string_view key) const;
+  // Every shard's structure and checksums, plus (for a dataset folder) each
+  // shard file's size and XXH3 against the manifest.
+  Status Verify(VerifyReport* report,
+                const std::function<void(const DatasetVerifyProgress&)>& progress = {}) const;
+
+ private:
+  Dataset() = default;
+  Status BuildKeyRanges() const;
+
+  std::string target_;
+  bool has_manifest_ = false;
+  Manifest manifest_;
+  std::vector<std::unique_ptr<ShardReader>> shards_;
+  std::vector<uint64_t> starts_;  // prefix sums; starts_[num_shards] == total_
+  uint64_t total_ = 0;
+
+  mutable std::once_flag ranges_once_;
+  mutable Status ranges_status_;
+  mutable bool ranges_sorted_ = false;
+  mutable std::vector<std::string> first_keys_;
+};
+
+}  // namespace shardset
+
+#endif  // SHARDSET_DATASET_H_

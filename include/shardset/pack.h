@@ -1,0 +1,73 @@
+// Pack: many small files (a folder tree or a tar) into a dataset of shards.
+//
+// Sources are walked in bytewise order of their relative paths, so a pack is
+// deterministic and keys come out sorted. Files sharing a stem form one sample
+// (docs/cli.md "Samples and keys"). Memory is bounded by the read-ahead
+// window (PackOptions::max_inflight_bytes), one directory listing and one
+// shard's index, not by the dataset size.
+//
+// Crash safety and resume: shards are sealed one by one under their final
+// names (temp + fsync + rename); a state file records progress; the manifest
+// is written last. Re-running the same pack after a crash keeps the sealed
+// shards and continues after them; re-running a finished pack is a no-op.
+#ifndef SHARDSET_PACK_H_
+#define SHARDSET_PACK_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "shardset/shard.h"
+#include "shardset/status.h"
+
+namespace shardset {
+
+struct PackProgress {
+  uint64_t samples = 0;
+  uint64_t bytes_in = 0;
+  uint64_t shards = 0;
+};
+
+struct PackOptions {
+  ShardFormat format = ShardFormat::kNative;
+  // A shard is sealed before it would grow past this many bytes (a single
+  // sample larger than this gets a shard of its own).
+  uint64_t shard_size = 256ull << 20;
+  // Also seal after this many samples; 0 = no limit.
+  uint64_t shard_samples = 0;
+  // Add a derived field "cls" holding the name of each file's parent folder.
+  bool label_from_dir = false;
+  // Threads reading source files; the writer is one more.
+  int jobs = 1;
+  // Skip files that cannot be read (permission denied, vanished, special
+  // files) with a warning and a line in the manifest, instead of failing.
+  bool skip_unreadable = false;
+  // fsync shards and the manifest (off only for benchmarks on scratch disks).
+  bool sync = true;
+  // Bytes of source files read ahead of the writer.
+  uint64_t max_inflight_bytes = 64ull << 20;
+  // Overwrite a finished dataset made with other arguments.
+  bool force = false;
+
+  std::function<void(const PackProgress&)> progress;  // called now and then
+  std::function<void(const std::string&)> warn;       // one line per warning
+};
+
+struct PackResult {
+  uint64_t samples = 0;
+  uint64_t shards = 0;
+  uint64_t bytes_in = 0;   // source field bytes (derived fields excluded)
+  uint64_t bytes_out = 0;  // shard files
+  uint64_t skipped = 0;    // files skipped with a warning
+  uint64_t resumed_samples = 0;  // samples kept from an interrupted run
+  bool already_complete = false;
+};
+
+// Packs `sources` (folders or tar files) into the dataset folder `out`.
+Result<PackResult> Pack(const std::vector<std::string>& sources, const std::string& out,
+                        const PackOptions& options);
+
+}  // namespace shardset
+
+#endif  // SHARDSET_PACK_H_

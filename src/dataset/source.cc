@@ -1,0 +1,228 @@
+#include "dataset/source.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "base/file.h"
+#include "base/strings.h"
+#include "formats/sample_key.h"
+
+namespace shardset {
+namespace {
+
+// Walks a folder tree depth-first. Children are sorted by name with "/"
+// appended to folders, which makes the walk visit full relative paths in
+// bytewise order (so keys come out sorted) while holding only one listing per
+// level in memory.
+class TreeSource : public SampleSource {
+ public:
+  TreeSource(std::string root, WarnFn warn, std::vector<std::string>* skipped)
+      : root_(std::move(root)), warn_(std::move(warn)), skipped_(skipped) {}
+
+  Status Init() {
+    struct stat st;
+    if (::stat(root_.c_str(), &st) != 0) return Status::FromErrno(root_, errno);
+    return PushDir("", st);
+  }
+
+  Result<bool> Next(PendingSample* out) override {
+    out->key.clear();
+    out->fields.clear();
+    for (;;) {
+      if (!have_file_) {
+        SHARDSET_ASSIGN_OR_RETURN(bool more, NextFile());
+        if (!more) return !out->fields.empty();
+        have_file_ = true;
+      }
+      auto [key, field] = SplitKeyField(file_rel_);
+      if (!out->fields.empty() && key != out->key) return true;
+      if (out->fields.empty()) out->key = key;
+      PendingField f;
+      f.name = field;
+      f.file = JoinPath(root_, file_rel_);
+      f.size = file_size_;
+      out->fields.push_back(std::move(f));
+      have_file_ = false;
+    }
+  }
+
+ private:
+  struct Child {
+    std::string sort_name;  // name, plus "/" for folders
+    bool is_dir;
+    struct stat st;
+  };
+  struct Frame {
+    std::string rel;  // "" for the root, else "a/b/"
+    std::vector<Child> children;
+    size_t next = 0;
+    dev_t dev;
+    ino_t ino;
+  };
+
+  void Skip(const std::string& rel, std::string_view why) {
+    std::string line = fmt::format("{}: {}", EscapeForDisplay(JoinPath(root_, rel)), why);
+    if (warn_) warn_(line);
+    if (skipped_) skipped_->push_back(line);
+  }
+
+  Status PushDir(const std::string& rel, const struct stat& dir_st) {
+    for (const Frame& f : stack_) {
+      if (f.dev == dir_st.st_dev && f.ino == dir_st.st_ino) {
+        Skip(rel, "symlink loop (a folder that contains itself), skipped");
+        return Status::OK();
+      }
+    }
+    const std::string path = rel.empty() ? root_ : JoinPath(root_, rel);
+    int dfd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+      int e = errno;
+      if (rel.empty()) return Status::FromErrno(path, e);
+      Skip(rel, fmt::format("cannot open folder ({}), skipped", std::strerror(e)));
+      return Status::OK();
+    }
+    DIR* d = ::fdopendir(dfd);
+    Frame frame;
+    frame.rel = rel.empty() ? "" : rel + "/";
+    frame.dev = dir_st.st_dev;
+    frame.ino = dir_st.st_ino;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string_view name(e->d_name);
+      if (name == "." || name == "..") continue;
+      Child c;
+      // stat (not lstat): symlinks are followed, as seed 000's link trees need.
+      if (::fstatat(dfd, e->d_name, &c.st, 0) != 0) {
+        int err = errno;
+        struct stat lst;
+        bool is_link = ::fstatat(dfd, e->d_name, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+                       S_ISLNK(lst.st_mode);
+        Skip(frame.rel + std::string(name),
+             is_link ? "broken symlink, skipped"
+                     : fmt::format("cannot stat ({}), skipped", std::strerror(err)));
+        continue;
+      }
+      c.is_dir = S_ISDIR(c.st.st_mode);
+      if (!c.is_dir && !S_ISREG(c.st.st_mode)) {
+        Skip(frame.rel + std::string(name), "not a regular file (socket, fifo or device), skipped");
+        continue;
+      }
+      c.sort_name = std::string(name) + (c.is_dir ? "/" : "");
+      frame.children.push_back(std::move(c));
+    }
+    ::closedir(d);
+    std::sort(frame.children.begin(), frame.children.end(),
+              [](const Child& a, const Child& b) { return a.sort_name < b.sort_name; });
+    stack_.push_back(std::move(frame));
+    return Status::OK();
+  }
+
+  Result<bool> NextFile() {
+    while (!stack_.empty()) {
+      Frame& top = stack_.back();
+      if (top.next == top.children.size()) {
+        stack_.pop_back();
+        continue;
+      }
+      Child& c = top.children[top.next++];
+      if (c.is_dir) {
+        std::string rel = top.rel + c.sort_name.substr(0, c.sort_name.size() - 1);
+        struct stat st = c.st;
+        SHARDSET_RETURN_IF_ERROR(PushDir(rel, st));
+        continue;
+      }
+      file_rel_ = top.rel + c.sort_name;
+      file_size_ = static_cast<uint64_t>(c.st.st_size);
+      return true;
+    }
+    return false;
+  }
+
+  std::string root_;
+  WarnFn warn_;
+  std::vector<std::string>* skipped_;
+  std::vector<Frame> stack_;
+  bool have_file_ = false;
+  std::string file_rel_;
+  uint64_t file_size_ = 0;
+};
+
+// Samples of an existing shard or archive, with their bytes copied out.
+class ShardSource : public SampleSource {
+ public:
+  explicit ShardSource(std::unique_ptr<Dataset> ds) : ds_(std::move(ds)) {}
+  Result<bool> Next(PendingSample* out) override {
+    if (next_ >= ds_->num_samples()) return false;
+    Sample s;
+    SHARDSET_RETURN_IF_ERROR(ds_->Read(next_++, &s));
+    out->key = s.key;
+    out->fields.clear();
+    for (const Field& f : s.fields) {
+      PendingField pf;
+      pf.name = f.name;
+      pf.inline_data = true;
+      pf.data = f.data;
+      pf.flags = f.flags;
+      out->fields.push_back(std::move(pf));
+    }
+    return true;
+  }
+
+ private:
+  std::unique_ptr<Dataset> ds_;
+  uint64_t next_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SampleSource>> OpenSource(const std::string& path, WarnFn warn,
+                                                 std::vector<std::string>* skipped) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    int e = errno;
+    if (e == ENOENT) return Status::NotFound(fmt::format("{}: no such file or folder", path));
+    return Status::FromErrno(path, e);
+  }
+  if (S_ISDIR(st.st_mode) && !PathExists(JoinPath(path, kManifestName))) {
+    auto src = std::make_unique<TreeSource>(path, std::move(warn), skipped);
+    SHARDSET_RETURN_IF_ERROR(src->Init());
+    return std::unique_ptr<SampleSource>(std::move(src));
+  }
+  SHARDSET_ASSIGN_OR_RETURN(auto ds, Dataset::Open(path));
+  return std::unique_ptr<SampleSource>(new ShardSource(std::move(ds)));
+}
+
+Result<std::string> ReadSourceFile(const std::string& path, uint64_t expected_size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(EscapeForDisplay(path), errno);
+  std::string data;
+  data.resize(expected_size);
+  uint64_t got = 0;
+  for (;;) {
+    if (got == data.size()) {
+      // The file may have grown since it was listed: read to EOF.
+      data.resize(data.size() + 4096 + data.size() / 2);
+    }
+    ssize_t r = ::read(fd, data.data() + got, data.size() - got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      return Status::FromErrno(EscapeForDisplay(path), e);
+    }
+    if (r == 0) break;
+    got += static_cast<uint64_t>(r);
+  }
+  ::close(fd);
+  data.resize(got);
+  return data;
+}
+
+}  // namespace shardset

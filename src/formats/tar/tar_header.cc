@@ -1,0 +1,259 @@
+#include "formats/tar/tar_header.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "base/strings.h"
+
+namespace shardset::tar {
+namespace {
+
+std::string_view FieldOf(std::string_view block, HeaderField f) {
+  return block.substr(f.offset, f.size);
+}
+
+// A NUL-terminated string field; a full field has no terminator.
+std::string_view CString(std::string_view field) {
+  size_t nul = field.find('\0');
+  return nul == std::string_view::npos ? field : field.substr(0, nul);
+}
+
+std::optional<uint64_t> ParseBase256(std::string_view field) {
+  const auto first = static_cast<unsigned char>(field[0]);
+  if (first & 0x40) return std::nullopt;  // negative (0xff prefix)
+  uint64_t v = first & 0x3f;
+  for (size_t i = 1; i < field.size(); ++i) {
+    if (v >> 55) return std::nullopt;  // the next shift would pass 2^63
+    v = (v << 8) | static_cast<unsigned char>(field[i]);
+  }
+  return v;
+}
+
+std::optional<uint64_t> ParseOctal(std::string_view field) {
+  size_t i = 0;
+  while (i < field.size() && (field[i] == ' ' || field[i] == '\0')) ++i;
+  uint64_t v = 0;
+  for (; i < field.size() && field[i] >= '0' && field[i] <= '7'; ++i) {
+    if (v >> 60) return std::nullopt;
+    v = v * 8 + static_cast<uint64_t>(field[i] - '0');
+  }
+  // Digits end at a space, a NUL or the end of the field (GNU tar's rule);
+  // what follows the terminator is not read.
+  if (i < field.size() && field[i] != ' ' && field[i] != '\0') return std::nullopt;
+  return v;
+}
+
+std::optional<uint64_t> ParseDecimal(std::string_view s) {
+  if (s.empty() || s.size() > 19) return std::nullopt;  // 19 digits < 2^63
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+
+void PutString(std::string* block, HeaderField f, std::string_view s) {
+  assert(s.size() <= f.size);
+  std::memcpy(block->data() + f.offset, s.data(), s.size());
+}
+
+// `v` as f.size - 1 zero-padded octal digits and a NUL ("0000644\0"), the
+// layout GNU tar writes.
+void PutOctal(std::string* block, HeaderField f, uint64_t v) {
+  std::string digits = fmt::format("{:0{}o}", v, f.size - 1);
+  assert(digits.size() == f.size - 1);
+  PutString(block, f, digits);
+}
+
+// The longest prefix of `s` of at most `n` bytes that does not end inside a
+// UTF-8 sequence.
+std::string_view TruncateUtf8(std::string_view s, size_t n) {
+  if (s.size() <= n) return s;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+bool IsAscii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// One header block with the fields every member we write shares.
+std::string UstarBlock(char typeflag, std::string_view prefix, std::string_view name,
+                       uint64_t size) {
+  std::string b(kBlockSize, '\0');
+  PutString(&b, kNameField, name);
+  PutOctal(&b, kModeField, kWriteMode);
+  PutOctal(&b, kUidField, 0);
+  PutOctal(&b, kGidField, 0);
+  PutOctal(&b, kSizeField, size);
+  PutOctal(&b, kMtimeField, kWriteMtime);
+  b[kTypeflagOffset] = typeflag;
+  PutString(&b, kMagicField, kUstarMagic);
+  PutString(&b, kVersionField, kUstarVersion);
+  if (typeflag == kRegular) {  // as GNU tar: device numbers on members only
+    PutOctal(&b, kDevMajorField, 0);
+    PutOctal(&b, kDevMinorField, 0);
+  }
+  PutString(&b, kPrefixField, prefix);
+  // Checksum: six octal digits, NUL, space (the layout GNU tar writes),
+  // summed with the field itself as spaces.
+  std::memset(b.data() + kChecksumField.offset, ' ', kChecksumField.size);
+  uint32_t sum = 0;
+  for (char c : b) sum += static_cast<unsigned char>(c);
+  std::string digits = fmt::format("{:06o}", sum);
+  std::memcpy(b.data() + kChecksumField.offset, digits.data(), 6);
+  b[kChecksumField.offset + 6] = '\0';
+  return b;
+}
+
+}  // namespace
+
+bool IsZeroBlock(std::string_view block) {
+  return std::all_of(block.begin(), block.end(), [](char c) { return c == '\0'; });
+}
+
+bool ChecksumMatches(std::string_view block) {
+  if (block.size() < kBlockSize) return false;
+  std::optional<uint64_t> want = ParseOctal(FieldOf(block, kChecksumField));
+  if (!want) return false;
+  int64_t sum_unsigned = 0, sum_signed = 0;
+  for (size_t i = 0; i < kBlockSize; ++i) {
+    const bool in_field =
+        i >= kChecksumField.offset && i < kChecksumField.offset + kChecksumField.size;
+    const char c = in_field ? ' ' : block[i];
+    sum_unsigned += static_cast<unsigned char>(c);
+    sum_signed += static_cast<signed char>(c);
+  }
+  // An all-zero block sums to 256 (the checksum field counted as spaces), so
+  // a zero checksum never matches: empty blocks are not headers.
+  return *want == static_cast<uint64_t>(sum_unsigned) ||
+         static_cast<int64_t>(*want) == sum_signed;
+}
+
+std::optional<uint64_t> ParseNumber(std::string_view field) {
+  if (field.empty()) return std::nullopt;
+  if (static_cast<unsigned char>(field[0]) & 0x80) return ParseBase256(field);
+  return ParseOctal(field);
+}
+
+Status DecodeHeader(std::string_view block, Header* out) {
+  assert(block.size() == kBlockSize);
+  if (!ChecksumMatches(block)) {
+    return Status::Corruption("header checksum mismatch (not a tar header)");
+  }
+  const std::string_view magic = FieldOf(block, kMagicField);
+  if (magic == kUstarMagic) {
+    out->dialect =
+        FieldOf(block, kStarTrailerField) == std::string_view("tar\0", 4) ? Dialect::kStar
+                                                                          : Dialect::kUstar;
+  } else if (magic == kGnuMagic) {
+    out->dialect = Dialect::kGnu;  // its prefix area holds atime/ctime
+  } else {
+    out->dialect = Dialect::kV7;
+  }
+  out->typeflag = block[kTypeflagOffset];
+  out->path = CString(FieldOf(block, kNameField));
+  if (out->dialect == Dialect::kUstar || out->dialect == Dialect::kStar) {
+    const size_t n = out->dialect == Dialect::kStar ? kStarPrefixSize : kPrefixField.size;
+    std::string_view prefix = CString(block.substr(kPrefixField.offset, n));
+    if (!prefix.empty()) out->path = fmt::format("{}/{}", prefix, out->path);
+  }
+  std::optional<uint64_t> size = ParseNumber(FieldOf(block, kSizeField));
+  if (!size) return Status::Corruption("size field is malformed or negative");
+  out->size = *size;
+  return Status::OK();
+}
+
+bool IsRegularType(char typeflag) {
+  return typeflag == kRegular || typeflag == kRegularOld || typeflag == kContiguous;
+}
+
+bool HasData(char typeflag) { return typeflag < '1' || typeflag > '6'; }
+
+Status ParsePaxRecords(std::string_view data, PaxHeader* out) {
+  while (!data.empty()) {
+    if (IsZeroBlock(data)) break;  // some writers pad the records with NULs
+    const size_t space = data.find(' ');
+    std::optional<uint64_t> len =
+        space == std::string_view::npos ? std::nullopt : ParseDecimal(data.substr(0, space));
+    if (!len || *len <= space + 1 || *len > data.size()) {
+      return Status::Corruption("pax record has a malformed length");
+    }
+    std::string_view record = data.substr(space + 1, *len - space - 1);
+    data.remove_prefix(*len);
+    if (record.back() != '\n') return Status::Corruption("pax record does not end in a newline");
+    record.remove_suffix(1);
+    const size_t eq = record.find('=');
+    if (eq == 0 || eq == std::string_view::npos) {
+      return Status::Corruption("pax record has no key");
+    }
+    const std::string_view key = record.substr(0, eq), value = record.substr(eq + 1);
+    if (key.find('\0') != std::string_view::npos) {
+      return Status::Corruption("pax record key contains a NUL byte");
+    }
+    if (key == "path") {
+      if (value.find('\0') != std::string_view::npos) {
+        return Status::Corruption("pax path contains a NUL byte");
+      }
+      out->path = value.empty() ? std::nullopt : std::optional<std::string>(value);
+    } else if (key == "size") {
+      std::optional<uint64_t> size = ParseDecimal(value);
+      if (!value.empty() && !size) return Status::Corruption("pax size is not a decimal number");
+      out->size = size;
+    } else if (key.substr(0, 11) == "GNU.sparse.") {
+      out->sparse = true;
+    }
+  }
+  return Status::OK();
+}
+
+void AppendPaxRecord(std::string* out, std::string_view key, std::string_view value) {
+  // The length counts its own digits: grow the guess until it is stable.
+  const size_t body = key.size() + value.size() + 3;  // ' ', '=', '\n'
+  size_t len = body + 1;
+  while (len != body + fmt::formatted_size("{}", len)) len = body + fmt::formatted_size("{}", len);
+  fmt::format_to(std::back_inserter(*out), "{} {}={}\n", len, key, value);
+}
+
+std::optional<std::pair<std::string_view, std::string_view>> SplitUstarPath(
+    std::string_view path) {
+  if (path.size() <= kNameField.size) return std::make_pair(std::string_view(), path);
+  const size_t slash = path.rfind('/', std::min(path.size() - 1, kPrefixField.size));
+  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+  const std::string_view name = path.substr(slash + 1);
+  if (name.empty() || name.size() > kNameField.size) return std::nullopt;
+  return std::make_pair(path.substr(0, slash), name);
+}
+
+std::string EncodeMemberHeaders(std::string_view path, uint64_t size) {
+  const auto split = SplitUstarPath(path);
+  const bool pax_path = !split || !IsAscii(path);
+  const bool pax_size = size > kMaxOctalSize;
+  std::string out;
+  if (pax_path || pax_size) {
+    std::string records;
+    // Names that are not UTF-8 are stored as raw bytes, flagged the way GNU
+    // tar and Python tarfile flag them.
+    if (pax_path && !IsValidUtf8(path)) AppendPaxRecord(&records, "hdrcharset", "BINARY");
+    if (pax_path) AppendPaxRecord(&records, "path", path);
+    if (pax_size) AppendPaxRecord(&records, "size", fmt::format("{}", size));
+    const size_t slash = path.rfind('/');
+    const std::string pax_name = fmt::format(
+        "PaxHeaders/{}", slash == std::string_view::npos ? path : path.substr(slash + 1));
+    out += UstarBlock(kPaxLocal, {}, TruncateUtf8(pax_name, kNameField.size), records.size());
+    out += records;
+    out.append(PaddingAfter(records.size()), '\0');
+  }
+  // Readers without pax support see the ustar fields: the split path when it
+  // fits, else its first 100 bytes; the size field is 0 when pax carries it.
+  const auto [prefix, name] =
+      split ? *split : std::make_pair(std::string_view(), TruncateUtf8(path, kNameField.size));
+  out += UstarBlock(kRegular, prefix, name, pax_size ? 0 : size);
+  return out;
+}
+
+}  // namespace shardset::tar
