@@ -11,8 +11,9 @@
 // Contracts:
 //  - Deterministic: the same input and the same zlib/libspng build give byte-identical PNGs on
 //    every run (fixed compression parameters, no time-dependent chunks such as tIME).
-//  - All four input headers are validated before anything is written, so a missing or damaged
-//    package leaves OUT untouched.
+//  - All four headers and all labels are validated before anything is written, so a missing
+//    package or a damaged header leaves OUT untouched. Damage inside the image data is found
+//    when it is reached and stops the run; the PNGs written before it are complete and correct.
 //  - A PNG appears under its final name only once it is complete: it is written to a hidden
 //    temporary name (".<n>.png.tmp") in the same directory and then renamed. This protects
 //    against the process being killed; there is no fsync, so it does not promise durability
@@ -40,6 +41,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -64,7 +66,7 @@ constexpr char kUsage[] =
     "  --limit N     write only the first N images of each split\n"
     "  -h, --help    print this help and exit\n";
 
-// Appended to every input error: the usual cause is a missing or damaged package.
+// Hints that end the one-line error messages: what the user can do about the failure.
 constexpr char kInstallHint[] =
     "install Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist) or "
     "pass --source DIR";
@@ -251,7 +253,9 @@ struct EncodedPng {
 }
 
 // Encodes one kRows x kCols 8-bit grayscale image. Compression parameters are pinned here rather
-// than left to libspng's defaults so the output bytes do not change if those defaults do.
+// than left to libspng's defaults so the output bytes do not change if those defaults do. Level 9
+// with adaptive filtering measured 506 bytes per image on average (libspng's defaults: 507) at
+// about 20% more encoding time, which is small next to the file system work per PNG.
 // Dies on failure, naming `png_path` (the file the PNG is destined for).
 EncodedPng EncodePng(const uint8_t* pixels, const fs::path& png_path) {
   std::unique_ptr<spng_ctx, SpngCtxDeleter> ctx(spng_ctx_new(SPNG_CTX_ENCODER));
