@@ -1,13 +1,303 @@
-// Placeholder until the tar module lands.
 #include "formats/tar/tar_shard.h"
+
+#include <algorithm>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/file.h"
+#include "base/hash.h"
+#include "base/strings.h"
+#include "formats/indexed_reader.h"
+#include "formats/tar/tar_header.h"
+#include "formats/tar/tar_scan.h"
+#include "formats/tar/tar_sidecar.h"
+#include "index/index.h"
+
 namespace shardset::tar {
-std::string SidecarPath(const std::string& p) { return p + ".idx"; }
-bool LooksTar(std::string_view) { return false; }
-Result<std::unique_ptr<ShardReader>> Open(const std::string&, const ReadOptions&) {
-  return Status::NotSupported("tar not yet");
+namespace {
+
+// ---- Reading ----
+
+Status IndexMismatch(const std::string& tar, uint64_t ordinal, std::string_view key,
+                     std::string_view what) {
+  return Status::Corruption(fmt::format(
+      "{}: sample {} (key '{}'): the index does not match the tar's members ({}); rerun "
+      "shardset index {}",
+      tar, ordinal, EscapeForDisplay(key), what, tar));
 }
-Result<std::unique_ptr<ShardWriter>> Create(const std::string&, const WriteOptions&) {
-  return Status::NotSupported("tar not yet");
+
+// True when index entry `e` places exactly the fields of `s`.
+bool SameSample(const index::IndexReader& idx, const index::Entry& e, const ScannedSample& s) {
+  if (e.key != s.key || e.fields.size() != s.fields.size()) return false;
+  for (size_t i = 0; i < e.fields.size(); ++i) {
+    const index::FieldLoc& f = e.fields[i];
+    if (idx.fields()[f.field_id].name != s.fields[i].name || f.offset != s.fields[i].offset ||
+        f.size != s.fields[i].size) {
+      return false;
+    }
+  }
+  return true;
 }
-Result<uint64_t> WriteIndex(const std::string&, bool) { return Status::NotSupported("tar"); }
+
+// Tar-only Verify checks: walks the headers again (their checksums and
+// lengths) and checks that the index lists exactly the samples the members
+// form, which finds a sidecar that does not belong to its tar. Reports the
+// first problem only: after a mismatch every later sample would differ too.
+void VerifyMembers(const IndexedShardReader& r, VerifyReport* report) {
+  const index::IndexReader& idx = r.index();
+  uint64_t ordinal = 0;
+  index::Entry e;
+  Status s = ForEachSample(r.data().data(), r.path(), [&](const ScannedSample& sample) -> Status {
+    if (ordinal >= idx.num_samples()) {
+      return IndexMismatch(r.path(), ordinal, sample.key, "the index has no such sample");
+    }
+    // An index block that does not decode was already reported by Verify.
+    if (idx.Get(ordinal, &e).ok() && !SameSample(idx, e, sample)) {
+      return IndexMismatch(r.path(), ordinal, sample.key,
+                           fmt::format("the index has key '{}' with {} fields at other offsets",
+                                       EscapeForDisplay(e.key), e.fields.size()));
+    }
+    ++ordinal;
+    return Status::OK();
+  });
+  if (s.ok() && ordinal != idx.num_samples()) {
+    s = Status::Corruption(fmt::format(
+        "{}: the index lists {} samples but the tar's members form {}; rerun shardset index {}",
+        r.path(), idx.num_samples(), ordinal, r.path()));
+  }
+  if (!s.ok()) report->problems.push_back(s.message());
+}
+
+// An index of `tar` built by one scan, serialized for IndexReader.
+Result<std::string> ScanIndex(const MappedFile& tar) {
+  tar.AdviseSequential();
+  index::IndexBuilder builder(/*contiguous=*/false);
+  SHARDSET_RETURN_IF_ERROR(BuildIndex(tar.data(), tar.path(), &builder));
+  return builder.Finish(0);
+}
+
+// ---- Writing ----
+
+std::string MemberName(std::string_view key, std::string_view field) {
+  return field.empty() ? std::string(key) : fmt::format("{}.{}", key, field);
+}
+
+// Relative, and no empty, "." or ".." components: what every tar tool
+// extracts under the target directory unchanged.
+bool IsPlainRelativePath(std::string_view path) {
+  for (size_t start = 0;;) {
+    const size_t slash = std::min(path.find('/', start), path.size());
+    const std::string_view part = path.substr(start, slash - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (slash == path.size()) return true;
+    start = slash + 1;
+  }
+}
+
+// Why key + field cannot be stored as a member that reads back as the same
+// key and field, or "" when it can.
+std::string_view NameProblem(std::string_view key, std::string_view field,
+                             std::string_view member) {
+  if (key.empty()) return "the key is empty";
+  if (key.find('\0') != std::string_view::npos || field.find('\0') != std::string_view::npos) {
+    return "tar names cannot hold NUL bytes";
+  }
+  if (key.size() > index::kMaxKeyBytes) return "the key is longer than 65536 bytes";
+  if (!IsPlainRelativePath(member)) {
+    return "a tar member needs a relative path without empty, '.' or '..' components";
+  }
+  if (SplitMemberPath(member) != KeyField{key, field}) {
+    return "it would read back split at another '.' (the key's last component may not hold a "
+           "'.' after its first byte, and a field may not hold a '/')";
+  }
+  return {};
+}
+
+class TarWriter : public ShardWriter {
+ public:
+  TarWriter(std::unique_ptr<AtomicFile> file, const WriteOptions& options)
+      : file_(std::move(file)), options_(options), index_(/*contiguous=*/false) {}
+
+  Status Add(const InputSample& sample) override {
+    if (closed_) return Status::InvalidArgument("shard writer already closed");
+    SHARDSET_RETURN_IF_ERROR(CheckSample(sample));
+    std::vector<uint32_t> ids;
+    for (const InputField& f : sample.fields) {
+      // Field flags are not kept: a tar stores every field as a member, and
+      // a scan of the tar must build the same index as the writer.
+      ids.push_back(index_.FieldId(f.name, 0));
+      if (ids.back() >= index::kMaxFields) {
+        return Invalid(sample.key, fmt::format("the shard would have more than {} field names",
+                                               index::kMaxFields));
+      }
+    }
+    locs_.clear();
+    sample_hash_.Reset();
+    for (size_t i = 0; i < sample.fields.size(); ++i) {
+      const std::string_view data = sample.fields[i].data;
+      SHARDSET_ASSIGN_OR_RETURN(uint64_t offset,
+                                AppendMember(MemberName(sample.key, sample.fields[i].name), data));
+      locs_.push_back(index::FieldLoc{ids[i], offset, data.size()});
+      sample_hash_.Update(data);
+    }
+    index_.Add(sample.key, locs_, static_cast<uint32_t>(sample_hash_.Digest()));
+    prev_key_ = sample.key;
+    prev_fields_.clear();
+    for (const InputField& f : sample.fields) prev_fields_.push_back(f.name);
+    return Status::OK();
+  }
+
+  uint64_t num_samples() const override { return index_.num_samples(); }
+  uint64_t bytes_written() const override { return file_->offset() + 2 * kBlockSize; }
+
+  Result<ShardInfo> Close() override {
+    if (closed_) return Status::InvalidArgument("shard writer already closed");
+    closed_ = true;
+    // End of archive: two zero blocks, then zeros to a whole record.
+    uint64_t end = file_->offset() + 2 * kBlockSize;
+    end += (kRecordSize - end % kRecordSize) % kRecordSize;
+    SHARDSET_RETURN_IF_ERROR(AppendZeros(end - file_->offset()));
+    ShardInfo info;
+    info.path = file_->final_path();
+    info.format = ShardFormat::kTar;
+    info.num_samples = index_.num_samples();
+    info.file_size = file_->offset();
+    info.xxh3 = file_hash_.Digest();
+    info.first_key = index_.first_key();
+    info.last_key = index_.last_key();
+    SHARDSET_RETURN_IF_ERROR(file_->Commit(options_.sync));
+    if (options_.tar_index) {
+      // After the commit: the fingerprint records the final file's mtime.
+      Status s = WriteSidecarOf(info.path);
+      if (!s.ok()) {
+        return s.WithPrefix(fmt::format(
+            "{}: the tar was written but its index was not (run shardset index {})", info.path,
+            info.path));
+      }
+    }
+    return info;
+  }
+
+ private:
+  Status Invalid(std::string_view key, std::string_view what) const {
+    return Status::InvalidArgument(fmt::format("{}: sample '{}': {}", file_->final_path(),
+                                               EscapeForDisplay(key), what));
+  }
+
+  Status CheckSample(const InputSample& s) const {
+    if (s.fields.empty()) {
+      return Invalid(s.key, "has no fields; a tar sample is its members, so it needs one");
+    }
+    for (size_t i = 0; i < s.fields.size(); ++i) {
+      const std::string_view name = s.fields[i].name;
+      const std::string member = MemberName(s.key, name);
+      if (std::string_view why = NameProblem(s.key, name, member); !why.empty()) {
+        return Invalid(s.key, fmt::format("field '{}' cannot be tar member '{}': {}",
+                                          EscapeForDisplay(name), EscapeForDisplay(member), why));
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (s.fields[j].name == name) {
+          return Invalid(s.key, fmt::format("has field '{}' twice", EscapeForDisplay(name)));
+        }
+      }
+    }
+    // Readers join consecutive members with one key into one sample until a
+    // field repeats; a sample that would join the previous one is refused.
+    const std::string& first = s.fields[0].name;
+    if (index_.num_samples() > 0 && s.key == prev_key_ &&
+        std::find(prev_fields_.begin(), prev_fields_.end(), first) == prev_fields_.end()) {
+      return Invalid(s.key,
+                     "has the previous sample's key and no field in common with it, so readers "
+                     "would merge the two; write their fields as one sample");
+    }
+    return Status::OK();
+  }
+
+  // Appends a member's headers, data and padding; returns its data offset.
+  Result<uint64_t> AppendMember(const std::string& name, std::string_view data) {
+    SHARDSET_RETURN_IF_ERROR(Append(EncodeMemberHeaders(name, data.size())));
+    const uint64_t offset = file_->offset();
+    SHARDSET_RETURN_IF_ERROR(Append(data));
+    SHARDSET_RETURN_IF_ERROR(AppendZeros(PaddingAfter(data.size())));
+    return offset;
+  }
+
+  Status AppendZeros(uint64_t n) {
+    static const std::string kZeros(kRecordSize, '\0');
+    for (; n > 0; n -= std::min<uint64_t>(n, kZeros.size())) {
+      SHARDSET_RETURN_IF_ERROR(Append(std::string_view(kZeros).substr(0, n)));
+    }
+    return Status::OK();
+  }
+
+  Status Append(std::string_view data) {
+    file_hash_.Update(data);
+    return file_->Append(data);
+  }
+
+  Status WriteSidecarOf(const std::string& path) {
+    SHARDSET_ASSIGN_OR_RETURN(MappedFile tar, MappedFile::Open(path));
+    return WriteSidecar(path, FingerprintOf(tar), &index_, options_.sync);
+  }
+
+  std::unique_ptr<AtomicFile> file_;
+  WriteOptions options_;
+  index::IndexBuilder index_;
+  Xxh3Stream file_hash_, sample_hash_;
+  std::vector<index::FieldLoc> locs_;
+  std::string prev_key_;
+  std::vector<std::string> prev_fields_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+std::string SidecarPath(const std::string& tar_path) { return tar_path + ".idx"; }
+
+bool LooksTar(std::string_view prefix) {
+  if (prefix.size() < kBlockSize) return false;
+  const std::string_view block = prefix.substr(0, kBlockSize);
+  // A zero first block is an empty archive (what Create writes for no samples).
+  return IsZeroBlock(block) || ChecksumMatches(block);
+}
+
+Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOptions& options) {
+  SHARDSET_ASSIGN_OR_RETURN(MappedFile tar, MappedFile::Open(path));
+  Result<Sidecar> sidecar = OpenSidecar(tar);
+  MappedFile sidecar_file;
+  std::string storage;
+  std::optional<index::IndexReader> idx;
+  if (sidecar.ok()) {
+    sidecar_file = std::move(sidecar->file);
+    idx = std::move(sidecar->index);
+  } else if (sidecar.status().IsNotFound()) {
+    SHARDSET_ASSIGN_OR_RETURN(storage, ScanIndex(tar));
+    // `storage` moves into the reader below; its heap buffer, which the
+    // IndexReader views, moves with it.
+    SHARDSET_ASSIGN_OR_RETURN(idx, index::IndexReader::Open(storage, tar.size(), path));
+  } else {
+    return sidecar.status();
+  }
+  tar.AdviseRandom();
+  return std::unique_ptr<ShardReader>(new IndexedShardReader(
+      ShardFormat::kTar, std::move(tar), std::move(sidecar_file), std::move(storage),
+      std::move(*idx), options, VerifyMembers));
+}
+
+Result<std::unique_ptr<ShardWriter>> Create(const std::string& path, const WriteOptions& options) {
+  SHARDSET_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path));
+  return std::unique_ptr<ShardWriter>(new TarWriter(std::move(file), options));
+}
+
+Result<uint64_t> WriteIndex(const std::string& path, bool sync) {
+  SHARDSET_ASSIGN_OR_RETURN(MappedFile tar, MappedFile::Open(path));
+  tar.AdviseSequential();
+  index::IndexBuilder builder(/*contiguous=*/false);
+  SHARDSET_RETURN_IF_ERROR(BuildIndex(tar.data(), path, &builder));
+  const uint64_t n = builder.num_samples();
+  SHARDSET_RETURN_IF_ERROR(WriteSidecar(path, FingerprintOf(tar), &builder, sync));
+  return n;
+}
+
 }  // namespace shardset::tar

@@ -26,15 +26,25 @@ std::string SidecarPath(const std::string& tar_path);
 bool LooksTar(std::string_view prefix);
 
 // Opens a tar shard. Uses the sidecar when it exists and matches the tar
-// (size and mtime recorded in it); a stale sidecar is an error that says to
-// rerun `shardset index`. Without a sidecar, scans the tar once.
+// (the size, mtime and edge hash recorded in it): a stale sidecar (size or
+// mtime differ) is InvalidArgument, one whose edge hash differs is Corruption;
+// both messages say to rerun `shardset index`. Without a sidecar, reads the
+// whole tar once to build the index in memory (checksums included), so a
+// large tar opens faster with a sidecar. Errors in the tar's structure are
+// Corruption naming the member; GNU sparse members are NotSupported.
 Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOptions& options);
 
-// Writes a tar shard; with options.tar_index also its sidecar.
+// Writes a tar shard; with options.tar_index also its sidecar, written after
+// the tar is committed (a crash in between leaves a tar without a sidecar,
+// which opens by scanning). Add() refuses (InvalidArgument) samples that
+// would not read back as themselves: no fields, a field twice, names that
+// split at another '.' or are not plain relative paths, and a sample whose
+// key equals the previous sample's key with no field in common (readers would
+// merge them). Field flags are not stored.
 Result<std::unique_ptr<ShardWriter>> Create(const std::string& path, const WriteOptions& options);
 
-// Scans `path` and writes its sidecar index atomically (`shardset index`).
-// Returns the number of samples indexed.
+// Scans `path` and writes its sidecar index atomically, replacing an old one
+// (`shardset index`). Returns the number of samples indexed.
 Result<uint64_t> WriteIndex(const std::string& path, bool sync);
 
 }  // namespace shardset::tar

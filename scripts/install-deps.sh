@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what shardset needs to build, test and run its demo, from Debian's
+# packages. Idempotent: silent and quick when everything is already there.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake ninja-build pkg-config
+  # libraries (docs/README "Dependencies")
+  libxxhash-dev libzstd-dev zlib1g-dev libfmt-dev libcli11-dev nlohmann-json3-dev libspng-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # real data and real peers for tests and benchmarks
+  dataset-fashion-mnist tar libarchive-tools file time hyperfine
+  python3 python3-pytest python3-numpy python3-pil
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}; run this script as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
