@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <map>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -98,7 +100,7 @@ struct PackArgs {
   std::string shard_size = "256MiB";
   uint64_t shard_samples = 0;
   bool label_from_dir = false;
-  int jobs = 1;
+  int jobs = 0;  // 0: one per core
   bool skip_unreadable = false;
   bool no_sync = false;
   bool force = false;
@@ -116,7 +118,7 @@ int RunPack(const PackArgs& a) {
   o.shard_size = *size;
   o.shard_samples = a.shard_samples;
   o.label_from_dir = a.label_from_dir;
-  o.jobs = a.jobs;
+  o.jobs = a.jobs > 0 ? a.jobs : std::max(1u, std::thread::hardware_concurrency());
   o.skip_unreadable = a.skip_unreadable;
   o.sync = !a.no_sync;
   o.force = a.force;
@@ -484,8 +486,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   p->add_flag("--label-from-dir", pack.label_from_dir,
               "Add a 'cls' field holding each file's parent folder name (training/3/17.png -> 3)");
-  p->add_option("-j,--jobs", pack.jobs, "Threads reading source files")
-      ->check(CLI::Range(1, 256))
+  p->add_option("-j,--jobs", pack.jobs, "Threads reading source files (0: one per core)")
+      ->check(CLI::Range(0, 256))
       ->capture_default_str();
   p->add_flag("--skip-unreadable", pack.skip_unreadable,
               "Skip files that cannot be read, with a warning and a line in the manifest");

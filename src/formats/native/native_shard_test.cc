@@ -256,5 +256,39 @@ TEST(NativeShard, OverheadOnSmallSamplesIsSmall) {
   EXPECT_LT(overhead, 0.03) << "bytes per sample: " << (info->file_size - payload) / 20000.0;
 }
 
+// docs/format.md "Worked example": these exact bytes.
+TEST(NativeShard, GoldenExample) {
+  const std::string dir = TempDir();
+  const std::string path = dir + "/g.shard";
+  auto w = native::Create(path, WriteOptions{.sync = false});
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Add(InputSample{"cat/0", {{"txt", "hi", 0}, {"cls", "cat", kFieldDerived}}})
+                  .ok());
+  ASSERT_TRUE((*w)->Add(InputSample{"cat/1",
+                                    {{"json", "{}", 0},
+                                     {"txt", "yo!", 0},
+                                     {"cls", "cat", kFieldDerived}}})
+                  .ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  const std::string want_hex =
+      "8953484152440d0a0100000000000000"
+      "6869636174" "7b7d796f21636174"
+      "0210" "0005636174 2f30" "040131"
+      "0200020103" "03020200030103"
+      "64054af6" "7da15615" "5e39b8c6"
+      "03" "0003747874" "0103636c73" "00046a736f6e"
+      "1d00000000000000" "20000000" "00000000"
+      "1d00000000000000" "4100000000000000" "0200000000000000" "01000000" "40000000"
+      "03000000" "01000000" "1950a48201171ed1" "8953484944580d0a";
+  std::string want;
+  for (size_t i = 0; i < want_hex.size(); i += 2) {
+    while (want_hex[i] == ' ') ++i;
+    want.push_back(static_cast<char>(std::stoi(want_hex.substr(i, 2), nullptr, 16)));
+  }
+  MappedFile m = std::move(MappedFile::Open(path).value());
+  EXPECT_EQ(m.data().size(), 154u);
+  EXPECT_EQ(m.data(), want);
+}
+
 }  // namespace
 }  // namespace shardset
