@@ -16,6 +16,10 @@ namespace shardset {
 namespace {
 
 constexpr size_t kWriteBuffer = 1 << 20;
+// Written bytes are handed to the kernel's writeback every this many bytes
+// (sync_file_range, asynchronous), so the fsync at Commit finds little left
+// to write: the same idea as RocksDB's bytes_per_sync.
+constexpr uint64_t kWritebackChunk = 8 << 20;
 
 Status WriteAll(int fd, const char* p, size_t n, const std::string& path) {
   while (n > 0) {
@@ -118,14 +122,24 @@ Status AtomicFile::Append(std::string_view data) {
     return Status::OK();
   }
   SHARDSET_RETURN_IF_ERROR(Flush());
-  if (data.size() >= kWriteBuffer) return WriteAll(fd_, data.data(), data.size(), temp_path_);
+  if (data.size() >= kWriteBuffer) {
+    flushed_ += data.size();
+    return WriteAll(fd_, data.data(), data.size(), temp_path_);
+  }
   buffer_.append(data);
   return Status::OK();
 }
 
 Status AtomicFile::Flush() {
   Status s = WriteAll(fd_, buffer_.data(), buffer_.size(), temp_path_);
+  flushed_ += buffer_.size();
   buffer_.clear();
+  if (s.ok() && flushed_ - writeback_start_ >= kWritebackChunk) {
+    // Best effort: a filesystem without it just does all the work at fsync.
+    ::sync_file_range(fd_, static_cast<off_t>(writeback_start_),
+                      static_cast<off_t>(flushed_ - writeback_start_), SYNC_FILE_RANGE_WRITE);
+    writeback_start_ = flushed_;
+  }
   return s;
 }
 

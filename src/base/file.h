@@ -74,6 +74,8 @@ class AtomicFile {
   std::string final_path_, temp_path_;
   int fd_ = -1;
   uint64_t offset_ = 0;
+  uint64_t flushed_ = 0;          // bytes handed to write(2)
+  uint64_t writeback_start_ = 0;  // first byte not yet passed to sync_file_range
   std::string buffer_;
   bool committed_ = false;
 };

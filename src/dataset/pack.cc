@@ -55,7 +55,7 @@ struct ReadBatch {
   std::vector<PendingSample> pending;
   std::vector<InputSample> samples;
   std::vector<Status> errors;  // per sample; OK or the first read error
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;          // estimated before reading (SizeGuess)
 };
 
 void ReadBatchFiles(ReadBatch* b) {
@@ -75,7 +75,7 @@ void ReadBatchFiles(ReadBatch* b) {
         f.data = std::move(pf.data);
         continue;
       }
-      auto data = ReadSourceFile(pf.file, pf.size);
+      auto data = ReadSourceFile(pf);
       if (!data.ok()) {
         b->errors[i] = data.status();
         break;
@@ -284,7 +284,7 @@ class Packer {
           continue;
         }
         SHARDSET_RETURN_IF_ERROR(AddLabel(&p));
-        batch->bytes += p.size();
+        batch->bytes += p.size(SizeGuess());
         batch->pending.push_back(std::move(p));
         if (batch->pending.size() >= kBatchSamples || batch->bytes >= kBatchBytes) {
           SHARDSET_RETURN_IF_ERROR(submit());
@@ -300,6 +300,14 @@ class Packer {
     SHARDSET_RETURN_IF_ERROR(submit());
     while (!inflight.empty()) SHARDSET_RETURN_IF_ERROR(drain_one());
     return Status::OK();
+  }
+
+  // What an unstatted file is assumed to weigh when sizing read-ahead: the
+  // mean field size so far (64 KiB before anything is known, which keeps the
+  // first batches small when files turn out to be large).
+  uint64_t SizeGuess() const {
+    return progress_.samples ? std::max<uint64_t>(1, result_.bytes_in / progress_.samples)
+                             : 64 << 10;
   }
 
   Status AddLabel(PendingSample* p) {

@@ -47,7 +47,8 @@ class TreeSource : public SampleSource {
       if (out->fields.empty()) out->key = key;
       PendingField f;
       f.name = field;
-      f.file = JoinPath(root_, file_rel_);
+      f.dir = file_dir_;
+      f.file = file_name_;
       f.size = file_size_;
       out->fields.push_back(std::move(f));
       have_file_ = false;
@@ -58,10 +59,12 @@ class TreeSource : public SampleSource {
   struct Child {
     std::string sort_name;  // name, plus "/" for folders
     bool is_dir;
-    struct stat st;
+    uint64_t size;
+    struct stat st;  // valid for folders only (their identity for loop checks)
   };
   struct Frame {
     std::string rel;  // "" for the root, else "a/b/"
+    std::shared_ptr<const DirHandle> dir;
     std::vector<Child> children;
     size_t next = 0;
     dev_t dev;
@@ -89,8 +92,17 @@ class TreeSource : public SampleSource {
       Skip(rel, fmt::format("cannot open folder ({}), skipped", std::strerror(e)));
       return Status::OK();
     }
+    // readdir consumes its own descriptor; the frame keeps a second one for
+    // the readers, alive as long as a pending field needs it.
+    int keep = ::fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+    if (keep < 0) {
+      int e = errno;
+      ::close(dfd);
+      return Status::FromErrno(path, e);
+    }
     DIR* d = ::fdopendir(dfd);
     Frame frame;
+    frame.dir = std::make_shared<DirHandle>(keep, path);
     frame.rel = rel.empty() ? "" : rel + "/";
     frame.dev = dir_st.st_dev;
     frame.ino = dir_st.st_ino;
@@ -98,21 +110,29 @@ class TreeSource : public SampleSource {
       std::string_view name(e->d_name);
       if (name == "." || name == "..") continue;
       Child c;
-      // stat (not lstat): symlinks are followed, as seed 000's link trees need.
-      if (::fstatat(dfd, e->d_name, &c.st, 0) != 0) {
-        int err = errno;
-        struct stat lst;
-        bool is_link = ::fstatat(dfd, e->d_name, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
-                       S_ISLNK(lst.st_mode);
-        Skip(frame.rel + std::string(name),
-             is_link ? "broken symlink, skipped"
-                     : fmt::format("cannot stat ({}), skipped", std::strerror(err)));
-        continue;
-      }
-      c.is_dir = S_ISDIR(c.st.st_mode);
-      if (!c.is_dir && !S_ISREG(c.st.st_mode)) {
-        Skip(frame.rel + std::string(name), "not a regular file (socket, fifo or device), skipped");
-        continue;
+      if (e->d_type == DT_REG) {
+        // The common case needs no stat here: the reader fstats the open file.
+        c.is_dir = false;
+        c.size = kUnknownSize;
+      } else {
+        // stat (not lstat): symlinks are followed, as seed 000's link trees need.
+        if (::fstatat(dfd, e->d_name, &c.st, 0) != 0) {
+          int err = errno;
+          struct stat lst;
+          bool is_link = ::fstatat(dfd, e->d_name, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+                         S_ISLNK(lst.st_mode);
+          Skip(frame.rel + std::string(name),
+               is_link ? "broken symlink, skipped"
+                       : fmt::format("cannot stat ({}), skipped", std::strerror(err)));
+          continue;
+        }
+        c.is_dir = S_ISDIR(c.st.st_mode);
+        if (!c.is_dir && !S_ISREG(c.st.st_mode)) {
+          Skip(frame.rel + std::string(name),
+               "not a regular file (socket, fifo or device), skipped");
+          continue;
+        }
+        c.size = static_cast<uint64_t>(c.st.st_size);
       }
       c.sort_name = std::string(name) + (c.is_dir ? "/" : "");
       frame.children.push_back(std::move(c));
@@ -139,7 +159,9 @@ class TreeSource : public SampleSource {
         continue;
       }
       file_rel_ = top.rel + c.sort_name;
-      file_size_ = static_cast<uint64_t>(c.st.st_size);
+      file_dir_ = top.dir;
+      file_name_ = c.sort_name;
+      file_size_ = c.size;
       return true;
     }
     return false;
@@ -151,6 +173,8 @@ class TreeSource : public SampleSource {
   std::vector<Frame> stack_;
   bool have_file_ = false;
   std::string file_rel_;
+  std::shared_ptr<const DirHandle> file_dir_;
+  std::string file_name_;
   uint64_t file_size_ = 0;
 };
 
@@ -199,26 +223,41 @@ Result<std::unique_ptr<SampleSource>> OpenSource(const std::string& path, WarnFn
   return std::unique_ptr<SampleSource>(new ShardSource(std::move(ds)));
 }
 
-Result<std::string> ReadSourceFile(const std::string& path, uint64_t expected_size) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(EscapeForDisplay(path), errno);
+DirHandle::~DirHandle() { ::close(fd_); }
+
+Result<std::string> ReadSourceFile(const PendingField& field) {
+  auto fail = [&](int e) {
+    return Status::FromErrno(EscapeForDisplay(JoinPath(field.dir->path(), field.file)), e);
+  };
+  int fd = ::openat(field.dir->fd(), field.file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errno);
+  // One read of size+1 bytes normally returns the whole file and proves it
+  // did not grow since it was listed; a file that changed size is read to
+  // its end, whatever that is now.
+  uint64_t size = field.size;
+  if (size == kUnknownSize) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int e = errno;
+      ::close(fd);
+      return fail(e);
+    }
+    size = static_cast<uint64_t>(st.st_size);
+  }
   std::string data;
-  data.resize(expected_size);
+  data.resize(size + 1);
   uint64_t got = 0;
   for (;;) {
-    if (got == data.size()) {
-      // The file may have grown since it was listed: read to EOF.
-      data.resize(data.size() + 4096 + data.size() / 2);
-    }
+    if (got == data.size()) data.resize(data.size() + 4096 + data.size() / 2);
     ssize_t r = ::read(fd, data.data() + got, data.size() - got);
     if (r < 0) {
       if (errno == EINTR) continue;
       int e = errno;
       ::close(fd);
-      return Status::FromErrno(EscapeForDisplay(path), e);
+      return fail(e);
     }
-    if (r == 0) break;
     got += static_cast<uint64_t>(r);
+    if (r == 0 || got == size) break;
   }
   ::close(fd);
   data.resize(got);

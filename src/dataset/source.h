@@ -15,21 +15,47 @@
 
 namespace shardset {
 
+// An open folder that pending fields are read relative to (openat), so a
+// read resolves one path component instead of the whole path. Closed when
+// the last field that needs it has been read.
+class DirHandle {
+ public:
+  DirHandle(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~DirHandle();
+  DirHandle(const DirHandle&) = delete;
+  DirHandle& operator=(const DirHandle&) = delete;
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
 struct PendingField {
   std::string name;
-  std::string file;      // read from this path, unless `inline_data`
-  uint64_t size = 0;     // expected size (stat at walk time)
+  std::shared_ptr<const DirHandle> dir;  // read `file` relative to it, unless `inline_data`
+  std::string file;
+  // Size when known at walk time; kUnknownSize when the walk did not stat the
+  // file (its folder entry said "regular file"), in which case the reader
+  // thread fstats it: that moves a syscall off the walking thread.
+  uint64_t size = 0;
   bool inline_data = false;
   std::string data;      // the bytes when inline_data (archives, derived fields)
   uint8_t flags = 0;
 };
 
+inline constexpr uint64_t kUnknownSize = ~uint64_t{0};
+
 struct PendingSample {
   std::string key;
   std::vector<PendingField> fields;
-  uint64_t size() const {
+  // Bytes this sample will take, with `guess` standing in for unknown sizes.
+  uint64_t size(uint64_t guess) const {
     uint64_t n = 0;
-    for (const auto& f : fields) n += f.inline_data ? f.data.size() : f.size;
+    for (const auto& f : fields) {
+      n += f.inline_data ? f.data.size() : f.size == kUnknownSize ? guess : f.size;
+    }
     return n;
   }
 };
@@ -49,8 +75,8 @@ using WarnFn = std::function<void(const std::string&)>;
 Result<std::unique_ptr<SampleSource>> OpenSource(const std::string& path, WarnFn warn,
                                                  std::vector<std::string>* skipped);
 
-// Reads one file whole; the returned status names the file.
-Result<std::string> ReadSourceFile(const std::string& path, uint64_t expected_size);
+// Reads a pending field's file whole; the returned status names the file.
+Result<std::string> ReadSourceFile(const PendingField& field);
 
 }  // namespace shardset
 

@@ -47,7 +47,9 @@ std::optional<uint64_t> ParseOctal(std::string_view field) {
 }
 
 std::optional<uint64_t> ParseDecimal(std::string_view s) {
-  if (s.empty() || s.size() > 19) return std::nullopt;  // 19 digits < 2^63
+  if (s.empty()) return std::nullopt;
+  while (s.size() > 1 && s[0] == '0') s.remove_prefix(1);  // "000999" is 999
+  if (s.size() > 18) return std::nullopt;  // 18 digits stay below 2^63
   uint64_t v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return std::nullopt;
@@ -58,15 +60,20 @@ std::optional<uint64_t> ParseDecimal(std::string_view s) {
 
 void PutString(std::string* block, HeaderField f, std::string_view s) {
   assert(s.size() <= f.size);
-  std::memcpy(block->data() + f.offset, s.data(), s.size());
+  std::copy(s.begin(), s.end(), block->begin() + static_cast<std::ptrdiff_t>(f.offset));
+}
+
+// `v` as `digits` zero-padded octal digits at `p`.
+void PutOctalDigits(char* p, size_t digits, uint64_t v) {
+  for (size_t i = digits; i-- > 0; v >>= 3) p[i] = static_cast<char>('0' + (v & 7));
+  assert(v == 0 && "value does not fit the field");
 }
 
 // `v` as f.size - 1 zero-padded octal digits and a NUL ("0000644\0"), the
 // layout GNU tar writes.
 void PutOctal(std::string* block, HeaderField f, uint64_t v) {
-  std::string digits = fmt::format("{:0{}o}", v, f.size - 1);
-  assert(digits.size() == f.size - 1);
-  PutString(block, f, digits);
+  PutOctalDigits(block->data() + f.offset, f.size - 1, v);
+  (*block)[f.offset + f.size - 1] = '\0';
 }
 
 // The longest prefix of `s` of at most `n` bytes that does not end inside a
@@ -78,7 +85,8 @@ std::string_view TruncateUtf8(std::string_view s, size_t n) {
 }
 
 bool IsAscii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
 // One header block with the fields every member we write shares.
@@ -104,8 +112,7 @@ std::string UstarBlock(char typeflag, std::string_view prefix, std::string_view 
   std::memset(b.data() + kChecksumField.offset, ' ', kChecksumField.size);
   uint32_t sum = 0;
   for (char c : b) sum += static_cast<unsigned char>(c);
-  std::string digits = fmt::format("{:06o}", sum);
-  std::memcpy(b.data() + kChecksumField.offset, digits.data(), 6);
+  PutOctalDigits(b.data() + kChecksumField.offset, 6, sum);
   b[kChecksumField.offset + 6] = '\0';
   return b;
 }

@@ -131,7 +131,9 @@ std::optional<std::pair<std::string_view, std::string_view>> SplitUstarPath(
 std::string EncodeMemberHeaders(std::string_view path, uint64_t size);
 
 // Bytes of zero padding that follow `size` bytes of data.
-inline uint64_t PaddingAfter(uint64_t size) { return (kBlockSize - size % kBlockSize) % kBlockSize; }
+inline uint64_t PaddingAfter(uint64_t size) {
+  return (kBlockSize - size % kBlockSize) % kBlockSize;
+}
 
 }  // namespace shardset::tar
 

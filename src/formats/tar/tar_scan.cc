@@ -57,7 +57,7 @@ MemberWalker::MemberWalker(std::string_view tar, std::string_view tar_name)
 Status MemberWalker::HeaderError(Status::Code code, uint64_t header_at,
                                  std::string_view what) const {
   const std::string after = last_path_.empty()
-                                ? std::string("the first header")
+                                ? std::string("before the first member")
                                 : fmt::format("after member '{}'", EscapeForDisplay(last_path_));
   return MakeStatus(code, fmt::format("{}: header at byte {} ({}): {}; {}", tar_name_, header_at,
                                       after, what, Advice(code)));
@@ -85,24 +85,17 @@ uint64_t MemberWalker::DataSize(const Header& h) const {
 Result<bool> MemberWalker::NextImpl(Member* out) {
   for (;;) {
     const uint64_t header_at = pos_;
-    const bool at_end = pos_ == tar_.size() || IsZeroBlock(tar_.substr(pos_, kBlockSize));
-    if (at_end && chain_start_ != kNone) {
+    if (pos_ == tar_.size() || IsZeroBlock(tar_.substr(pos_, kBlockSize))) {
+      if (chain_start_ == kNone) return false;
       return HeaderError(Status::Code::kCorruption, header_at,
                          "the archive ends after an extended header, without its member");
     }
-    if (at_end) return false;
-    if (tar_.size() - pos_ < kBlockSize) {
-      return HeaderError(Status::Code::kCorruption, header_at,
-                         fmt::format("the file ends {} bytes into a header block",
-                                     tar_.size() - pos_));
-    }
     Header h;
-    if (Status s = DecodeHeader(tar_.substr(pos_, kBlockSize), &h); !s.ok()) {
-      return HeaderError(Status::Code::kCorruption, header_at, s.message());
-    }
+    SHARDSET_RETURN_IF_ERROR(DecodeHeaderAt(header_at, &h));
     if (chain_start_ == kNone) chain_start_ = header_at;
-    std::string path(NormalizeMemberPath(pax_.path ? *pax_.path : long_name_ ? *long_name_ : h.path));
-    const uint64_t data = pos_ + kBlockSize;
+    const std::string& raw = pax_.path ? *pax_.path : long_name_ ? *long_name_ : h.path;
+    std::string path(NormalizeMemberPath(raw));
+    const uint64_t data = header_at + kBlockSize;
     const uint64_t size = DataSize(h);
     if (size > tar_.size() - data) {
       return MemberError(Status::Code::kCorruption, path, header_at,
@@ -115,28 +108,43 @@ Result<bool> MemberWalker::NextImpl(Member* out) {
     SHARDSET_ASSIGN_OR_RETURN(bool extension,
                               ReadExtension(h.typeflag, header_at, tar_.substr(data, size)));
     if (extension) continue;
-
-    // A member: the extended headers before it apply to it alone.
-    const uint64_t member_at = chain_start_;
-    const bool sparse = pax_.sparse;
-    chain_start_ = kNone;
-    pax_ = PaxHeader();
-    long_name_.reset();
-    last_path_ = path;
-    if (h.typeflag == kGnuSparse || sparse) {
-      return MemberError(Status::Code::kNotSupported, path, member_at,
-                         "it is a GNU sparse file, stored with its holes removed");
-    }
-    if (h.typeflag == kGnuMultiVolume) {
-      return MemberError(Status::Code::kNotSupported, path, member_at,
-                         "it continues a file from another volume of a multi-volume archive");
-    }
-    // A "regular file" named with a trailing slash is a directory (v7 tars
-    // had no directory type; GNU tar and Python tarfile read it so).
-    if (!IsRegularType(h.typeflag) || (!path.empty() && path.back() == '/')) continue;
-    *out = Member{std::move(path), member_at, data, size};
+    SHARDSET_ASSIGN_OR_RETURN(bool regular, EndMember(h.typeflag, path));
+    if (!regular) continue;
+    *out = Member{std::move(path), last_member_at_, data, size};
     return true;
   }
+}
+
+Status MemberWalker::DecodeHeaderAt(uint64_t header_at, Header* h) const {
+  if (tar_.size() - header_at < kBlockSize) {
+    return HeaderError(Status::Code::kCorruption, header_at,
+                       fmt::format("the file ends {} bytes into a header block",
+                                   tar_.size() - header_at));
+  }
+  Status s = DecodeHeader(tar_.substr(header_at, kBlockSize), h);
+  if (!s.ok()) return HeaderError(Status::Code::kCorruption, header_at, s.message());
+  return Status::OK();
+}
+
+Result<bool> MemberWalker::EndMember(char typeflag, const std::string& path) {
+  // The extended headers before a member apply to it alone.
+  last_member_at_ = chain_start_;
+  const bool sparse = pax_.sparse;
+  chain_start_ = kNone;
+  pax_ = PaxHeader();
+  long_name_.reset();
+  last_path_ = path;
+  if (typeflag == kGnuSparse || sparse) {
+    return MemberError(Status::Code::kNotSupported, path, last_member_at_,
+                       "it is a GNU sparse file, stored with its holes removed");
+  }
+  if (typeflag == kGnuMultiVolume) {
+    return MemberError(Status::Code::kNotSupported, path, last_member_at_,
+                       "it continues a file from another volume of a multi-volume archive");
+  }
+  // A "regular file" named with a trailing slash is a directory (v7 tars had
+  // no directory type; GNU tar and Python tarfile read it so).
+  return IsRegularType(typeflag) && (path.empty() || path.back() != '/');
 }
 
 Result<bool> MemberWalker::ReadExtension(char typeflag, uint64_t header_at,

@@ -61,9 +61,14 @@ class MemberWalker {
   static constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
 
   Result<bool> NextImpl(Member* out);
+  // Decodes the header block at `header_at`, which must be whole.
+  Status DecodeHeaderAt(uint64_t header_at, Header* h) const;
   // Consumes an extension header ('x', 'g', 'L', 'K'); false for a member.
   Result<bool> ReadExtension(char typeflag, uint64_t header_at, std::string_view payload);
-  // The size of the data after the header that starts at `header_at`.
+  // Ends the member whose last header has `typeflag`: clears the extended
+  // header state; true when it is a regular file.
+  Result<bool> EndMember(char typeflag, const std::string& path);
+  // The size of the data that follows header `h`.
   uint64_t DataSize(const Header& h) const;
   Status HeaderError(Status::Code code, uint64_t header_at, std::string_view what) const;
   Status MemberError(Status::Code code, std::string_view path, uint64_t header_at,
@@ -72,6 +77,7 @@ class MemberWalker {
   std::string_view tar_, tar_name_;
   uint64_t pos_ = 0;
   uint64_t chain_start_ = kNone;  // first header of the member being read
+  uint64_t last_member_at_ = 0;   // first header of the member last ended
   PaxHeader pax_;                 // from this member's 'x' headers
   std::optional<std::string> long_name_;  // from this member's 'L' header
   std::string last_path_;                 // for messages

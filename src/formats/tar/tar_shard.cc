@@ -97,13 +97,14 @@ bool IsPlainRelativePath(std::string_view path) {
 
 // Why key + field cannot be stored as a member that reads back as the same
 // key and field, or "" when it can.
-std::string_view NameProblem(std::string_view key, std::string_view field,
-                             std::string_view member) {
+std::string NameProblem(std::string_view key, std::string_view field, std::string_view member) {
   if (key.empty()) return "the key is empty";
   if (key.find('\0') != std::string_view::npos || field.find('\0') != std::string_view::npos) {
     return "tar names cannot hold NUL bytes";
   }
-  if (key.size() > index::kMaxKeyBytes) return "the key is longer than 65536 bytes";
+  if (key.size() > index::kMaxKeyBytes) {
+    return fmt::format("the key is longer than {} bytes", index::kMaxKeyBytes);
+  }
   if (!IsPlainRelativePath(member)) {
     return "a tar member needs a relative path without empty, '.' or '..' components";
   }
@@ -120,7 +121,7 @@ class TarWriter : public ShardWriter {
       : file_(std::move(file)), options_(options), index_(/*contiguous=*/false) {}
 
   Status Add(const InputSample& sample) override {
-    if (closed_) return Status::InvalidArgument("shard writer already closed");
+    SHARDSET_RETURN_IF_ERROR(CheckUsable());
     SHARDSET_RETURN_IF_ERROR(CheckSample(sample));
     std::vector<uint32_t> ids;
     for (const InputField& f : sample.fields) {
@@ -152,7 +153,7 @@ class TarWriter : public ShardWriter {
   uint64_t bytes_written() const override { return file_->offset() + 2 * kBlockSize; }
 
   Result<ShardInfo> Close() override {
-    if (closed_) return Status::InvalidArgument("shard writer already closed");
+    SHARDSET_RETURN_IF_ERROR(CheckUsable());
     closed_ = true;
     // End of archive: two zero blocks, then zeros to a whole record.
     uint64_t end = file_->offset() + 2 * kBlockSize;
@@ -180,6 +181,13 @@ class TarWriter : public ShardWriter {
   }
 
  private:
+  // A write error sticks: the file would hold part of a sample, so nothing
+  // more is written and Close() does not commit it.
+  Status CheckUsable() const {
+    if (closed_) return Status::InvalidArgument("shard writer already closed");
+    return failed_;
+  }
+
   Status Invalid(std::string_view key, std::string_view what) const {
     return Status::InvalidArgument(fmt::format("{}: sample '{}': {}", file_->final_path(),
                                                EscapeForDisplay(key), what));
@@ -192,7 +200,7 @@ class TarWriter : public ShardWriter {
     for (size_t i = 0; i < s.fields.size(); ++i) {
       const std::string_view name = s.fields[i].name;
       const std::string member = MemberName(s.key, name);
-      if (std::string_view why = NameProblem(s.key, name, member); !why.empty()) {
+      if (std::string why = NameProblem(s.key, name, member); !why.empty()) {
         return Invalid(s.key, fmt::format("field '{}' cannot be tar member '{}': {}",
                                           EscapeForDisplay(name), EscapeForDisplay(member), why));
       }
@@ -233,7 +241,9 @@ class TarWriter : public ShardWriter {
 
   Status Append(std::string_view data) {
     file_hash_.Update(data);
-    return file_->Append(data);
+    Status s = file_->Append(data);
+    if (!s.ok()) failed_ = s;
+    return s;
   }
 
   Status WriteSidecarOf(const std::string& path) {
@@ -248,6 +258,7 @@ class TarWriter : public ShardWriter {
   std::vector<index::FieldLoc> locs_;
   std::string prev_key_;
   std::vector<std::string> prev_fields_;
+  Status failed_;
   bool closed_ = false;
 };
 

@@ -22,7 +22,8 @@ namespace shardset::tar {
 std::string SidecarPath(const std::string& tar_path);
 
 // True when `prefix` (the first 512 bytes of a file, or fewer) is a tar
-// header: a valid header checksum (ustar magic or old-style v7).
+// header: a valid header checksum (ustar magic or old-style v7), or a zero
+// block (an empty archive, as Create writes for a shard with no samples).
 bool LooksTar(std::string_view prefix);
 
 // Opens a tar shard. Uses the sidecar when it exists and matches the tar
