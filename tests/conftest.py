@@ -19,9 +19,12 @@ def run(*args, check=True, input=None, cwd=None, env=None):
     proc = subprocess.run([str(a) for a in args], input=input, capture_output=True,
                           cwd=cwd, env=env)
     if check and proc.returncode != 0:
+        cmd = " ".join(map(str, args))
+        if len(cmd) > 300:
+            cmd = cmd[:300] + f"... ({len(args)} args)"
         raise AssertionError(
-            f"{' '.join(map(str, args))} exited {proc.returncode}\n"
-            f"stdout: {proc.stdout[-2000:]!r}\nstderr: {proc.stderr[-2000:]!r}")
+            f"{cmd} exited {proc.returncode}\n"
+            f"stdout: {proc.stdout[-300:]!r}\nstderr: {proc.stderr[-2000:]!r}")
     return proc
 
 

@@ -94,6 +94,9 @@ class ShardReader {
   virtual uint64_t num_samples() const = 0;
   // Size of the shard file in bytes.
   virtual uint64_t file_size() const = 0;
+  // True when keys strictly increase with the ordinal (what pack writes);
+  // Find is then a binary search.
+  virtual bool keys_sorted() const = 0;
 
   // Fills *out with sample `ordinal`. NotFound when ordinal >= num_samples();
   // Corruption (naming the shard, ordinal and key) when the bytes fail their

@@ -171,6 +171,7 @@ Status Dataset::BuildKeyRanges() const {
       first_keys_.emplace_back();
       continue;
     }
+    if (!s->keys_sorted()) sorted = false;
     SHARDSET_ASSIGN_OR_RETURN(std::string first, s->Key(0));
     SHARDSET_ASSIGN_OR_RETURN(std::string last, s->Key(s->num_samples() - 1));
     if (have_prev && !(first > prev_last)) sorted = false;

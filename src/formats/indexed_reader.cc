@@ -89,6 +89,8 @@ Status IndexedShardReader::Verify(VerifyReport* report) const {
       if (!st.ok()) report->problems.push_back(st.message());
     }
   }
+  Status keys = index_.VerifyKeyTable();
+  if (!keys.ok()) report->problems.push_back(keys.message());
   if (hook_) hook_(*this, report);
   return Status::OK();
 }

@@ -30,6 +30,7 @@ class IndexedShardReader : public ShardReader {
   ShardFormat format() const override { return format_; }
   uint64_t num_samples() const override { return index_.num_samples(); }
   uint64_t file_size() const override { return data_.size(); }
+  bool keys_sorted() const override { return index_.keys_sorted(); }
   Status Read(uint64_t ordinal, Sample* out) const override;
   Result<std::string> Key(uint64_t ordinal) const override;
   Result<uint64_t> Find(std::string_view key) const override;

@@ -43,6 +43,7 @@ std::atomic<uint64_t> next_reader_id{1};
 }  // namespace
 
 uint32_t SampleChecksum(std::string_view bytes) { return static_cast<uint32_t>(Xxh3(bytes)); }
+uint32_t KeyHash(std::string_view key) { return static_cast<uint32_t>(Xxh3(key)); }
 
 IndexBuilder::IndexBuilder(bool contiguous, bool compress, uint32_t block_samples)
     : contiguous_(contiguous), compress_(compress), block_samples_(block_samples) {
@@ -65,6 +66,7 @@ void IndexBuilder::Add(std::string_view key, const std::vector<FieldLoc>& fields
     keys_sorted_ = false;
   }
   last_key_ = key;
+  if (num_samples_ <= UINT32_MAX) key_hashes_.push_back(uint64_t{KeyHash(key)} << 32 | num_samples_);
   pending_.push_back(Entry{std::string(key), fields, checksum});
   pending_estimate_ += key.size() + 6 + 4 * fields.size();
   ++num_samples_;
@@ -137,6 +139,20 @@ void IndexBuilder::FlushBlock() {
 std::string IndexBuilder::Finish(uint64_t index_offset) {
   FlushBlock();
   std::string out = std::move(blocks_);
+  // Unsorted keys get a key table so Find stays O(log n); it needs ordinals
+  // that fit 32 bits, which every shard of fewer than 4G samples has.
+  const bool key_table = !keys_sorted_ && num_samples_ <= UINT32_MAX;
+  if (key_table) {
+    std::sort(key_hashes_.begin(), key_hashes_.end());
+    const size_t start = out.size();
+    for (uint64_t e : key_hashes_) {
+      PutFixed32(&out, static_cast<uint32_t>(e >> 32));
+      PutFixed32(&out, static_cast<uint32_t>(e));
+    }
+    PutFixed32(&out, static_cast<uint32_t>(Xxh3(std::string_view(out).substr(start))));
+  }
+  key_hashes_.clear();
+  key_hashes_.shrink_to_fit();
   const uint64_t meta_offset = index_offset + out.size();
   const size_t meta_start = out.size();
   PutVarint64(&out, fields_.size());
@@ -157,7 +173,9 @@ std::string IndexBuilder::Finish(uint64_t index_offset) {
   PutFixed64(&out, num_samples_);
   PutFixed32(&out, static_cast<uint32_t>(directory_.size()));
   PutFixed32(&out, block_samples_);
-  uint32_t flags = (contiguous_ ? uint32_t{kContiguous} : 0u) | (keys_sorted_ ? uint32_t{kKeysSorted} : 0u);
+  uint32_t flags = (contiguous_ ? uint32_t{kContiguous} : 0u) |
+                   (keys_sorted_ ? uint32_t{kKeysSorted} : 0u) |
+                   (key_table ? uint32_t{kKeyTable} : 0u);
   PutFixed32(&out, flags);
   PutFixed32(&out, kVersion);
   PutFixed64(&out, Xxh3(std::string_view(out).substr(meta_start)));
@@ -206,6 +224,15 @@ Result<IndexReader> IndexReader::Open(std::string_view file, uint64_t data_limit
   r.directory_offset_ = footer_start - uint64_t{r.num_blocks_} * kDirectoryEntrySize;
   if (r.meta_offset_ > r.directory_offset_ || r.index_offset_ > r.meta_offset_) {
     return corrupt("footer offsets are out of range");
+  }
+  if (r.flags_ & kKeyTable) {
+    const uint64_t table = r.num_samples_ * kKeyTableEntrySize + 4;
+    if ((r.flags_ & kKeysSorted) || r.num_samples_ > UINT32_MAX ||
+        r.meta_offset_ - r.index_offset_ < table) {
+      return corrupt("key table does not fit");
+    }
+    r.key_table_offset_ = r.meta_offset_ - table;
+    r.key_table_check_ = std::make_shared<KeyTableCheck>();
   }
   uint64_t want = DecodeFixed64(f + 40);
   uint64_t got = Xxh3(file.substr(r.meta_offset_, footer_start + 40 - r.meta_offset_));
@@ -318,6 +345,44 @@ Status IndexReader::DecodeBlock(uint32_t block, std::vector<Entry>* out) const {
   return Status::OK();
 }
 
+Status IndexReader::CheckKeyTable() const {
+  std::call_once(key_table_check_->once, [this] {
+    const uint64_t len = num_samples_ * kKeyTableEntrySize;
+    if (DecodeFixed32(file_.data() + key_table_offset_ + len) !=
+        static_cast<uint32_t>(Xxh3(file_.substr(key_table_offset_, len)))) {
+      key_table_check_->status = Status::Corruption(fmt::format(
+          "{}: index key table fails its checksum; rebuild the index (shardset index) or "
+          "restore the file",
+          name_));
+    }
+  });
+  return key_table_check_->status;
+}
+
+Status IndexReader::VerifyKeyTable() const {
+  if (!(flags_ & kKeyTable)) return Status::OK();
+  SHARDSET_RETURN_IF_ERROR(CheckKeyTable());
+  const char* table = file_.data() + key_table_offset_;
+  std::vector<bool> seen(num_samples_);
+  Entry e;
+  for (uint64_t i = 0; i < num_samples_; ++i) {
+    const uint32_t h = DecodeFixed32(table + i * kKeyTableEntrySize);
+    const uint64_t ordinal = DecodeFixed32(table + i * kKeyTableEntrySize + 4);
+    if (ordinal >= num_samples_ || seen[ordinal]) {
+      return Status::Corruption(fmt::format(
+          "{}: index key table entry {} is invalid; rebuild the index", name_, i));
+    }
+    seen[ordinal] = true;
+    SHARDSET_RETURN_IF_ERROR(Get(ordinal, &e));
+    if (KeyHash(e.key) != h) {
+      return Status::Corruption(fmt::format(
+          "{}: index key table entry {} does not match sample {}; rebuild the index", name_, i,
+          ordinal));
+    }
+  }
+  return Status::OK();
+}
+
 Status IndexReader::GetBlock(uint32_t block, std::vector<Entry>* out) const {
   if (block >= num_blocks_) {
     return Status::NotFound(fmt::format("{}: no index block {}", name_, block));
@@ -362,6 +427,29 @@ Result<uint64_t> IndexReader::Find(std::string_view key) const {
         SHARDSET_RETURN_IF_ERROR(Get(i, &e));
         if (e.key == key) return i;
       }
+    }
+  } else if (flags_ & kKeyTable) {
+    SHARDSET_RETURN_IF_ERROR(CheckKeyTable());
+    const uint32_t h = KeyHash(key);
+    const char* table = file_.data() + key_table_offset_;
+    uint64_t lo = 0, hi = num_samples_;  // first entry with hash >= h
+    while (lo < hi) {
+      uint64_t mid = lo + (hi - lo) / 2;
+      if (DecodeFixed32(table + mid * kKeyTableEntrySize) < h) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    for (; lo < num_samples_ && DecodeFixed32(table + lo * kKeyTableEntrySize) == h; ++lo) {
+      const uint64_t ordinal = DecodeFixed32(table + lo * kKeyTableEntrySize + 4);
+      if (ordinal >= num_samples_) {
+        return Status::Corruption(fmt::format(
+            "{}: key table entry {} names sample {} of {}; rebuild the index", name_, lo,
+            ordinal, num_samples_));
+      }
+      SHARDSET_RETURN_IF_ERROR(Get(ordinal, &e));
+      if (e.key == key) return ordinal;
     }
   } else {
     for (uint64_t i = 0; i < num_samples_; ++i) {

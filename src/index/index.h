@@ -14,6 +14,8 @@
 #define SHARDSET_INDEX_INDEX_H_
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,7 +40,15 @@ enum IndexFlags : uint32_t {
   kContiguous = 1,
   // Keys strictly increase (bytewise) with the ordinal: Find is a binary search.
   kKeysSorted = 2,
+  // Keys are not sorted, and a key table (docs/format.md "Key table") sits
+  // just before the field table: Find is a binary search on key hashes.
+  kKeyTable = 4,
 };
+
+// Bytes per key table entry: fixed32 key hash, fixed32 ordinal.
+inline constexpr size_t kKeyTableEntrySize = 8;
+// The key hash: low 32 bits of XXH3-64 of the key.
+uint32_t KeyHash(std::string_view key);
 
 enum BlockCodec : uint8_t { kRaw = 0, kZstd = 1 };
 
@@ -99,6 +109,9 @@ class IndexBuilder {
   uint64_t num_samples_ = 0;
   std::string first_key_, last_key_;
   bool keys_sorted_ = true;
+  // (key hash << 32 | ordinal) of every sample, for the key table; dropped
+  // if the keys turn out sorted. 8 bytes per sample of the shard.
+  std::vector<uint64_t> key_hashes_;
 };
 
 class IndexReader {
@@ -125,9 +138,13 @@ class IndexReader {
   Status GetBlock(uint32_t block, std::vector<Entry>* out) const;
   // Ordinal of `key`, or NotFound.
   Result<uint64_t> Find(std::string_view key) const;
+  // For verify: the key table's checksum, and that every entry names an
+  // existing sample whose key has the entry's hash. OK when there is none.
+  Status VerifyKeyTable() const;
 
  private:
   Status DecodeBlock(uint32_t block, std::vector<Entry>* out) const;
+  Status CheckKeyTable() const;
 
   std::string_view file_;
   std::string name_;
@@ -135,7 +152,15 @@ class IndexReader {
   uint64_t data_limit_ = 0;
   uint64_t index_offset_ = 0, meta_offset_ = 0, directory_offset_ = 0, num_samples_ = 0;
   uint32_t num_blocks_ = 0, block_samples_ = 0, flags_ = 0;
+  uint64_t key_table_offset_ = 0;
   std::vector<FieldDef> fields_;
+  // The key table's checksum is checked on the first Find, not at Open, so
+  // opening stays independent of the shard's size. Shared by copies.
+  struct KeyTableCheck {
+    std::once_flag once;
+    Status status;
+  };
+  std::shared_ptr<KeyTableCheck> key_table_check_;
 };
 
 }  // namespace shardset::index

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/coding.h"
+
 namespace shardset::index {
 namespace {
 
@@ -65,18 +67,43 @@ TEST(Index, RoundTrips) {
   }
 }
 
-TEST(Index, UnsortedKeysUseLinearFind) {
+TEST(Index, UnsortedKeysGetAKeyTable) {
   IndexBuilder b(true);
-  b.Add("b", {}, 0);
-  b.Add("a", {}, 0);
-  b.Add("c", {}, 0);
+  std::mt19937_64 rng(5);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 5000; ++i) keys.push_back("k" + std::to_string(rng()));
+  for (const auto& k : keys) b.Add(k, {}, 0);
   std::string file = b.Finish(0);
   auto r = IndexReader::Open(file, 0, "t");
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->keys_sorted());
-  EXPECT_EQ(*r->Find("a"), 1u);
-  EXPECT_EQ(*r->Find("c"), 2u);
-  EXPECT_TRUE(r->Find("d").status().IsNotFound());
+  EXPECT_TRUE(r->flags() & kKeyTable);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto ord = r->Find(keys[i]);
+    ASSERT_TRUE(ord.ok()) << ord.status().ToString();
+    EXPECT_EQ(*ord, i);
+  }
+  EXPECT_TRUE(r->Find("nope").status().IsNotFound());
+  EXPECT_TRUE(r->VerifyKeyTable().ok());
+
+  // A damaged key table is caught by its checksum on first use.
+  std::string bad = file;
+  const uint64_t meta_offset = DecodeFixed64(file.data() + file.size() - kFooterSize + 8);
+  bad[meta_offset - 10] ^= 1;  // the key table ends where the field table starts
+  auto rb = IndexReader::Open(bad, 0, "t");
+  ASSERT_TRUE(rb.ok());
+  EXPECT_TRUE(rb->Find(keys[0]).status().IsCorruption());
+  EXPECT_TRUE(rb->VerifyKeyTable().IsCorruption());
+}
+
+TEST(Index, SortedKeysHaveNoKeyTable) {
+  IndexBuilder b(true);
+  b.Add("a", {}, 0);
+  b.Add("b", {}, 0);
+  const std::string file = b.Finish(0);
+  auto r = IndexReader::Open(file, 0, "t");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->flags() & kKeyTable);
 }
 
 TEST(Index, RejectsOffsetsBeyondData) {
