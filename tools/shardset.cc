@@ -17,7 +17,6 @@
 
 #include "base/file.h"
 #include "base/strings.h"
-#include "formats/sample_key.h"
 #include "formats/tar/tar_shard.h"
 #include "shardset/dataset.h"
 #include "shardset/pack.h"
@@ -339,64 +338,21 @@ int RunCat(const std::string& target, const std::vector<std::string>& keys,
 }
 
 // ---------------------------------------------------------------- extract
-// A relative path that stays inside the output folder: no absolute paths,
-// no ".." or empty components.
-bool SafeRelativePath(std::string_view p) {
-  if (p.empty() || p[0] == '/') return false;
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find('/', start);
-    if (end == std::string_view::npos) end = p.size();
-    std::string_view part = p.substr(start, end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    start = end + 1;
-  }
-  return true;
-}
-
-Status MakeParents(const std::string& out, std::string_view rel) {
-  for (size_t pos = rel.find('/'); pos != std::string_view::npos; pos = rel.find('/', pos + 1)) {
-    std::string dir = JoinPath(out, rel.substr(0, pos));
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-      return Status::FromErrno(fmt::format("{}: cannot create folder", dir), errno);
-    }
-  }
-  return Status::OK();
-}
-
 int RunExtract(const std::string& target, const std::string& out, bool derived, bool quiet) {
   auto ds = Dataset::Open(target);
   if (!ds.ok()) return Fail(ds.status());
-  if (::mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) {
-    return Fail(Status::FromErrno(fmt::format("{}: cannot create output folder", out), errno));
-  }
   Progress bar(quiet);
-  Sample s;
-  uint64_t files = 0, bytes = 0;
-  for (uint64_t i = 0; i < (*ds)->num_samples(); ++i) {
-    Status st = (*ds)->Read(i, &s);
-    if (!st.ok()) return Fail(st);
-    for (const Field& f : s.fields) {
-      if ((f.flags & kFieldDerived) && !derived) continue;
-      const std::string rel = JoinKeyField(s.key, f.name);
-      if (!SafeRelativePath(rel)) {
-        return Fail(Status::InvalidArgument(fmt::format(
-            "{}: sample {} would be written to '{}', outside {}; refusing (nothing of it was "
-            "written)",
-            target, i, EscapeForDisplay(rel), out)));
-      }
-      st = MakeParents(out, rel);
-      if (st.ok()) st = WriteFileAtomic(JoinPath(out, rel), f.data, /*sync=*/false);
-      if (!st.ok()) return Fail(st);
-      ++files;
-      bytes += f.data.size();
-    }
-    if (i % 1024 == 0) bar.Show(fmt::format("extracting: {} files", files));
-  }
+  ExtractOptions o;
+  o.derived = derived;
+  o.progress = [&](uint64_t samples, uint64_t files) {
+    if (samples % 1024 == 0) bar.Show(fmt::format("extracting: {} files", files));
+  };
+  auto r = Extract(**ds, out, o);
   bar.Done();
+  if (!r.ok()) return Fail(r.status());
   if (!quiet) {
     std::fprintf(stderr, "%s: %llu files, %s\n", out.c_str(),
-                 static_cast<unsigned long long>(files), FormatBytes(bytes).c_str());
+                 static_cast<unsigned long long>(r->files), FormatBytes(r->bytes).c_str());
   }
   return kExitOk;
 }

@@ -104,6 +104,27 @@ class Dataset {
   mutable std::vector<std::string> first_keys_;
 };
 
+struct ExtractOptions {
+  // Also write derived fields (made by pack, e.g. the cls label).
+  bool derived = false;
+  // Called after each sample with (samples done, files written).
+  std::function<void(uint64_t, uint64_t)> progress;
+};
+
+struct ExtractResult {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+};
+
+// Writes every sample's fields to `out`/key.field. Nothing is ever written
+// outside `out`: keys that are absolute or contain "." / ".." / empty
+// components are refused (InvalidArgument naming the sample), and folders are
+// entered with O_NOFOLLOW relative to `out`, so a symlink inside `out` cannot
+// redirect a write elsewhere. Each file appears under its name complete
+// (written to a temporary name, then renamed).
+Result<ExtractResult> Extract(const Dataset& dataset, const std::string& out,
+                              const ExtractOptions& options = {});
+
 }  // namespace shardset
 
 #endif  // SHARDSET_DATASET_H_

@@ -1,0 +1,138 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "base/file.h"
+#include "base/strings.h"
+#include "formats/sample_key.h"
+#include "shardset/dataset.h"
+
+namespace shardset {
+namespace {
+
+// A relative path that stays inside its folder: not absolute, and no empty,
+// "." or ".." components.
+bool SafeRelativePath(std::string_view p) {
+  if (p.empty() || p[0] == '/') return false;
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find('/', start);
+    if (end == std::string_view::npos) end = p.size();
+    std::string_view part = p.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+// Owns a file descriptor; movable, not copyable.
+class FdCloser {
+ public:
+  explicit FdCloser(int fd) : fd_(fd) {}
+  FdCloser(const FdCloser&) = delete;
+  FdCloser& operator=(const FdCloser&) = delete;
+  ~FdCloser() { Reset(-1); }
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void Reset(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_;
+};
+
+Status WriteAllFd(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t w = ::write(fd, data.data(), data.size());
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(what, errno);
+    }
+    data.remove_prefix(static_cast<size_t>(w));
+  }
+  return Status::OK();
+}
+
+// Writes `data` to `rel` under the folder `root_fd`, creating folders on the
+// way. Every component is opened relative to its parent with O_NOFOLLOW.
+Status WriteInside(int root_fd, const std::string& out, std::string_view rel,
+                   std::string_view data) {
+  const std::string shown = EscapeForDisplay(JoinPath(out, rel));
+  FdCloser dir(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
+  size_t start = 0;
+  for (size_t slash = rel.find('/'); slash != std::string_view::npos;
+       slash = rel.find('/', start)) {
+    const std::string part(rel.substr(start, slash - start));
+    if (::mkdirat(dir.get(), part.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Status::FromErrno(fmt::format("{}: cannot create folder", shown), errno);
+    }
+    int next = ::openat(dir.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) {
+      int e = errno;
+      if (e == ELOOP || e == ENOTDIR) {
+        return Status::InvalidArgument(fmt::format(
+            "{}: '{}' on the way is a symlink or not a folder; refusing to follow it out of {}",
+            shown, EscapeForDisplay(part), out));
+      }
+      return Status::FromErrno(shown, e);
+    }
+    dir.Reset(next);
+    start = slash + 1;
+  }
+  const std::string name(rel.substr(start));
+  const std::string tmp = fmt::format("{}{}.{}", kTempPrefix, name, ::getpid());
+  FdCloser fd(::openat(dir.get(), tmp.c_str(),
+                       O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return Status::FromErrno(fmt::format("{}: cannot create", shown), errno);
+  Status s = WriteAllFd(fd.get(), data, shown);
+  if (s.ok() && ::close(fd.release()) != 0) s = Status::FromErrno(shown, errno);
+  // renameat replaces a symlink at the final name itself, never its target.
+  if (s.ok() && ::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) {
+    s = Status::FromErrno(fmt::format("{}: rename", shown), errno);
+  }
+  if (!s.ok()) ::unlinkat(dir.get(), tmp.c_str(), 0);
+  return s;
+}
+
+}  // namespace
+
+Result<ExtractResult> Extract(const Dataset& ds, const std::string& out,
+                              const ExtractOptions& options) {
+  if (::mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Status::FromErrno(fmt::format("{}: cannot create output folder", out), errno);
+  }
+  FdCloser root(::open(out.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (root.get() < 0) return Status::FromErrno(out, errno);
+  ExtractResult r;
+  Sample s;
+  for (uint64_t i = 0; i < ds.num_samples(); ++i) {
+    SHARDSET_RETURN_IF_ERROR(ds.Read(i, &s));
+    for (const Field& f : s.fields) {
+      if ((f.flags & kFieldDerived) && !options.derived) continue;
+      const std::string rel = JoinKeyField(s.key, f.name);
+      if (!SafeRelativePath(rel)) {
+        return Status::InvalidArgument(fmt::format(
+            "{}: sample {} would be written to '{}', outside {}; refusing (nothing of it was "
+            "written)",
+            ds.target(), i, EscapeForDisplay(rel), out));
+      }
+      SHARDSET_RETURN_IF_ERROR(WriteInside(root.get(), out, rel, f.data));
+      ++r.files;
+      r.bytes += f.data.size();
+    }
+    if (options.progress) options.progress(i + 1, r.files);
+  }
+  return r;
+}
+
+}  // namespace shardset
