@@ -202,10 +202,6 @@ def test_unreadable_file_skipped_with_skip_unreadable(world_dir, fmt, tmp_path):
 
 
 @needs_nobody
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: without --skip-unreadable an unreadable *file* stops pack with an error, but "
-    "an unreadable *folder* is skipped with only a warning and pack exits 0 (TreeSource::PushDir "
-    "always skips), so its files are dropped although the user did not ask to skip anything"))
 def test_unreadable_folder_stops_pack_without_skip_unreadable(world_dir):
     src = world_dir / "src"
     write(src, "a/ok.txt", b"fine")
@@ -390,11 +386,6 @@ def test_255_byte_file_name_packs_and_reads(tmp_path, fmt):
     assert rc == 0 and data == b"long", err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: extract cannot write a file whose name is 255 bytes (NAME_MAX): it writes "
-    "through a temporary '.shardset-tmp.<name>.<pid>' in the same folder "
-    "(src/dataset/extract.cc), a name longer than 255 bytes, and fails with 'cannot create: "
-    "File name too long' (exit 1)"))
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_255_byte_file_name_extracts(tmp_path, fmt):
     src = tmp_path / "src"
@@ -453,10 +444,6 @@ def test_same_stem_is_one_sample(tmp_path, fmt):
     assert rc == 0 and data == b"SEG", err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: files with one key are grouped only when adjacent in the walk's bytewise "
-    "order, so 'README', 'README-dev.md', 'README.md' give two samples with key 'README' "
-    "('-' sorts before '.'); `cat DS README --field md` then fails with 'no field md'"))
 def test_same_stem_not_adjacent_in_sort_order(tmp_path):
     src = tmp_path / "src"
     write(src, "README", b"plain")
@@ -469,10 +456,6 @@ def test_same_stem_not_adjacent_in_sort_order(tmp_path):
     assert len(keys) == len(set(keys)), f"duplicate keys: {keys}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: a file name ending in '.' ('name.') has key 'name' and an empty field, "
-    "which extract writes back as 'name': the tree does not round-trip (and 'name' plus "
-    "'name.' in one folder collide)"))
 def test_trailing_dot_name_round_trips(tmp_path):
     src = tmp_path / "src"
     write(src, "name.", b"dot")

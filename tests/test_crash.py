@@ -287,11 +287,6 @@ def _kill_mid_pack(src, out, args, seconds):
     assert state.exists(), "pack finished before it could be interrupted"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: a tar shard sealed (renamed) just before a kill -9, whose .idx sidecar was "
-    "not yet written, is kept by the resumed pack without ever getting its sidecar "
-    "(Packer::Resume keeps it; nothing writes the .idx), so the finished dataset has a tar "
-    "without index that every open must scan"))
 def test_resume_writes_missing_tar_sidecar(crash_tree, references, tmp_path):
     args = CONFIGS["tar-jobs2"]
     out = tmp_path / "o"
@@ -315,10 +310,6 @@ def test_resume_writes_missing_tar_sidecar(crash_tree, references, tmp_path):
     assert not missing, f"tar shards without a sidecar after the resumed pack: {missing}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: a kill -9 after manifest.json is written but before the pack state file is "
-    "deleted leaves .shardset-pack-state.json in the dataset forever: the rerun returns "
-    "'already complete' from PrepareOutput without removing it"))
 def test_rerun_after_kill_past_manifest_cleans_state(crash_tree, references, tmp_path):
     args = CONFIGS["native"]
     out = tmp_path / "o"

@@ -211,7 +211,8 @@ int RunInfo(const std::string& target, const std::string& label_field, bool json
   std::map<std::string, FieldStats> fields;
   std::map<std::string, uint64_t> labels;
   uint64_t file_bytes = 0, sample_bytes = 0, source_bytes = 0;
-  for (size_t i = 0; i < ds.num_shards(); ++i) file_bytes += ds.shard(i).file_size();
+  const auto& shard_list = ds.manifest().shards;
+  for (const ManifestShard& ms : shard_list) file_bytes += ms.file_size;
   Sample s;
   for (uint64_t i = 0; i < ds.num_samples(); ++i) {
     Status st = ds.Read(i, &s);
@@ -247,10 +248,10 @@ int RunInfo(const std::string& target, const std::string& label_field, bool json
     j["labels"] = labels;
     json shards = json::array();
     for (size_t i = 0; i < ds.num_shards(); ++i) {
-      shards.push_back({{"path", ds.shard(i).path()},
-                        {"format", std::string(FormatName(ds.shard(i).format()))},
-                        {"samples", ds.shard(i).num_samples()},
-                        {"bytes", ds.shard(i).file_size()}});
+      shards.push_back({{"path", ds.shard_path(i)},
+                        {"format", std::string(FormatName(shard_list[i].format))},
+                        {"samples", shard_list[i].num_samples},
+                        {"bytes", shard_list[i].file_size}});
     }
     j["shard_list"] = shards;
     if (ds.has_manifest()) j["recipe"] = json::parse(ds.manifest().recipe_json, nullptr, false);
@@ -260,7 +261,7 @@ int RunInfo(const std::string& target, const std::string& label_field, bool json
   std::printf("target:   %s\n", target.c_str());
   std::printf("samples:  %llu\n", static_cast<unsigned long long>(ds.num_samples()));
   std::printf("shards:   %zu (%s)\n", ds.num_shards(),
-              ds.num_shards() ? std::string(FormatName(ds.shard(0).format())).c_str() : "-");
+              ds.num_shards() ? std::string(FormatName(shard_list[0].format)).c_str() : "-");
   std::printf("size:     %s on disk for %s of source files (overhead %+.2f%%)\n",
               FormatBytes(file_bytes).c_str(), FormatBytes(source_bytes).c_str(), overhead);
   std::printf("fields:\n");
@@ -360,9 +361,10 @@ int RunExtract(const std::string& target, const std::string& out, bool derived, 
 // ---------------------------------------------------------------- index
 int RunIndex(const std::vector<std::string>& files) {
   for (const std::string& f : files) {
-    auto shard = OpenShard(f);
-    if (!shard.ok()) return Fail(shard.status());
-    if ((*shard)->format() == ShardFormat::kNative) {
+    // By content only: a stale or damaged sidecar must not stop its rebuild.
+    auto format = DetectFormat(f);
+    if (!format.ok()) return Fail(format.status());
+    if (*format == ShardFormat::kNative) {
       std::printf("%s: native shard, its index is built in; nothing to do\n", f.c_str());
       continue;
     }
@@ -411,7 +413,8 @@ int RunVerify(const std::string& target, bool json_out, bool quiet) {
                 FormatBytes(report.bytes_checked).c_str(), report.problems.size(),
                 report.problems.size() == 1 ? "" : "s");
   }
-  return report.ok() ? kExitOk : kExitCorrupt;
+  if (report.ok()) return kExitOk;
+  return report.problems.size() == report.missing_shards ? kExitNotFound : kExitCorrupt;
 }
 
 }  // namespace

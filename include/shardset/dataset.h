@@ -5,8 +5,13 @@
 // manifest.json), a single shard of any format, or a tar. Ordinals are global
 // across shards.
 //
-// Thread safety: a Dataset is immutable after Open; all const methods may be
-// called from many threads.
+// The shards of a dataset folder are opened lazily, on first use, and checked
+// against the manifest then (format, size, sample count): opening a dataset
+// costs the same for 1 or 10,000 shards, and one damaged shard makes only its
+// own samples unreadable.
+//
+// Thread safety: a Dataset is immutable after Open (lazy opening is
+// synchronised); all const methods may be called from many threads.
 #ifndef SHARDSET_DATASET_H_
 #define SHARDSET_DATASET_H_
 
@@ -32,12 +37,16 @@ struct ManifestShard {
   uint64_t num_samples = 0;
   uint64_t file_size = 0;
   uint64_t xxh3 = 0;
+  // Bytes of the fields that came from files (derived fields excluded); 0
+  // when unknown (single shards opened directly).
+  uint64_t source_bytes = 0;
 };
 
 struct Manifest {
   std::vector<ManifestShard> shards;
   uint64_t num_samples = 0;
   uint64_t total_bytes = 0;
+  uint64_t source_bytes = 0;
   // The command and options that made the dataset, as JSON text (kept
   // verbatim so it can be audited and re-run).
   std::string recipe_json = "{}";
@@ -67,15 +76,22 @@ class Dataset {
   const std::string& target() const { return target_; }
   // True for a dataset folder; false for a single shard or archive.
   bool has_manifest() const { return has_manifest_; }
+  // For a single shard or archive, a manifest describing it (its xxh3 is 0).
   const Manifest& manifest() const { return manifest_; }
   uint64_t num_samples() const { return total_; }
-  size_t num_shards() const { return shards_.size(); }
-  const ShardReader& shard(size_t i) const { return *shards_[i]; }
+  size_t num_shards() const { return slots_.size(); }
+  // The path of shard i (as given, or joined to the dataset folder).
+  const std::string& shard_path(size_t i) const { return slots_[i]->path; }
+  // Shard i, opened on first use; Corruption/NotFound naming it when it
+  // cannot be opened or does not match the manifest.
+  Result<const ShardReader*> shard(size_t i) const;
   // First global ordinal of shard i.
   uint64_t shard_start(size_t i) const { return starts_[i]; }
 
   // Sample `ordinal` (global); out->ordinal is the global ordinal.
   Status Read(uint64_t ordinal, Sample* out) const;
+  // Only the key of sample `ordinal` (no field bytes touched).
+  Result<std::string> Key(uint64_t ordinal) const;
   // (shard index, ordinal within the shard) of a global ordinal.
   Result<std::pair<size_t, uint64_t>> Locate(uint64_t ordinal) const;
   // Global ordinal of `key`: a binary search over shards when every shard's
@@ -91,10 +107,21 @@ class Dataset {
   Dataset() = default;
   Status BuildKeyRanges() const;
 
+  struct Slot {
+    std::string path;
+    std::once_flag once;
+    std::unique_ptr<ShardReader> reader;
+    Status status;
+  };
+  Status OpenSlot(size_t i) const;
+  // Shard files in the folder that the manifest does not list.
+  void FindUnlistedShards(VerifyReport* report) const;
+
   std::string target_;
   bool has_manifest_ = false;
   Manifest manifest_;
-  std::vector<std::unique_ptr<ShardReader>> shards_;
+  ReadOptions options_;
+  std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<uint64_t> starts_;  // prefix sums; starts_[num_shards] == total_
   uint64_t total_ = 0;
 

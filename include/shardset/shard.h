@@ -79,6 +79,9 @@ struct ReadOptions {
 struct VerifyReport {
   uint64_t samples_checked = 0;
   uint64_t bytes_checked = 0;
+  // Shards the manifest lists that do not exist (each also has a problem
+  // line); the CLI exits 3 rather than 4 when these are the only problems.
+  uint64_t missing_shards = 0;
   std::vector<std::string> problems;
   bool ok() const { return problems.empty(); }
 };
@@ -120,6 +123,15 @@ class ShardReader {
 // otherwise it is scanned once into memory.
 Result<std::unique_ptr<ShardReader>> OpenShard(const std::string& path,
                                                const ReadOptions& options = {});
+
+// The format of `path`, from its first bytes only (no index is read).
+// NotSupported when it is neither a native shard nor a tar.
+Result<ShardFormat> DetectFormat(const std::string& path);
+
+// Opens `path` as a shard of `format` (as a manifest records it): a file that
+// does not parse as that format is reported as Corruption, not NotSupported.
+Result<std::unique_ptr<ShardReader>> OpenShardAs(const std::string& path, ShardFormat format,
+                                                 const ReadOptions& options = {});
 
 struct WriteOptions {
   // fsync the shard before renaming it to its final name. Turning this off

@@ -1,6 +1,9 @@
 #include "shardset/dataset.h"
 
+#include <dirent.h>
+
 #include <algorithm>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -32,13 +35,15 @@ std::string Manifest::ToJson() const {
   j["version"] = kManifestVersion;
   j["num_samples"] = num_samples;
   j["total_bytes"] = total_bytes;
+  j["source_bytes"] = source_bytes;
   json shards_json = json::array();
   for (const ManifestShard& s : shards) {
     shards_json.push_back({{"path", s.path},
                            {"format", std::string(FormatName(s.format))},
                            {"samples", s.num_samples},
                            {"bytes", s.file_size},
-                           {"xxh3", Hex64(s.xxh3)}});
+                           {"xxh3", Hex64(s.xxh3)},
+                           {"source_bytes", s.source_bytes}});
   }
   j["shards"] = std::move(shards_json);
   j["recipe"] = json::parse(recipe_json, nullptr, /*allow_exceptions=*/false);
@@ -77,6 +82,8 @@ Result<Manifest> Manifest::FromJson(std::string_view text, const std::string& pa
       ms.num_samples = s.at("samples").get<uint64_t>();
       ms.file_size = s.at("bytes").get<uint64_t>();
       ms.xxh3 = std::stoull(s.at("xxh3").get<std::string>(), nullptr, 16);
+      ms.source_bytes = s.value("source_bytes", uint64_t{0});
+      m.source_bytes += ms.source_bytes;
       m.num_samples += ms.num_samples;
       m.total_bytes += ms.file_size;
       m.shards.push_back(std::move(ms));
@@ -106,6 +113,7 @@ Result<std::unique_ptr<Dataset>> Dataset::Open(const std::string& target,
                                                const ReadOptions& options) {
   std::unique_ptr<Dataset> ds(new Dataset());
   ds->target_ = target;
+  ds->options_ = options;
   if (IsDirectory(target)) {
     if (!PathExists(JoinPath(target, kManifestName))) {
       return Status::NotFound(fmt::format(
@@ -115,33 +123,64 @@ Result<std::unique_ptr<Dataset>> Dataset::Open(const std::string& target,
     SHARDSET_ASSIGN_OR_RETURN(ds->manifest_, Manifest::Load(target));
     ds->has_manifest_ = true;
     for (const ManifestShard& ms : ds->manifest_.shards) {
-      const std::string path = JoinPath(target, ms.path);
-      auto shard = OpenShard(path, options);
-      if (!shard.ok()) {
-        if (shard.status().IsNotFound()) {
-          return Status::NotFound(fmt::format(
-              "{}: shard listed in the manifest is missing; restore it from a backup", path));
-        }
-        return shard.status();
-      }
-      if ((*shard)->num_samples() != ms.num_samples) {
-        return Status::Corruption(fmt::format(
-            "{}: holds {} samples but the manifest says {}; the dataset was modified: restore "
-            "it or re-pack",
-            path, (*shard)->num_samples(), ms.num_samples));
-      }
-      ds->shards_.push_back(std::move(*shard));
+      auto slot = std::make_unique<Slot>();
+      slot->path = JoinPath(target, ms.path);
+      ds->slots_.push_back(std::move(slot));
     }
   } else {
     SHARDSET_ASSIGN_OR_RETURN(auto shard, OpenShard(target, options));
-    ds->shards_.push_back(std::move(shard));
+    ManifestShard ms;
+    ms.path = target;
+    ms.format = shard->format();
+    ms.num_samples = shard->num_samples();
+    ms.file_size = shard->file_size();
+    ds->manifest_.shards.push_back(ms);
+    ds->manifest_.num_samples = ms.num_samples;
+    ds->manifest_.total_bytes = ms.file_size;
+    auto slot = std::make_unique<Slot>();
+    slot->path = target;
+    slot->reader = std::move(shard);
+    std::call_once(slot->once, [] {});  // already open
+    ds->slots_.push_back(std::move(slot));
   }
   ds->starts_.push_back(0);
-  for (const auto& s : ds->shards_) {
-    ds->total_ += s->num_samples();
+  for (const ManifestShard& ms : ds->manifest_.shards) {
+    ds->total_ += ms.num_samples;
     ds->starts_.push_back(ds->total_);
   }
   return ds;
+}
+
+Status Dataset::OpenSlot(size_t i) const {
+  Slot& slot = *slots_[i];
+  std::call_once(slot.once, [&] {
+    const ManifestShard& ms = manifest_.shards[i];
+    auto shard = OpenShardAs(slot.path, ms.format, options_);
+    if (!shard.ok()) {
+      slot.status = shard.status().IsNotFound()
+                        ? Status::NotFound(fmt::format(
+                              "{}: shard listed in the manifest is missing; restore it from a "
+                              "backup",
+                              slot.path))
+                        : shard.status();
+      return;
+    }
+    if ((*shard)->num_samples() != ms.num_samples || (*shard)->file_size() != ms.file_size) {
+      slot.status = Status::Corruption(fmt::format(
+          "{}: holds {} samples in {} bytes but the manifest says {} in {}; the shard was "
+          "replaced or modified: restore it from a backup or re-pack",
+          slot.path, (*shard)->num_samples(), (*shard)->file_size(), ms.num_samples,
+          ms.file_size));
+      return;
+    }
+    slot.reader = std::move(*shard);
+  });
+  return slot.status;
+}
+
+Result<const ShardReader*> Dataset::shard(size_t i) const {
+  SHARDSET_RETURN_IF_ERROR(OpenSlot(i));
+  return static_cast<const ShardReader*>(slots_[i]->reader.get());
 }
 
 Result<std::pair<size_t, uint64_t>> Dataset::Locate(uint64_t ordinal) const {
@@ -157,16 +196,24 @@ Result<std::pair<size_t, uint64_t>> Dataset::Locate(uint64_t ordinal) const {
 
 Status Dataset::Read(uint64_t ordinal, Sample* out) const {
   SHARDSET_ASSIGN_OR_RETURN(auto loc, Locate(ordinal));
-  SHARDSET_RETURN_IF_ERROR(shards_[loc.first]->Read(loc.second, out));
+  SHARDSET_ASSIGN_OR_RETURN(const ShardReader* shard, this->shard(loc.first));
+  SHARDSET_RETURN_IF_ERROR(shard->Read(loc.second, out));
   out->ordinal = ordinal;
   return Status::OK();
+}
+
+Result<std::string> Dataset::Key(uint64_t ordinal) const {
+  SHARDSET_ASSIGN_OR_RETURN(auto loc, Locate(ordinal));
+  SHARDSET_ASSIGN_OR_RETURN(const ShardReader* shard, this->shard(loc.first));
+  return shard->Key(loc.second);
 }
 
 Status Dataset::BuildKeyRanges() const {
   bool sorted = true;
   std::string prev_last;
   bool have_prev = false;
-  for (const auto& s : shards_) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    SHARDSET_ASSIGN_OR_RETURN(const ShardReader* s, shard(i));
     if (s->num_samples() == 0) {
       first_keys_.emplace_back();
       continue;
@@ -188,25 +235,27 @@ Result<uint64_t> Dataset::Find(std::string_view key) const {
   SHARDSET_RETURN_IF_ERROR(ranges_status_);
   if (ranges_sorted_) {
     // The last non-empty shard whose first key <= key.
-    size_t chosen = shards_.size();
-    size_t lo = 0, hi = shards_.size();
+    const size_t n = slots_.size();
+    size_t chosen = n;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
       size_t mid = lo + (hi - lo) / 2;
-      if (shards_[mid]->num_samples() == 0 || std::string_view(first_keys_[mid]) <= key) {
-        if (shards_[mid]->num_samples() != 0) chosen = mid;
+      const bool empty = manifest_.shards[mid].num_samples == 0;
+      if (empty || std::string_view(first_keys_[mid]) <= key) {
+        if (!empty) chosen = mid;
         lo = mid + 1;
       } else {
         hi = mid;
       }
     }
-    if (chosen < shards_.size()) {
-      auto r = shards_[chosen]->Find(key);
+    if (chosen < n) {
+      auto r = slots_[chosen]->reader->Find(key);
       if (r.ok()) return starts_[chosen] + *r;
       if (!r.status().IsNotFound()) return r.status();
     }
   } else {
-    for (size_t i = 0; i < shards_.size(); ++i) {
-      auto r = shards_[i]->Find(key);
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      auto r = slots_[i]->reader->Find(key);
       if (r.ok()) return starts_[i] + *r;
       if (!r.status().IsNotFound()) return r.status();
     }
@@ -218,23 +267,21 @@ Result<uint64_t> Dataset::Find(std::string_view key) const {
 Status Dataset::Verify(VerifyReport* report,
                        const std::function<void(const DatasetVerifyProgress&)>& progress) const {
   DatasetVerifyProgress p;
-  p.shards_total = shards_.size();
-  for (size_t i = 0; i < shards_.size(); ++i) {
-    const ShardReader& s = *shards_[i];
-    if (has_manifest_) {
-      const ManifestShard& ms = manifest_.shards[i];
-      if (s.file_size() != ms.file_size) {
-        report->problems.push_back(fmt::format(
-            "{}: {} bytes but the manifest says {}; the shard was truncated or replaced: restore "
-            "it from a backup",
-            s.path(), s.file_size(), ms.file_size));
-      } else {
+  p.shards_total = slots_.size();
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    auto shard = this->shard(i);
+    if (!shard.ok()) {
+      report->problems.push_back(shard.status().message());
+      if (shard.status().IsNotFound()) ++report->missing_shards;
+    } else {
+      const ShardReader& s = **shard;
+      if (has_manifest_) {
         auto file = MappedFile::Open(s.path());
         if (!file.ok()) {
           report->problems.push_back(file.status().message());
         } else {
           file->AdviseSequential();
-          if (Xxh3(file->data()) != ms.xxh3) {
+          if (Xxh3(file->data()) != manifest_.shards[i].xxh3) {
             report->problems.push_back(fmt::format(
                 "{}: whole-file checksum differs from the manifest; the shard was modified: "
                 "restore it from a backup",
@@ -242,13 +289,37 @@ Status Dataset::Verify(VerifyReport* report,
           }
         }
       }
+      SHARDSET_RETURN_IF_ERROR(s.Verify(report));
+      p.bytes_done += s.file_size();
     }
-    SHARDSET_RETURN_IF_ERROR(s.Verify(report));
     p.shards_done = i + 1;
-    p.bytes_done += s.file_size();
     if (progress) progress(p);
   }
+  if (has_manifest_) FindUnlistedShards(report);
   return Status::OK();
+}
+
+void Dataset::FindUnlistedShards(VerifyReport* report) const {
+  std::set<std::string> listed;
+  for (const ManifestShard& ms : manifest_.shards) listed.insert(ms.path);
+  DIR* d = ::opendir(target_.c_str());
+  if (!d) return;
+  std::vector<std::string> unlisted;
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (listed.count(name) || name[0] == '.' || name == kManifestName) continue;
+    // A shard dropped from the manifest, recognised by its content.
+    auto shard = OpenShard(JoinPath(target_, name));
+    if (shard.ok()) unlisted.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(unlisted.begin(), unlisted.end());
+  for (const std::string& name : unlisted) {
+    report->problems.push_back(fmt::format(
+        "{}: a shard in the dataset folder that the manifest does not list; the manifest was "
+        "edited or is stale: restore it, or move the file out",
+        JoinPath(target_, name)));
+  }
 }
 
 }  // namespace shardset

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include <fmt/format.h>
@@ -90,7 +91,9 @@ Status WriteInside(int root_fd, const std::string& out, std::string_view rel,
     start = slash + 1;
   }
   const std::string name(rel.substr(start));
-  const std::string tmp = fmt::format("{}{}.{}", kTempPrefix, name, ::getpid());
+  // Short on purpose: the final name may already use all 255 bytes.
+  static std::atomic<uint64_t> counter{0};
+  const std::string tmp = fmt::format("{}{}.{}", kTempPrefix, ::getpid(), counter++);
   FdCloser fd(::openat(dir.get(), tmp.c_str(),
                        O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (fd.get() < 0) return Status::FromErrno(fmt::format("{}: cannot create", shown), errno);

@@ -16,6 +16,7 @@
 #include "base/strings.h"
 #include "dataset/source.h"
 #include "formats/sample_key.h"
+#include "formats/tar/tar_shard.h"
 #include "shardset/dataset.h"
 
 namespace shardset {
@@ -93,6 +94,15 @@ class Packer {
   }
 
   Result<PackResult> Run() {
+    auto r = RunSteps();
+    // A pack that failed before sealing anything leaves no empty folder
+    // behind (rmdir fails, as it should, on a folder with sealed shards).
+    if (!r.ok() && created_out_) ::rmdir(out_.c_str());
+    return r;
+  }
+
+ private:
+  Result<PackResult> RunSteps() {
     SHARDSET_RETURN_IF_ERROR(Validate());
     SHARDSET_RETURN_IF_ERROR(PrepareOutput());
     if (result_.already_complete) return result_;
@@ -111,10 +121,10 @@ class Packer {
     result_.shards = manifest_.shards.size();
     result_.samples = manifest_.num_samples;
     result_.bytes_out = manifest_.total_bytes;
+    result_.skipped = skipped_.size();
     return result_;
   }
 
- private:
   Status Validate() {
     if (sources_.empty()) return Status::InvalidArgument("pack needs at least one source");
     if (o_.shard_size == 0) return Status::InvalidArgument("--shard-size must be positive");
@@ -124,7 +134,9 @@ class Packer {
 
   // Creates `out`, or recognises a finished or interrupted pack in it.
   Status PrepareOutput() {
-    if (::mkdir(out_.c_str(), 0755) != 0 && errno != EEXIST) {
+    if (::mkdir(out_.c_str(), 0755) == 0) {
+      created_out_ = true;
+    } else if (errno != EEXIST) {
       return Status::FromErrno(fmt::format("{}: cannot create output folder", out_), errno);
     }
     if (!IsDirectory(out_)) {
@@ -134,6 +146,8 @@ class Packer {
       auto m = Manifest::Load(out_);
       if (m.ok() && m->recipe_json == json::parse(recipe_).dump()) {
         result_.already_complete = true;
+        // Killed between writing the manifest and removing the state file.
+        ::unlink(JoinPath(out_, kStateName).c_str());
         result_.samples = m->num_samples;
         result_.shards = m->shards.size();
         result_.bytes_out = m->total_bytes;
@@ -188,13 +202,20 @@ class Packer {
         const json& s = state["shards"][k];
         if (s.value("bytes", uint64_t{0}) == ms.file_size) {
           ms.xxh3 = std::stoull(s.value("xxh3", std::string("0")), nullptr, 16);
+          ms.source_bytes = s.value("source_bytes", uint64_t{0});
           recorded = true;
         }
       }
       if (!recorded) {
         SHARDSET_ASSIGN_OR_RETURN(MappedFile f, MappedFile::Open(path));
         ms.xxh3 = Xxh3(f.data());
+        SHARDSET_ASSIGN_OR_RETURN(ms.source_bytes, SourceBytes(**shard));
       }
+      if (o_.format == ShardFormat::kTar && !PathExists(path + ".idx")) {
+        // Killed between sealing the tar and writing its sidecar.
+        SHARDSET_RETURN_IF_ERROR(tar::WriteIndex(path, o_.sync).status());
+      }
+      result_.bytes_in += ms.source_bytes;
       if (ms.num_samples > 0) {
         SHARDSET_ASSIGN_OR_RETURN(resume_last_key_, (*shard)->Key(ms.num_samples - 1));
       }
@@ -202,7 +223,19 @@ class Packer {
     }
     skip_ = manifest_.num_samples;
     result_.resumed_samples = skip_;
+    shard_start_bytes_in_ = result_.bytes_in;
     return ClearStrayShards(manifest_.shards.size());
+  }
+
+  // Bytes of a shard's fields that came from files (derived ones excluded).
+  static Result<uint64_t> SourceBytes(const ShardReader& shard) {
+    uint64_t n = 0;
+    Sample s;
+    for (uint64_t i = 0; i < shard.num_samples(); ++i) {
+      SHARDSET_RETURN_IF_ERROR(shard.Read(i, &s));
+      for (const Field& f : s.fields) n += (f.flags & kFieldDerived) ? 0 : f.data.size();
+    }
+    return n;
   }
 
   Status ClearStrayShards(uint64_t from) {
@@ -218,13 +251,17 @@ class Packer {
   void AddToManifest(const ManifestShard& ms) {
     manifest_.num_samples += ms.num_samples;
     manifest_.total_bytes += ms.file_size;
+    manifest_.source_bytes += ms.source_bytes;
     manifest_.shards.push_back(ms);
   }
 
   Status SaveState() {
     json shards = json::array();
     for (const auto& s : manifest_.shards) {
-      shards.push_back({{"path", s.path}, {"bytes", s.file_size}, {"xxh3", Hex64(s.xxh3)}});
+      shards.push_back({{"path", s.path},
+                        {"bytes", s.file_size},
+                        {"xxh3", Hex64(s.xxh3)},
+                        {"source_bytes", s.source_bytes}});
     }
     json state = {{"recipe", json::parse(recipe_)}, {"shards", shards}};
     return WriteFileAtomic(JoinPath(out_, kStateName),
@@ -269,7 +306,7 @@ class Packer {
     };
 
     for (const std::string& src : sources_) {
-      SHARDSET_ASSIGN_OR_RETURN(auto source, OpenSource(src, o_.warn, &skipped_));
+      SHARDSET_ASSIGN_OR_RETURN(auto source, OpenSource(src, o_.skip_unreadable, o_.warn, &skipped_));
       PendingSample p;
       for (;;) {
         SHARDSET_ASSIGN_OR_RETURN(bool more, source->Next(&p));
@@ -346,7 +383,6 @@ class Packer {
         std::string line = fmt::format("{}, skipped", b->errors[i].message());
         if (o_.warn) o_.warn(line);
         skipped_.push_back(line);
-        ++result_.skipped;
         continue;
       }
       SHARDSET_RETURN_IF_ERROR(WriteSample(b->samples[i]));
@@ -355,10 +391,10 @@ class Packer {
   }
 
   Status WriteSample(const InputSample& s) {
-    uint64_t size = 0;
+    uint64_t size = 0, source = 0;
     for (const auto& f : s.fields) {
       size += f.data.size();
-      if (!(f.flags & kFieldDerived)) result_.bytes_in += f.data.size();
+      if (!(f.flags & kFieldDerived)) source += f.data.size();
     }
     if (writer_ && writer_->num_samples() > 0 &&
         (writer_->bytes_written() + size > o_.shard_size ||
@@ -372,6 +408,7 @@ class Packer {
       SHARDSET_ASSIGN_OR_RETURN(writer_, CreateShardWriter(path, o_.format, wo));
     }
     SHARDSET_RETURN_IF_ERROR(writer_->Add(s));
+    result_.bytes_in += source;  // after a rollover: it belongs to the new shard
     ++progress_.samples;
     progress_.bytes_in = result_.bytes_in;
     ReportProgress(false);
@@ -388,6 +425,8 @@ class Packer {
     ms.num_samples = info.num_samples;
     ms.file_size = info.file_size;
     ms.xxh3 = info.xxh3;
+    ms.source_bytes = result_.bytes_in - shard_start_bytes_in_;
+    shard_start_bytes_in_ = result_.bytes_in;
     AddToManifest(ms);
     progress_.shards = manifest_.shards.size();
     ReportProgress(true);
@@ -410,6 +449,8 @@ class Packer {
   std::vector<std::string> skipped_;
   std::unique_ptr<ShardWriter> writer_;
   uint64_t skip_ = 0;
+  uint64_t shard_start_bytes_in_ = 0;
+  bool created_out_ = false;
   std::string resume_last_key_;
   PackResult result_;
   PackProgress progress_;

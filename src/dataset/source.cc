@@ -18,14 +18,20 @@
 namespace shardset {
 namespace {
 
-// Walks a folder tree depth-first. Children are sorted by name with "/"
-// appended to folders, which makes the walk visit full relative paths in
-// bytewise order (so keys come out sorted) while holding only one listing per
-// level in memory.
+// Walks a folder tree depth-first, one listing per level in memory. Each
+// folder's entries are sorted by (key part, field) for files and by name + "/"
+// for folders. That makes keys come out in bytewise order across the whole
+// tree (a folder's keys all start with "name/") and keeps every file of one
+// stem adjacent even when another name sorts between them by plain name
+// ("README", "README-dev.md", "README.md" -> README{"", md}, README-dev{md}).
 class TreeSource : public SampleSource {
  public:
-  TreeSource(std::string root, WarnFn warn, std::vector<std::string>* skipped)
-      : root_(std::move(root)), warn_(std::move(warn)), skipped_(skipped) {}
+  TreeSource(std::string root, bool skip_unreadable, WarnFn warn,
+             std::vector<std::string>* skipped)
+      : root_(std::move(root)),
+        skip_unreadable_(skip_unreadable),
+        warn_(std::move(warn)),
+        skipped_(skipped) {}
 
   Status Init() {
     struct stat st;
@@ -57,7 +63,9 @@ class TreeSource : public SampleSource {
 
  private:
   struct Child {
-    std::string sort_name;  // name, plus "/" for folders
+    std::string name;
+    std::string primary;    // files: the key part of the name; folders: name + "/"
+    std::string secondary;  // files: the field part; folders: empty
     bool is_dir;
     uint64_t size;
     struct stat st;  // valid for folders only (their identity for loop checks)
@@ -88,7 +96,13 @@ class TreeSource : public SampleSource {
     int dfd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
       int e = errno;
-      if (rel.empty()) return Status::FromErrno(path, e);
+      if (rel.empty() || !skip_unreadable_) {
+        return Status::FromErrno(
+            fmt::format("{}: cannot open folder (fix it, or pass --skip-unreadable to skip such "
+                        "folders with a warning)",
+                        EscapeForDisplay(path)),
+            e);
+      }
       Skip(rel, fmt::format("cannot open folder ({}), skipped", std::strerror(e)));
       return Status::OK();
     }
@@ -134,12 +148,21 @@ class TreeSource : public SampleSource {
         }
         c.size = static_cast<uint64_t>(c.st.st_size);
       }
-      c.sort_name = std::string(name) + (c.is_dir ? "/" : "");
+      c.name = name;
+      if (c.is_dir) {
+        c.primary = c.name + "/";
+      } else {
+        auto [key, field] = SplitKeyField(c.name);
+        c.primary = key;
+        c.secondary = field;
+      }
       frame.children.push_back(std::move(c));
     }
     ::closedir(d);
     std::sort(frame.children.begin(), frame.children.end(),
-              [](const Child& a, const Child& b) { return a.sort_name < b.sort_name; });
+              [](const Child& a, const Child& b) {
+                return a.primary != b.primary ? a.primary < b.primary : a.secondary < b.secondary;
+              });
     stack_.push_back(std::move(frame));
     return Status::OK();
   }
@@ -153,14 +176,14 @@ class TreeSource : public SampleSource {
       }
       Child& c = top.children[top.next++];
       if (c.is_dir) {
-        std::string rel = top.rel + c.sort_name.substr(0, c.sort_name.size() - 1);
+        std::string rel = top.rel + c.name;
         struct stat st = c.st;
         SHARDSET_RETURN_IF_ERROR(PushDir(rel, st));
         continue;
       }
-      file_rel_ = top.rel + c.sort_name;
+      file_rel_ = top.rel + c.name;
       file_dir_ = top.dir;
-      file_name_ = c.sort_name;
+      file_name_ = c.name;
       file_size_ = c.size;
       return true;
     }
@@ -168,6 +191,7 @@ class TreeSource : public SampleSource {
   }
 
   std::string root_;
+  bool skip_unreadable_;
   WarnFn warn_;
   std::vector<std::string>* skipped_;
   std::vector<Frame> stack_;
@@ -206,8 +230,8 @@ class ShardSource : public SampleSource {
 
 }  // namespace
 
-Result<std::unique_ptr<SampleSource>> OpenSource(const std::string& path, WarnFn warn,
-                                                 std::vector<std::string>* skipped) {
+Result<std::unique_ptr<SampleSource>> OpenSource(const std::string& path, bool skip_unreadable,
+                                                 WarnFn warn, std::vector<std::string>* skipped) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     int e = errno;
@@ -215,7 +239,7 @@ Result<std::unique_ptr<SampleSource>> OpenSource(const std::string& path, WarnFn
     return Status::FromErrno(path, e);
   }
   if (S_ISDIR(st.st_mode) && !PathExists(JoinPath(path, kManifestName))) {
-    auto src = std::make_unique<TreeSource>(path, std::move(warn), skipped);
+    auto src = std::make_unique<TreeSource>(path, skip_unreadable, std::move(warn), skipped);
     SHARDSET_RETURN_IF_ERROR(src->Init());
     return std::unique_ptr<SampleSource>(std::move(src));
   }

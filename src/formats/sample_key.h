@@ -6,6 +6,8 @@
 //   "a.b/c.seg.png"     -> ("a.b/c", "seg.png")
 //   ".hidden.json"      -> (".hidden", "json")
 //   "README"            -> ("README", "")
+//   "name."             -> ("name.", "")   a trailing dot names no field, so
+//                                          the file round-trips as "name."
 #ifndef SHARDSET_FORMATS_SAMPLE_KEY_H_
 #define SHARDSET_FORMATS_SAMPLE_KEY_H_
 
@@ -19,7 +21,9 @@ inline std::pair<std::string_view, std::string_view> SplitKeyField(std::string_v
   size_t base = path.rfind('/');
   base = (base == std::string_view::npos) ? 0 : base + 1;
   size_t dot = path.find('.', base + 1);
-  if (dot == std::string_view::npos || base >= path.size()) return {path, {}};
+  if (dot == std::string_view::npos || dot + 1 == path.size() || base >= path.size()) {
+    return {path, {}};
+  }
   return {path.substr(0, dot), path.substr(dot + 1)};
 }
 

@@ -187,17 +187,17 @@ std::string IndexBuilder::Finish(uint64_t index_offset) {
 
 Result<IndexReader> IndexReader::Open(std::string_view file, uint64_t data_limit,
                                       std::string name) {
+  IndexReader r;
+  r.name_ = std::move(name);
   auto corrupt = [&](std::string_view what) {
     return Status::Corruption(fmt::format(
-        "{}: index {}; the file is truncated or damaged: restore it, or rebuild its index", name,
-        what));
+        "{}: index {}; the file is truncated or damaged: restore it, or rebuild its index",
+        r.name_, what));
   };
   if (file.size() < kFooterSize) return corrupt("footer missing (file too short)");
   const char* f = file.data() + file.size() - kFooterSize;
   if (std::string_view(f + 48, 8) != kFooterMagic) return corrupt("footer magic not found");
-  IndexReader r;
   r.file_ = file;
-  r.name_ = std::move(name);
   r.id_ = next_reader_id.fetch_add(1);
   r.data_limit_ = data_limit;
   r.index_offset_ = DecodeFixed64(f);
@@ -206,13 +206,20 @@ Result<IndexReader> IndexReader::Open(std::string_view file, uint64_t data_limit
   r.num_blocks_ = DecodeFixed32(f + 24);
   r.block_samples_ = DecodeFixed32(f + 28);
   r.flags_ = DecodeFixed32(f + 32);
-  uint32_t version = DecodeFixed32(f + 36);
+  const uint32_t version = DecodeFixed32(f + 36);
+  const uint64_t footer_start = file.size() - kFooterSize;
+  // The checksum comes before the version: a damaged version field must read
+  // as damage, not as a file from a newer shardset.
+  if (r.meta_offset_ > footer_start) return corrupt("footer offsets are out of range");
+  if (DecodeFixed64(f + 40) !=
+      Xxh3(file.substr(r.meta_offset_, footer_start + 40 - r.meta_offset_))) {
+    return corrupt("checksum mismatch in field table, directory or footer");
+  }
   if (version != kVersion) {
     return Status::NotSupported(fmt::format(
         "{}: index version {} (this shardset reads version {}); upgrade shardset", r.name_,
         version, kVersion));
   }
-  const uint64_t footer_start = file.size() - kFooterSize;
   if (r.block_samples_ == 0 || r.block_samples_ > kMaxBlockSamples) {
     return corrupt("footer has an invalid block size");
   }
@@ -234,9 +241,6 @@ Result<IndexReader> IndexReader::Open(std::string_view file, uint64_t data_limit
     r.key_table_offset_ = r.meta_offset_ - table;
     r.key_table_check_ = std::make_shared<KeyTableCheck>();
   }
-  uint64_t want = DecodeFixed64(f + 40);
-  uint64_t got = Xxh3(file.substr(r.meta_offset_, footer_start + 40 - r.meta_offset_));
-  if (want != got) return corrupt("checksum mismatch in field table, directory or footer");
 
   const char* p = file.data() + r.meta_offset_;
   const char* limit = file.data() + r.directory_offset_;

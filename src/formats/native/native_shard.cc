@@ -118,17 +118,17 @@ bool LooksNative(std::string_view prefix) {
 Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOptions& options) {
   SHARDSET_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
   std::string_view data = file.data();
-  if (data.size() < kHeaderSize || !LooksNative(data)) {
-    return Status::Corruption(fmt::format("{}: not a native shard (bad header magic)", path));
-  }
-  uint32_t version = DecodeFixed32(data.data() + 8);
-  if (version != kVersion) {
-    return Status::NotSupported(fmt::format(
-        "{}: native shard version {} (this shardset reads version {}); upgrade shardset", path,
-        version, kVersion));
-  }
+  // The footer first: when it is intact and of a known version, a header
+  // that disagrees with it is damage, not a file of another format or version.
   SHARDSET_ASSIGN_OR_RETURN(index::IndexReader idx,
                             index::IndexReader::Open(data, data.size(), path));
+  if (data.size() < kHeaderSize || !LooksNative(data) ||
+      DecodeFixed32(data.data() + 8) != kVersion || DecodeFixed32(data.data() + 12) != 0) {
+    return Status::Corruption(fmt::format(
+        "{}: native shard header is damaged (magic, version or flags); restore the shard from "
+        "a backup or re-pack",
+        path));
+  }
   if (idx.index_offset() < kHeaderSize) {
     return Status::Corruption(fmt::format("{}: index overlaps the header; re-pack it", path));
   }

@@ -1,5 +1,7 @@
 #include "formats/tar/tar_scan.h"
 
+#include "formats/sample_key.h"
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -44,11 +46,8 @@ std::string_view NormalizeMemberPath(std::string_view path) {
 }
 
 KeyField SplitMemberPath(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  const size_t base = slash == std::string_view::npos ? 0 : slash + 1;
-  const size_t dot = path.find('.', base + 1);
-  if (dot == std::string_view::npos) return {path, {}};
-  return {path.substr(0, dot), path.substr(dot + 1)};
+  auto [key, field] = SplitKeyField(path);
+  return {key, field};
 }
 
 MemberWalker::MemberWalker(std::string_view tar, std::string_view tar_name)

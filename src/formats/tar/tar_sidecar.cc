@@ -59,18 +59,16 @@ Result<Sidecar> OpenSidecar(const MappedFile& tar) {
   const Fingerprint recorded{DecodeFixed64(f), static_cast<int64_t>(DecodeFixed64(f + 8)),
                              DecodeFixed64(f + 16)};
   const Fingerprint actual = FingerprintOf(tar);
-  if (recorded.size != actual.size || recorded.mtime_ns != actual.mtime_ns) {
-    return Status::InvalidArgument(fmt::format(
-        "{}: index is stale (the tar changed since `shardset index`: it records size {} and "
-        "mtime {} ns, the tar has size {} and mtime {} ns); rerun shardset index {}",
-        path, recorded.size, recorded.mtime_ns, actual.size, actual.mtime_ns, tar_path));
-  }
-  if (recorded.edge_hash != actual.edge_hash) {
+  // The mtime is recorded but not compared: copies (cp -r, sync, downloads)
+  // change it without changing a byte. Size and the first and last 64 KiB
+  // catch appends, truncation and rewrites; per-sample checksums the rest.
+  if (recorded.size != actual.size || recorded.edge_hash != actual.edge_hash) {
     return Status::Corruption(fmt::format(
-        "{}: index does not match the tar's first or last 64 KiB although size and mtime match: "
-        "the tar was damaged or replaced in place; restore it, or rerun shardset index {} if it "
-        "was replaced on purpose",
-        path, tar_path));
+        "{}: index is stale or the tar is damaged (the index records a tar of {} bytes{}, the "
+        "tar has {}); restore the tar, or if it was rewritten on purpose rerun shardset index {}",
+        path, recorded.size,
+        recorded.size == actual.size ? " with other first or last 64 KiB" : "", actual.size,
+        tar_path));
   }
   SHARDSET_ASSIGN_OR_RETURN(index::IndexReader idx, index::IndexReader::Open(d, tar.size(), path));
   if (idx.index_offset() < kSidecarIndexOffset) {
