@@ -14,6 +14,19 @@ Status SampleCorruption(const std::string& shard, uint64_t ordinal, std::string_
       shard, ordinal, EscapeForDisplay(key), what));
 }
 
+ShardInfo SealedShardInfo(const AtomicFile& file, ShardFormat format,
+                          const index::IndexBuilder& index, uint64_t xxh3) {
+  ShardInfo info;
+  info.path = file.final_path();
+  info.format = format;
+  info.num_samples = index.num_samples();
+  info.file_size = file.offset();
+  info.xxh3 = xxh3;
+  info.first_key = index.first_key();
+  info.last_key = index.last_key();
+  return info;
+}
+
 IndexedShardReader::IndexedShardReader(ShardFormat format, MappedFile data, MappedFile sidecar,
                                        std::string index_storage, index::IndexReader index,
                                        const ReadOptions& options, VerifyHook hook)

@@ -52,6 +52,10 @@ class IndexedShardReader : public ShardReader {
   VerifyHook hook_;
 };
 
+// What a writer reports for the shard it is sealing at `file`'s final name.
+ShardInfo SealedShardInfo(const AtomicFile& file, ShardFormat format,
+                          const index::IndexBuilder& index, uint64_t xxh3);
+
 // "the sample's checksum does not match" message with shard, ordinal, key.
 Status SampleCorruption(const std::string& shard, uint64_t ordinal, std::string_view key,
                         std::string_view what);

@@ -57,14 +57,7 @@ class NativeWriter : public ShardWriter {
     if (closed_) return Status::InvalidArgument("shard writer already closed");
     closed_ = true;
     SHARDSET_RETURN_IF_ERROR(Append(index_.Finish(file_->offset())));
-    ShardInfo info;
-    info.path = file_->final_path();
-    info.format = ShardFormat::kNative;
-    info.num_samples = index_.num_samples();
-    info.file_size = file_->offset();
-    info.xxh3 = file_hash_.Digest();
-    info.first_key = index_.first_key();
-    info.last_key = index_.last_key();
+    ShardInfo info = SealedShardInfo(*file_, ShardFormat::kNative, index_, file_hash_.Digest());
     SHARDSET_RETURN_IF_ERROR(file_->Commit(options_.sync));
     return info;
   }

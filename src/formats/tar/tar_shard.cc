@@ -159,14 +159,7 @@ class TarWriter : public ShardWriter {
     uint64_t end = file_->offset() + 2 * kBlockSize;
     end += (kRecordSize - end % kRecordSize) % kRecordSize;
     SHARDSET_RETURN_IF_ERROR(AppendZeros(end - file_->offset()));
-    ShardInfo info;
-    info.path = file_->final_path();
-    info.format = ShardFormat::kTar;
-    info.num_samples = index_.num_samples();
-    info.file_size = file_->offset();
-    info.xxh3 = file_hash_.Digest();
-    info.first_key = index_.first_key();
-    info.last_key = index_.last_key();
+    ShardInfo info = SealedShardInfo(*file_, ShardFormat::kTar, index_, file_hash_.Digest());
     SHARDSET_RETURN_IF_ERROR(file_->Commit(options_.sync));
     if (options_.tar_index) {
       // After the commit: the fingerprint records the final file's mtime.
