@@ -444,7 +444,7 @@ int main(int argc, char** argv) {
                 "Also seal a shard after this many samples (0: no limit)")
       ->capture_default_str();
   p->add_flag("--label-from-dir", pack.label_from_dir,
-              "Add a 'cls' field holding each file's parent folder name (training/3/17.png -> 3)");
+              "Add a 'cls' field holding each file's parent folder name (training/0/17.png -> 0)");
   p->add_option("-j,--jobs", pack.jobs, "Threads reading source files (0: one per core)")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
