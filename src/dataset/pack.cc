@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -108,20 +109,24 @@ class Packer {
     if (result_.already_complete) return result_;
     SHARDSET_RETURN_IF_ERROR(Resume());
     SHARDSET_RETURN_IF_ERROR(Stream());
-    SHARDSET_RETURN_IF_ERROR(SealShard());
+    SHARDSET_RETURN_IF_ERROR(SealShard(consumed_));
     if (manifest_.num_samples == 0) {
       return Status::InvalidArgument(fmt::format(
           "{}: no files to pack (empty folder, or every file was skipped); nothing written",
           fmt::join(sources_, ", ")));
     }
     manifest_.recipe_json = recipe_;
-    manifest_.skipped = skipped_;
+    // Sorted: the walk and the readers find skips in an order that depends
+    // on read-ahead timing, and the manifest must not.
+    manifest_.skipped = walk_skipped_;
+    manifest_.skipped.insert(manifest_.skipped.end(), read_skipped_.begin(), read_skipped_.end());
+    std::sort(manifest_.skipped.begin(), manifest_.skipped.end());
     SHARDSET_RETURN_IF_ERROR(manifest_.Save(out_, o_.sync));
     ::unlink(JoinPath(out_, kStateName).c_str());
     result_.shards = manifest_.shards.size();
     result_.samples = manifest_.num_samples;
     result_.bytes_out = manifest_.total_bytes;
-    result_.skipped = skipped_.size();
+    result_.skipped = manifest_.skipped.size();
     return result_;
   }
 
@@ -172,6 +177,18 @@ class Packer {
   // Keeps the shards an interrupted run sealed; sets skip_ to the number of
   // source samples they hold.
   Status Resume() {
+    // nlohmann reports a state file of the wrong shape by throwing; that
+    // stays here and becomes an error that says what to do.
+    try {
+      return ResumeFromState();
+    } catch (const std::exception& e) {
+      return Status::Corruption(fmt::format(
+          "{}: the interrupted pack's state file is damaged ({}); pass --force to start over",
+          JoinPath(out_, kStateName), e.what()));
+    }
+  }
+
+  Status ResumeFromState() {
     const std::string state_path = JoinPath(out_, kStateName);
     if (!PathExists(state_path)) return ClearStrayShards(0);
     SHARDSET_ASSIGN_OR_RETURN(std::string text, ReadFile(state_path, 64ull << 20));
@@ -211,6 +228,14 @@ class Packer {
         ms.xxh3 = Xxh3(f.data());
         SHARDSET_ASSIGN_OR_RETURN(ms.source_bytes, SourceBytes(**shard));
       }
+      // Source samples consumed up to this shard's end: more than the
+      // samples written when --skip-unreadable dropped some.
+      uint64_t consumed = skip_ + ms.num_samples;
+      if (recorded) {
+        consumed = state["shards"][k].value("consumed", consumed);
+      }
+      skip_ = consumed;
+      consumed_at_seal_.push_back(consumed);
       if (o_.format == ShardFormat::kTar && !PathExists(path + ".idx")) {
         // Killed between sealing the tar and writing its sidecar.
         SHARDSET_RETURN_IF_ERROR(tar::WriteIndex(path, o_.sync).status());
@@ -221,8 +246,11 @@ class Packer {
       }
       AddToManifest(ms);
     }
-    skip_ = manifest_.num_samples;
-    result_.resumed_samples = skip_;
+    consumed_ = skip_;
+    if (!manifest_.shards.empty() && state.contains("read_skipped")) {
+      read_skipped_ = state["read_skipped"].get<std::vector<std::string>>();
+    }
+    result_.resumed_samples = manifest_.num_samples;
     shard_start_bytes_in_ = result_.bytes_in;
     return ClearStrayShards(manifest_.shards.size());
   }
@@ -248,6 +276,7 @@ class Packer {
     return Status::OK();
   }
 
+  // Resumed shards record their consumed count here too (see Resume).
   void AddToManifest(const ManifestShard& ms) {
     manifest_.num_samples += ms.num_samples;
     manifest_.total_bytes += ms.file_size;
@@ -261,9 +290,12 @@ class Packer {
       shards.push_back({{"path", s.path},
                         {"bytes", s.file_size},
                         {"xxh3", Hex64(s.xxh3)},
-                        {"source_bytes", s.source_bytes}});
+                        {"source_bytes", s.source_bytes},
+                        {"consumed", consumed_at_seal_[&s - manifest_.shards.data()]}});
     }
-    json state = {{"recipe", json::parse(recipe_)}, {"shards", shards}};
+    json state = {{"recipe", json::parse(recipe_)},
+                  {"shards", shards},
+                  {"read_skipped", read_skipped_}};
     return WriteFileAtomic(JoinPath(out_, kStateName),
                            state.dump(-1, ' ', false, json::error_handler_t::replace), o_.sync);
   }
@@ -306,13 +338,16 @@ class Packer {
     };
 
     for (const std::string& src : sources_) {
-      SHARDSET_ASSIGN_OR_RETURN(auto source, OpenSource(src, o_.skip_unreadable, o_.warn, &skipped_));
+      SHARDSET_ASSIGN_OR_RETURN(auto source, OpenSource(src, o_.skip_unreadable, o_.warn, &walk_skipped_));
       PendingSample p;
       for (;;) {
         SHARDSET_ASSIGN_OR_RETURN(bool more, source->Next(&p));
         if (!more) break;
         if (skip_ > 0) {
-          if (--skip_ == 0 && p.key != resume_last_key_) {
+          // The last sample kept must be among those skipped (the very last
+          // skipped one unless --skip-unreadable dropped samples after it).
+          resume_key_seen_ = resume_key_seen_ || p.key == resume_last_key_;
+          if (--skip_ == 0 && !resume_key_seen_) {
             return Status::InvalidArgument(fmt::format(
                 "{}: the sources changed since the interrupted pack (expected key '{}' at the "
                 "resume point, found '{}'); pass --force to start over",
@@ -374,6 +409,7 @@ class Packer {
 
   Status WriteBatch(ReadBatch* b) {
     for (size_t i = 0; i < b->samples.size(); ++i) {
+      ++consumed_;
       if (!b->errors[i].ok()) {
         if (!o_.skip_unreadable) {
           return b->errors[i].WithPrefix(
@@ -382,7 +418,7 @@ class Packer {
         }
         std::string line = fmt::format("{}, skipped", b->errors[i].message());
         if (o_.warn) o_.warn(line);
-        skipped_.push_back(line);
+        read_skipped_.push_back(line);
         continue;
       }
       SHARDSET_RETURN_IF_ERROR(WriteSample(b->samples[i]));
@@ -399,7 +435,8 @@ class Packer {
     if (writer_ && writer_->num_samples() > 0 &&
         (writer_->bytes_written() + size > o_.shard_size ||
          (o_.shard_samples > 0 && writer_->num_samples() >= o_.shard_samples))) {
-      SHARDSET_RETURN_IF_ERROR(SealShard());
+      // The sample being written was consumed but belongs to the next shard.
+      SHARDSET_RETURN_IF_ERROR(SealShard(consumed_ - 1));
     }
     if (!writer_) {
       const std::string path = JoinPath(out_, ShardName(manifest_.shards.size(), o_.format));
@@ -415,7 +452,8 @@ class Packer {
     return Status::OK();
   }
 
-  Status SealShard() {
+  // `consumed`: source samples consumed up to the end of this shard.
+  Status SealShard(uint64_t consumed) {
     if (!writer_) return Status::OK();
     SHARDSET_ASSIGN_OR_RETURN(ShardInfo info, writer_->Close());
     writer_.reset();
@@ -428,6 +466,7 @@ class Packer {
     ms.source_bytes = result_.bytes_in - shard_start_bytes_in_;
     shard_start_bytes_in_ = result_.bytes_in;
     AddToManifest(ms);
+    consumed_at_seal_.push_back(consumed);
     progress_.shards = manifest_.shards.size();
     ReportProgress(true);
     return SaveState();
@@ -446,12 +485,17 @@ class Packer {
   PackOptions o_;
   std::string recipe_;
   Manifest manifest_;
-  std::vector<std::string> skipped_;
+  // Files skipped by the walk (found again by a resumed walk) and by readers
+  // (kept in the state file: a resume does not read those samples again).
+  std::vector<std::string> walk_skipped_, read_skipped_;
   std::unique_ptr<ShardWriter> writer_;
   uint64_t skip_ = 0;
+  uint64_t consumed_ = 0;  // source samples handed to the writer (written or dropped)
+  std::vector<uint64_t> consumed_at_seal_;  // per shard in manifest_, for the state file
   uint64_t shard_start_bytes_in_ = 0;
   bool created_out_ = false;
   std::string resume_last_key_;
+  bool resume_key_seen_ = false;
   PackResult result_;
   PackProgress progress_;
   std::chrono::steady_clock::time_point last_progress_;
