@@ -1,0 +1,520 @@
+#!/usr/bin/env python3
+"""Turns the raw results of bench/run.sh (one folder) into bench/RESULTS.md.
+
+Usage: report.py RESULTS_DIR > RESULTS.md
+
+Reads what run.sh left in RESULTS_DIR: machine.tsv, corpus.tsv, commands-*.tsv,
+hyperfine-*.json, rss.tsv, read-*.json, perf-*.txt (optional), commands.log.
+Standard library only.
+"""
+import json
+import os
+import re
+import sys
+from collections import Counter, defaultdict
+
+MIB = 1024 * 1024
+CORPUS_TITLES = {
+    "small": "random files of 1-4 KiB in 1,000 folders",
+    "fmnist": "Fashion-MNIST PNG tree (training + testing)",
+}
+# Issue 2, acceptance line 7.
+RSS_LIMIT_MIB = 100
+
+
+def read_tsv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n").split("\t") for line in f if line.strip()]
+
+
+def load_json(path):
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def fmt_int(n):
+    return f"{int(round(n)):,}"
+
+
+def fmt_rate(x):
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def fmt_s(x):
+    return f"{x:.3f}" if x < 10 else f"{x:.2f}"
+
+
+def pct(a, b):
+    return 100.0 * (a - b) / b if b else float("nan")
+
+
+class Results:
+    def __init__(self, d):
+        self.d = d
+        self.machine = dict((r[0], r[1] if len(r) > 1 else "") for r in read_tsv(f"{d}/machine.tsv"))
+        self.corpora = {}
+        for c, files, nbytes, dirs, disk in read_tsv(f"{d}/corpus.tsv"):
+            self.corpora[c] = dict(files=int(files), bytes=int(nbytes), dirs=int(dirs), disk=int(disk))
+        self.rss = {}
+        for c, name, rss, el, us, sy, size in read_tsv(f"{d}/rss.tsv"):
+            self.rss[(c, name)] = dict(rss_kib=int(rss), elapsed=float(el), user=float(us),
+                                       sys=float(sy), size=int(size))
+        self.hyperfine = {}
+        self.commands = {}
+        for c in self.corpora:
+            self.hyperfine[c] = merge_hyperfine(d, c)
+            self.commands[c] = [(r[0], r[2]) for r in read_tsv(f"{d}/commands-{c}.tsv")]
+        self.reads = {}
+        for c in self.corpora:
+            for kind in ("native", "tar"):
+                j = load_json(f"{d}/read-{c}-{kind}.json")
+                if j:
+                    self.reads[(c, kind)] = read_benchmarks(j)
+
+    def problems(self):
+        """What is missing or failed: run.sh fails on it (the CI check)."""
+        out = []
+        for c in self.corpora:
+            for name, _ in self.commands.get(c, []):
+                if name not in self.hyperfine.get(c, {}):
+                    out.append(f"{c}: no hyperfine result for '{name}'")
+                if (c, name) not in self.rss:
+                    out.append(f"{c}: no peak RSS for '{name}'")
+            for kind in ("native", "tar"):
+                reads = self.reads.get((c, kind))
+                if not reads:
+                    out.append(f"{c}: no read results for {kind} shards")
+                    continue
+                for n, b in reads.items():
+                    if "error" in b:
+                        out.append(f"{c}: {n} ({kind}): {b['error']}")
+        return out
+
+    # Median time of a pack command (hyperfine), in seconds.
+    def median(self, c, name):
+        r = self.hyperfine.get(c, {}).get(name)
+        return r["median"] if r else None
+
+
+def merge_hyperfine(d, c):
+    """run.sh calls hyperfine once per round (hyperfine-C-1.json, -2, ...);
+    merges every round's runs into one result per command: median, min, max
+    over all runs, user/system as means per run."""
+    files = sorted((f for f in os.listdir(d) if re.fullmatch(rf"hyperfine-{re.escape(c)}-\d+\.json", f)),
+                   key=lambda f: int(re.search(r"-(\d+)\.json$", f).group(1)))
+    times, user, system = defaultdict(list), defaultdict(float), defaultdict(float)
+    for f in files:
+        for r in load_json(f"{d}/{f}")["results"]:
+            n = len(r["times"])
+            times[r["command"]] += r["times"]
+            user[r["command"]] += r["user"] * n
+            system[r["command"]] += r["system"] * n
+    out = {}
+    for name, ts in times.items():
+        s = sorted(ts)
+        mid = len(s) // 2
+        median = s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+        out[name] = dict(command=name, times=ts, median=median, min=s[0], max=s[-1],
+                         user=user[name] / len(ts), system=system[name] / len(ts))
+    return out
+
+
+def read_benchmarks(j):
+    """{benchmark name: counters} using the median aggregate when there are
+    repetitions, else the single run."""
+    out = {}
+    has_median = any(b.get("aggregate_name") == "median" for b in j["benchmarks"])
+    for b in j["benchmarks"]:
+        if b.get("error_occurred"):
+            out[b.get("run_name", b["name"])] = {"error": b.get("error_message", "error")}
+            continue
+        if has_median:
+            if b.get("aggregate_name") != "median":
+                continue
+            name = b["run_name"]
+        else:
+            if b.get("run_type") == "aggregate":
+                continue
+            name = b.get("run_name", b["name"])
+        out[name] = b
+    return out
+
+
+# ---- sections -----------------------------------------------------------------
+
+def section_summary(res):
+    out = ["## Summary (issue 2, acceptance line 7)", ""]
+    c = "small"
+    info = res.corpora.get(c)
+    if not info or c not in res.hyperfine:
+        return out + ["(no results for the 1-4 KiB corpus)", ""]
+    tar = res.median(c, "tar cf")
+    out.append(f"On {fmt_int(info['files'])} {CORPUS_TITLES[c]} "
+               f"({info['bytes'] / 1e6:,.0f} MB), warm page cache, medians of the runs below:")
+    out.append("")
+    for name in ("shardset pack --jobs 1", "shardset pack --jobs 2"):
+        m = res.median(c, name)
+        if m is None or tar is None:
+            continue
+        ratio = tar / m
+        verdict = "**meets**" if ratio >= 1.0 else "**misses**"
+        out.append(f"- `{name}` (checksums, index and fsync on, the defaults): {fmt_s(m)} s vs "
+                   f"`tar cf` {fmt_s(tar)} s = **{ratio:.2f}x** tar's speed: {verdict} "
+                   f"\"at least as fast as tar cf\".")
+    for jobs in ("1", "2"):
+        m = res.median(c, f"shardset pack --jobs {jobs} --no-sync")
+        m_sync = res.median(c, f"shardset pack --jobs {jobs}")
+        if m is not None and m_sync is not None and tar is not None:
+            out.append(f"- `shardset pack --jobs {jobs} --no-sync` (fsync off, for comparison): {fmt_s(m)} s "
+                       f"= {tar / m:.2f}x tar's speed; fsync cost {m_sync - m:+.3f} s.")
+    packs = [(n, v["rss_kib"]) for (cc, n), v in res.rss.items() if n.startswith("shardset pack")]
+    if packs:
+        worst = max(packs, key=lambda p: p[1])
+        verdict = "**meets**" if worst[1] / 1024 < RSS_LIMIT_MIB else "**misses**"
+        out.append(f"- Peak RSS of every `shardset pack` run, both corpora: at most "
+                   f"**{worst[1] / 1024:.1f} MiB** (`{worst[0]}`), limit {RSS_LIMIT_MIB} MiB: {verdict}.")
+    reads = res.reads.get((c, "native"), {})
+    pairs = [("sequential read of all samples (checksums on)", "Dataset/SequentialRead/checksums:1/real_time",
+              "LooseFiles/SequentialRead/real_time"),
+             ("10,000 random reads by ordinal (checksums on)", "Dataset/RandomReadByOrdinal/checksums:1/real_time",
+              "LooseFiles/RandomRead/real_time")]
+    for what, ds_name, loose_name in pairs:
+        a, b = reads.get(ds_name), reads.get(loose_name)
+        if a and b and "error" not in a and "error" not in b:
+            out.append(f"- C++ {what}: **{fmt_rate(a['samples/s'])} samples/s, {fmt_rate(a['MB/s'])} MB/s** "
+                       f"vs loose files {fmt_rate(b['samples/s'])} samples/s, {fmt_rate(b['MB/s'])} MB/s "
+                       f"= {a['samples/s'] / b['samples/s']:.1f}x.")
+    native = res.rss.get((c, "shardset pack --jobs 2"))
+    tar_rss = res.rss.get((c, "tar cf"))
+    if native and tar_rss:
+        out.append(f"- Space over the files' own bytes: native shards "
+                   f"{pct(native['size'], info['bytes']):+.2f}%, `tar cf` {pct(tar_rss['size'], info['bytes']):+.1f}%.")
+    out.append("")
+    return out
+
+
+def section_machine(res):
+    m = res.machine
+    rows = [("Date", m.get("date")), ("Mode", m.get("mode")), ("CPUs (nproc)", m.get("nproc")),
+            ("CPU", m.get("cpu")), ("Memory", m.get("memory")), ("Kernel", m.get("kernel")),
+            ("OS", m.get("os")), ("Virtualisation", m.get("virt") or "none detected"),
+            ("Work folder filesystem", m.get("fs")), ("Disk", m.get("disk")),
+            ("Proactive memory reclaim", m.get("reclaim") or "none detected"),
+            ("Load average (1/5/15 min) at start", m.get("load_start")),
+            ("Load average at end", m.get("load_end")),
+            ("Waited for an idle machine", m.get("idle_wait")),
+            ("GNU tar", m.get("tar")), ("bsdtar", m.get("bsdtar")), ("hyperfine", m.get("hyperfine")),
+            ("shardset", m.get("shardset")), ("Compiler, build type", m.get("compiler")),
+            ("Source", m.get("commit"))]
+    out = ["## Machine", "", "| | |", "| --- | --- |"]
+    out += [f"| {k} | {v} |" for k, v in rows if v]
+    out.append("")
+    return out
+
+
+def section_corpora(res):
+    out = ["## Corpora", "",
+           "Generated by `bench/run.sh` in a temp folder (never in the repo), the same bytes on every run.", "",
+           "| corpus | what | files | folders | files' own bytes | on disk as loose files (du) |",
+           "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for c, v in res.corpora.items():
+        out.append(f"| {c} | {CORPUS_TITLES.get(c, c)} | {fmt_int(v['files'])} | {fmt_int(v['dirs'])} | "
+                   f"{fmt_int(v['bytes'])} | {fmt_int(v['disk'])} ({pct(v['disk'], v['bytes']):+.0f}%) |")
+    out.append("")
+    return out
+
+
+def section_pack(res):
+    out = ["## Pack", "",
+           "Whole-process wall time from hyperfine (warm page cache, one warm-up run per command; before every run the output is removed "
+           "and `sync` run, so no run pays for an earlier run's writeback). \"speed vs tar cf\" is tar's median "
+           "divided by the row's median (above 1.00 = faster than tar). user+sys: mean CPU seconds per run "
+           "(hyperfine); more than the wall time means both cores worked, less means waiting. Peak RSS comes "
+           "from one more run under GNU time; output bytes are the apparent size of everything the command wrote "
+           "(shards, manifest, sidecar indexes).", ""]
+    for c, info in res.corpora.items():
+        hf = res.hyperfine.get(c)
+        if not hf:
+            continue
+        tar = res.median(c, "tar cf")
+        runs = len(next(iter(hf.values()))["times"])
+        out.append(f"### {c}: {fmt_int(info['files'])} {CORPUS_TITLES.get(c, c)}, {runs} runs each "
+                   "(one per round, rounds in alternating order)")
+        out.append("")
+        out.append("| command | median s | min-max s | files/s | MB/s | speed vs tar cf | user+sys s | "
+                   "peak RSS MiB | output bytes | over files' bytes |")
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for name, _cmd in res.commands[c]:
+            r = hf.get(name)
+            if not r:
+                continue
+            med = r["median"]
+            rss = res.rss.get((c, name), {})
+            ratio = f"{tar / med:.2f}x" if tar else ""
+            cpu = f"{r['user']:.2f}+{r['system']:.2f}" if "user" in r else ""
+            out.append(
+                f"| `{name}` | {fmt_s(med)} | {fmt_s(r['min'])}-{fmt_s(r['max'])} | "
+                f"{fmt_int(info['files'] / med)} | {fmt_rate(info['bytes'] / 1e6 / med)} | {ratio} | {cpu} | "
+                f"{rss.get('rss_kib', 0) / 1024:.1f} | {fmt_int(rss.get('size', 0))} | "
+                f"{pct(rss.get('size', 0), info['bytes']):+.2f}% |")
+        out.append("")
+    return out
+
+
+READ_ROWS = [
+    ("Dataset/SequentialRead/checksums:1/real_time", "sequential, all samples, checksums on"),
+    ("Dataset/SequentialRead/checksums:0/real_time", "sequential, all samples, checksums off"),
+    ("Dataset/OpenAndSequentialRead/real_time", "sequential, first pass right after Open, checksums on"),
+    ("Dataset/RandomReadByOrdinal/checksums:1/real_time", "10,000 random by ordinal, checksums on"),
+    ("Dataset/RandomReadByOrdinal/checksums:0/real_time", "10,000 random by ordinal, checksums off"),
+    ("Dataset/RandomReadByKey/checksums:1/real_time", "10,000 random by key (Find + Read), checksums on"),
+]
+LOOSE_SEQ = "LooseFiles/SequentialRead/real_time"
+LOOSE_RND = "LooseFiles/RandomRead/real_time"
+
+
+def section_read(res):
+    out = ["## Read (C++, in process)", "",
+           "`shardset_read_bench` (Google Benchmark), one thread, warm page cache. One iteration is a whole "
+           "pass (every sample in ordinal order, or the same 10,000 uniformly random picks); each figure is "
+           "the median of the repetitions. Every byte returned is touched (one per 64 bytes summed). Loose "
+           "files: open + read to EOF + close of each file, in the order pack walks them, or 10,000 random "
+           "files. \"vs loose\" divides samples/s by the loose-file row of the same access pattern.", ""]
+    for c, info in res.corpora.items():
+        for kind, title in (("native", "native shards"), ("tar", "tar shards (`--format tar`, sidecar index)")):
+            reads = res.reads.get((c, kind))
+            if not reads:
+                continue
+            loose = res.reads.get((c, "native"), {})
+            out.append(f"### {c}: {title}")
+            out.append("")
+            out.append("| read | samples/s | MB/s | us/sample | vs loose |")
+            out.append("| --- | ---: | ---: | ---: | ---: |")
+            rows = list(READ_ROWS)
+            if kind == "native":
+                rows += [(LOOSE_SEQ, "loose files, sequential (walk order)"),
+                         (LOOSE_RND, "loose files, 10,000 random")]
+            for bname, label in rows:
+                b = reads.get(bname)
+                if not b:
+                    continue
+                if "error" in b:
+                    out.append(f"| {label} | error: {b['error']} | | | |")
+                    continue
+                ref = loose.get(LOOSE_RND if "Random" in bname else LOOSE_SEQ)
+                vs = ""
+                if ref and "error" not in ref and not bname.startswith("LooseFiles"):
+                    vs = f"{b['samples/s'] / ref['samples/s']:.1f}x"
+                out.append(f"| {label} | {fmt_rate(b['samples/s'])} | {fmt_rate(b['MB/s'])} | "
+                           f"{b['us/sample']:.3f} | {vs} |")
+            opens = [(n, b) for n, b in reads.items() if n.startswith("Dataset/IndexOpen") and "error" not in b]
+            for n, b in opens:
+                what = "Dataset::Open + first Find" if "first_find:1" in n else "Dataset::Open"
+                out.append(f"| index open: {what} | | | {b['us/open']:.1f} us | |")
+            out.append("")
+    return out
+
+
+# ---- profile ------------------------------------------------------------------
+
+SYSCALLS = [  # (pattern on __x64_sys_* or the libc wrapper, category)
+    (r"openat|(^|_)open(64)?$|libc_open", "open"),
+    (r"(^|_)read$|libc_read|pread", "read"),
+    (r"close", "close"),
+    (r"stat", "stat"),
+    (r"getdents|readdir", "readdir (getdents)"),
+    (r"(^|_)write$|libc_write|pwrite|writev", "write"),
+    (r"fsync|fdatasync|sync_file_range", "fsync"),
+    (r"rename|unlink|mkdir|ftruncate|fallocate", "rename/unlink/mkdir"),
+    (r"mmap|munmap|madvise|brk|mprotect", "mmap/brk"),
+]
+USER = [
+    (r"XXH", "xxh3 hashing"),
+    (r"memmove|memcpy", "memcpy (user space)"),
+    (r"memset", "memset (user space)"),
+    (r"malloc|_int_free|cfree|^free$|operator new|operator delete|unlink_chunk|tcache|consolidate|realloc",
+     "malloc/free"),
+]
+
+
+def syscall_category(name):
+    for pat, cat in SYSCALLS:
+        if re.search(pat, name):
+            return "syscall: " + cat
+    return None
+
+
+def classify(frames):
+    """frames: [(symbol, dso)] leaf first. Returns (category, user leaf symbol)."""
+    kernel = [s for s, d in frames if "kernel" in d]
+    user = [(s, d) for s, d in frames if "kernel" not in d]
+    if kernel:
+        if any("page_fault" in s for s in kernel):
+            return "page faults", None
+        if any("sysvec" in s or "_irq" in s for s in kernel):
+            return "interrupts", None
+        # A system call: named by the libc wrapper that made it (the first
+        # user-space frame), else by the kernel's sys_* entry point.
+        if user and "libc" in user[0][1]:
+            cat = syscall_category(user[0][0])
+            if cat:
+                return cat, None
+        for s in kernel:
+            m = re.match(r"(__(x64|ia32)_sys|__do_sys|ksys)_(\w+)", s)
+            if m:
+                return syscall_category(m.group(3)) or "syscall: other (" + m.group(3) + ")", None
+        return "kernel: other", None
+    leaf = frames[0][0] if frames else "[unknown]"
+    # Samples that land in a libc syscall wrapper itself (entry/exit).
+    if frames and "libc" in frames[0][1]:
+        cat = syscall_category(leaf)
+        if cat:
+            return cat, None
+    for pat, cat in USER:
+        if re.search(pat, leaf):
+            return cat, leaf
+    if frames and "ld-linux" in frames[0][1]:
+        return "dynamic loader", leaf
+    return "other user code", leaf
+
+
+def parse_perf_script(path):
+    cats, syms = Counter(), Counter()
+    total = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        sample = None
+        for line in f:
+            if not line.strip():
+                if sample is not None:
+                    cat, leaf = classify(sample)
+                    cats[cat] += 1
+                    if leaf:
+                        syms[leaf] += 1
+                    total += 1
+                sample = None
+                continue
+            if not line.startswith(("\t", " ")):
+                sample = []
+                continue
+            m = re.match(r"\s*[0-9a-f]+\s+(.*?)\s+\((.*)\)\s*$", line)
+            if m and sample is not None:
+                sym = re.sub(r"\+0x[0-9a-f]+$", "", m.group(1))
+                sample.append((sym, m.group(2)))
+        if sample is not None:
+            cat, leaf = classify(sample)
+            cats[cat] += 1
+            if leaf:
+                syms[leaf] += 1
+            total += 1
+    return total, cats, syms
+
+
+def section_profile(res):
+    d = res.d
+    profiles = []
+    for name, label in (("tar", "tar cf"), ("pack-j1", "shardset pack --jobs 1"),
+                        ("pack-j2", "shardset pack --jobs 2")):
+        p = f"{d}/perf-{name}.txt"
+        if os.path.exists(p):
+            profiles.append((label, parse_perf_script(p)))
+    meta = dict(r for r in read_tsv(f"{d}/perf.tsv")) if os.path.exists(f"{d}/perf.tsv") else {}
+    if not profiles:
+        why = meta.get("skipped", "perf was not run")
+        return ["## Profile", "", f"Skipped: {why}.", ""]
+    hz = int(meta.get("freq", "1000"))
+    out = ["## Profile: where pack's CPU time goes", "",
+           f"`perf record -e cpu-clock -F {hz} -g` of one run of each command on the {meta.get('corpus', 'small')} "
+           "corpus (commands below; a run under perf is somewhat slower than without). Each sample is classified by its call chain: a sample inside the kernel "
+           "counts for the system call it serves, one in user space for its function. CPU ms = samples x "
+           f"{1000 / hz:g} ms; wall time minus CPU time (one thread) is time spent waiting (fsync, I/O).", ""]
+    cats = sorted({c for _, (_, cs, _) in profiles for c in cs},
+                  key=lambda c: -max(cs.get(c, 0) for _, (_, cs, _) in profiles))
+    header = "| where | " + " | ".join(f"`{label}` CPU ms (%)" for label, _ in profiles) + " |"
+    out += [header, "| --- |" + " ---: |" * len(profiles)]
+    for cat in cats:
+        cells = []
+        for _, (total, cs, _) in profiles:
+            n = cs.get(cat, 0)
+            cells.append(f"{n * 1000 / hz:,.0f} ({100 * n / total:.1f}%)" if total else "")
+        out.append(f"| {cat} | " + " | ".join(cells) + " |")
+    out.append("| **total CPU** | " + " | ".join(f"**{t * 1000 / hz:,.0f}**" for _, (t, _, _) in profiles) + " |")
+    out.append("")
+    out.append("What this profile means and what would close the gaps: `bench/README.md`, "
+               "\"What the numbers say\".")
+    out.append("")
+    for label, (total, _, syms) in profiles:
+        if not label.startswith("shardset"):
+            continue
+        out.append(f"Hottest user-space functions in `{label}` (self samples, % of all its CPU):")
+        out.append("")
+        for s, n in syms.most_common(12):
+            out.append(f"- {100 * n / total:.1f}% `{s[:120]}`")
+        out.append("")
+    return out
+
+
+def section_commands(res):
+    out = ["## Commands, exactly as run", "",
+           "`bench/run.sh` ran these (the temp folder's path included); `$W` below is that folder.", "",
+           "```sh"]
+    w = res.machine.get("workdir", "")
+    log = f"{res.d}/commands.log"
+    if os.path.exists(log):
+        rounds = Counter()
+        with open(log, encoding="utf-8") as f:
+            for line in f:
+                line = line.rstrip("\n")
+                line = line.replace(w, "$W") if w else line
+                # One hyperfine call per round: show the first, count the others.
+                m = re.search(r"hyperfine-(\w+)-(\d+)\.json", line)
+                if line.startswith("hyperfine ") and m:
+                    rounds[m.group(1)] += 1
+                    if m.group(2) != "1":
+                        continue
+                out.append(line)
+                if line.startswith("hyperfine ") and m:
+                    out.append(f"# ...and the same for rounds 2..N_{m.group(1)}, writing "
+                               f"hyperfine-{m.group(1)}-<round>.json, with --warmup 0, the commands in "
+                               "reverse order in even rounds")
+        for c, n in rounds.items():
+            out = [l.replace(f"N_{c}", str(n)) for l in out]
+    out.append("```")
+    if w:
+        out.append("")
+        out.append(f"(`$W` = `{w}`)")
+    out.append("")
+    return out
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: report.py RESULTS_DIR")
+    res = Results(sys.argv[1])
+    mode = res.machine.get("mode", "full")
+    lines = ["# Benchmark results", "",
+             f"Written by `bench/run.sh{' --short' if mode == 'short' else ''}` on "
+             f"{res.machine.get('date', '?')}; do not edit by hand (rerun it). What each number means: "
+             "`bench/README.md`.", ""]
+    if mode == "short":
+        lines += ["**Short mode** (CI smoke run): small corpora and few runs; the numbers only show that "
+                  "every step works, they are not the results.", ""]
+    for section in (section_summary, section_pack, section_read, section_profile, section_corpora,
+                    section_machine, section_commands):
+        lines += section(res)
+    print("\n".join(lines).rstrip() + "\n")
+    problems = res.problems()
+    for p in problems:
+        print(f"report.py: {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

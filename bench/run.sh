@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# bench/run.sh: shardset next to the tools users would otherwise pick, in one
+# run, on corpora generated here. See bench/README.md for what each number means.
+#
+#   bench/run.sh            full run (~15 min on 2 cores), writes bench/RESULTS.md
+#   bench/run.sh --short    CI smoke run (~1-2 min): prints its RESULTS.md; fails when
+#                           a step fails, never because of how fast anything is
+# Options:
+#   --out FILE       where to write the results (default as above)
+#   --workdir DIR    build the corpora and outputs here instead of a fresh temp folder
+#                    (corpora already there with the same parameters are reused)
+#   --keep           keep the temp folder (printed at the end)
+#   --runs N         timed runs per command (default 10, --short 3)
+#   --wait-idle[=S]  before measuring, wait (at most S seconds, default 1800) until the
+#                    1-minute load average is below 0.5: on a shared machine other jobs
+#                    would otherwise be in the numbers
+# Environment: SHARDSET_BUILD_DIR (default build), TMPDIR (where the temp folder goes).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+mode=full
+out=""
+workdir=""
+keep=0
+runs=""
+wait_idle=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --short) mode=short ;;
+    --out) out=$2; shift ;;
+    --out=*) out=${1#--out=} ;;
+    --workdir) workdir=$2; shift ;;
+    --workdir=*) workdir=${1#--workdir=} ;;
+    --keep) keep=1 ;;
+    --runs) runs=$2; shift ;;
+    --runs=*) runs=${1#--runs=} ;;
+    --wait-idle) wait_idle=1800 ;;
+    --wait-idle=*) wait_idle=${1#--wait-idle=} ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+for tool in hyperfine tar bsdtar python3 /usr/bin/time; do
+  command -v "$tool" >/dev/null || {
+    echo "bench/run.sh: '$tool' is missing; run scripts/install-deps.sh (or apt-get install it)" >&2
+    exit 2
+  }
+done
+
+# ---- parameters -------------------------------------------------------------
+if [ "$mode" = short ]; then
+  small_files=20000
+  fmnist_limit=5000          # per split: 10,000 PNGs
+  runs=${runs:-3}
+  bench_args=(--benchmark_min_time=0.05 --benchmark_repetitions=1)
+else
+  small_files=200000
+  fmnist_limit=0             # all 70,000 PNGs
+  runs=${runs:-10}
+  bench_args=(--benchmark_min_time=0.5 --benchmark_repetitions=5
+              --benchmark_report_aggregates_only=true)
+fi
+small_dirs=1000
+small_min=1024
+small_max=4096
+small_seed=42
+
+# ---- build ------------------------------------------------------------------
+build_dir=${SHARDSET_BUILD_DIR:-build}
+case "$build_dir" in /*) ;; *) build_dir=$repo/$build_dir ;; esac
+# A build folder configured before bench/ existed has no bench targets yet.
+if [ -f "$build_dir/build.ninja" ] && ! grep -q shardset_read_bench "$build_dir/build.ninja"; then
+  cmake -S "$repo" -B "$build_dir" -DSHARDSET_BUILD_BENCH=ON >/dev/null
+fi
+SHARDSET_BUILD_DIR=$build_dir bash "$repo/scripts/build.sh" >&2
+ss=$build_dir/shardset
+for bin in "$ss" "$build_dir/shardset_read_bench" "$build_dir/shardset_bench_corpus" \
+           "$build_dir/fashion_mnist_png"; do
+  [ -x "$bin" ] || { echo "bench/run.sh: $bin was not built (SHARDSET_BUILD_BENCH=OFF?)" >&2; exit 2; }
+done
+
+# ---- work folder ------------------------------------------------------------
+if [ -n "$workdir" ]; then
+  mkdir -p "$workdir"
+  W=$(cd "$workdir" && pwd)
+  keep=1
+else
+  W=$(mktemp -d "${TMPDIR:-/tmp}/shardset-bench.XXXXXX")
+fi
+cleanup() { if [ "$keep" = 0 ]; then rm -rf "$W"; else echo "bench/run.sh: kept $W"; fi; }
+trap cleanup EXIT
+case "$W" in *[[:space:]]*) echo "bench/run.sh: the work folder path must not contain spaces" >&2; exit 2 ;; esac
+case "$W/" in "$repo"/*) echo "bench/run.sh: the work folder must be outside the repo" >&2; exit 2 ;; esac
+R=$W/results
+rm -rf "$R" "$W/out" "$W/keep"
+mkdir -p "$R" "$W/corpus" "$W/out" "$W/keep"
+[ -n "$out" ] || { if [ "$mode" = short ]; then out=$R/RESULTS.md; else out=$repo/bench/RESULTS.md; fi; }
+
+log() { printf '\n== %s\n' "$*" >&2; }
+# Runs a command and records it, exactly as run, for RESULTS.md.
+run() {
+  printf '%q ' "$@" | sed 's/ $//' >>"$R/commands.log"
+  printf '\n' >>"$R/commands.log"
+  "$@"
+}
+
+# ---- the machine ------------------------------------------------------------
+load1() { cut -d' ' -f1 /proc/loadavg; }
+if [ "$wait_idle" -gt 0 ]; then
+  log "waiting (at most ${wait_idle}s) for the 1-minute load average to drop below 0.5"
+  waited=0
+  while awk -v l="$(load1)" 'BEGIN {exit !(l >= 0.5)}' && [ "$waited" -lt "$wait_idle" ]; do
+    sleep 10
+    waited=$((waited + 10))
+  done
+  echo "idle_wait	${waited}s (load $(load1) when measuring started)" >"$R/idle.tsv"
+fi
+{
+  echo "date	$(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "mode	$mode"
+  echo "nproc	$(nproc)"
+  echo "cpu	$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "memory	$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "kernel	$(uname -srm)"
+  echo "os	$(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "virt	$( (systemd-detect-virt 2>/dev/null || true) | head -1)"
+  echo "fs	$(findmnt -n -o SOURCE,FSTYPE,OPTIONS -T "$W" | head -1)"
+  dev=$(findmnt -n -o SOURCE -T "$W" | head -1 | sed 's|^/dev/||')
+  if [ -e "/sys/block/$dev/queue/rotational" ]; then
+    echo "disk	/dev/$dev, rotational=$(cat "/sys/block/$dev/queue/rotational"), $(lsblk -dno SIZE "/dev/$dev" 2>/dev/null | tr -d ' ')"
+  fi
+  # Proactive reclaim (DAMON, e.g. in Firecracker VMs) pages out memory left
+  # idle for a while, page cache included: "warm cache" then needs re-warming.
+  for k in /sys/kernel/mm/damon/admin/kdamonds/[0-9]*; do
+    [ "$(cat "$k/state" 2>/dev/null)" = on ] || continue
+    for sch in "$k"/contexts/*/schemes/*; do
+      [ "$(cat "$sch/action" 2>/dev/null)" = pageout ] || continue
+      age=$(cat "$sch/access_pattern/age/min")
+      aggr=$(cat "$(dirname "$(dirname "$sch")")/monitoring_attrs/intervals/aggr_us")
+      echo "reclaim	DAMON pageout of memory idle for $((age * aggr / 1000000)) s or more (kdamond on)"
+    done
+  done
+  echo "workdir	$W"
+  echo "load_start	$(cut -d' ' -f1-3 /proc/loadavg)"
+  [ -f "$R/idle.tsv" ] && cat "$R/idle.tsv"
+  echo "tar	$(tar --version | head -1)"
+  echo "bsdtar	$(bsdtar --version)"
+  echo "hyperfine	$(hyperfine --version)"
+  echo "shardset	$("$ss" --version 2>/dev/null | head -1)"
+  echo "compiler	$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt") $(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt")"
+  echo "commit	$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$([ -z "$(git -C "$repo" status --porcelain 2>/dev/null | head -1)" ] || echo ' (with uncommitted changes)')"
+} >"$R/machine.tsv"
+
+# ---- corpora ----------------------------------------------------------------
+# small: random 1-4 KiB files in 1,000 folders; fmnist: the Fashion-MNIST PNG tree.
+# A corpus already in the work folder with the same parameters is reused; its
+# command is still recorded (marked as reused) so RESULTS.md shows how it was made.
+make_corpus() {  # name params command...
+  local name=$1 params=$2
+  shift 2
+  if [ "$(cat "$W/corpus/$name.params" 2>/dev/null)" = "$params" ]; then
+    printf '# reused from an earlier run with the same parameters: ' >>"$R/commands.log"
+    printf '%q ' "$@" | sed 's/ $//' >>"$R/commands.log"
+    printf '\n' >>"$R/commands.log"
+    return
+  fi
+  log "corpus $name: $params"
+  rm -rf "$W/corpus/$name" "$W/corpus/$name.params"
+  run "$@" >&2
+  echo "$params" >"$W/corpus/$name.params"
+}
+make_corpus small "files=$small_files dirs=$small_dirs size=$small_min-$small_max seed=$small_seed" \
+  "$build_dir/shardset_bench_corpus" --files "$small_files" --dirs "$small_dirs" \
+  --min-size "$small_min" --max-size "$small_max" --seed "$small_seed" "$W/corpus/small"
+if [ "$fmnist_limit" -gt 0 ]; then
+  make_corpus fmnist "limit=$fmnist_limit" "$build_dir/fashion_mnist_png" --limit "$fmnist_limit" "$W/corpus/fmnist"
+else
+  make_corpus fmnist "limit=all" "$build_dir/fashion_mnist_png" "$W/corpus/fmnist"
+fi
+corpora=(small fmnist)
+for c in "${corpora[@]}"; do
+  src=$W/corpus/$c
+  files=$(find "$src" -type f | wc -l)
+  bytes=$(find "$src" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+  dirs=$(find "$src" -mindepth 1 -type d | wc -l)
+  disk=$(du -s --block-size=1 "$src" | cut -f1)
+  printf '%s\t%s\t%s\t%s\t%s\n' "$c" "$files" "$bytes" "$dirs" "$disk" >>"$R/corpus.tsv"
+done
+
+# ---- pack: hyperfine, peak RSS, sizes ---------------------------------------
+# name <TAB> output path <TAB> command; $SRC/$OUT are filled in per corpus.
+# Every run starts from an empty output folder with no dirty pages pending
+# (prepare: rm + sync), so no run pays for the previous run's writeback.
+commands() {  # corpus src
+  local c=$1 src=$2 o=$W/out
+  printf '%s\t%s\t%s\n' \
+    "tar cf" "$o/$c.tar" "tar cf $o/$c.tar -C $src ." \
+    "bsdtar cf" "$o/$c.bsdtar.tar" "bsdtar cf $o/$c.bsdtar.tar -C $src ." \
+    "shardset pack --jobs 1" "$o/$c-j1" "$ss pack $src -o $o/$c-j1 -q --jobs 1" \
+    "shardset pack --jobs 2" "$o/$c-j2" "$ss pack $src -o $o/$c-j2 -q --jobs 2" \
+    "shardset pack --jobs 1 --no-sync" "$o/$c-j1ns" "$ss pack $src -o $o/$c-j1ns -q --jobs 1 --no-sync" \
+    "shardset pack --jobs 2 --no-sync" "$o/$c-j2ns" "$ss pack $src -o $o/$c-j2ns -q --jobs 2 --no-sync" \
+    "shardset pack --format tar --jobs 2" "$o/$c-tarfmt" "$ss pack $src -o $o/$c-tarfmt -q --format tar --jobs 2"
+}
+prepare="rm -rf $W/out && mkdir $W/out && sync"
+# Reads every byte of the given files or folders once, so the page cache holds
+# them (proactive reclaim may have dropped what sat idle).
+warm() { find "$@" -type f -exec cat {} + >/dev/null; }
+
+for c in "${corpora[@]}"; do
+  src=$W/corpus/$c
+  commands "$c" "$src" >"$R/commands-$c.tsv"
+  # One hyperfine call per round, one run of each command per round, the order
+  # reversed every other round: on a machine whose load drifts, every command
+  # sees the same conditions (hyperfine alone runs all of one command's runs
+  # back to back). report.py merges the rounds.
+  warm "$src"
+  log "pack $c: hyperfine, $runs rounds of one run per command"
+  for ((round = 1; round <= runs; round++)); do
+    warmup=0
+    [ "$round" = 1 ] && warmup=1
+    hf=(hyperfine --style basic --warmup "$warmup" --runs 1 --prepare "$prepare"
+        --export-json "$R/hyperfine-$c-$round.json")
+    if ((round % 2)); then order=(cat); else order=(tac); fi
+    while IFS=$'\t' read -r name _ cmd; do hf+=(-n "$name" "$cmd"); done < <("${order[@]}" "$R/commands-$c.tsv")
+    run "${hf[@]}" >"$R/hyperfine-$c-$round.log" 2>&1 || { cat "$R/hyperfine-$c-$round.log" >&2; exit 1; }
+  done
+
+  log "pack $c: peak RSS (GNU time) and output sizes"
+  while IFS=$'\t' read -r name path cmd; do
+    bash -c "$prepare"
+    # shellcheck disable=SC2086  # the command is split on spaces, as hyperfine's shell does
+    run /usr/bin/time -f '%M %e %U %S' -o "$R/time.tmp" $cmd >/dev/null
+    size=$(du -s --apparent-size --block-size=1 "$path" | cut -f1)
+    read -r rss el us sy <"$R/time.tmp"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$name" "$rss" "$el" "$us" "$sy" "$size" >>"$R/rss.tsv"
+    case "$name" in
+      "shardset pack --jobs 2") mv "$path" "$W/keep/$c-native" ;;
+      "shardset pack --format tar --jobs 2") mv "$path" "$W/keep/$c-tar" ;;
+    esac
+  done <"$R/commands-$c.tsv"
+done
+
+# ---- profile: where pack's CPU time goes ------------------------------------
+perf_freq=1000
+if command -v perf >/dev/null && perf record -q -e cpu-clock -o "$R/perf-probe.data" true >/dev/null 2>&1; then
+  printf 'freq\t%s\ncorpus\tsmall\n' "$perf_freq" >"$R/perf.tsv"
+  log "profile: perf record of tar cf and shardset pack on the small corpus"
+  warm "$W/corpus/small"
+  while IFS=$'\t' read -r name _ cmd; do
+    case "$name" in
+      "tar cf") tag=tar ;;
+      "shardset pack --jobs 1") tag=pack-j1 ;;
+      "shardset pack --jobs 2") tag=pack-j2 ;;
+      *) continue ;;
+    esac
+    bash -c "$prepare"
+    # shellcheck disable=SC2086
+    run perf record -q -e cpu-clock -F "$perf_freq" -g -o "$R/perf-$tag.data" -- $cmd >/dev/null 2>&1
+    perf script -i "$R/perf-$tag.data" -F comm,ip,sym,dso >"$R/perf-$tag.txt" 2>/dev/null
+  done <"$R/commands-small.tsv"
+else
+  printf 'skipped\tperf cannot sample cpu-clock on this machine (or is not installed)\n' >"$R/perf.tsv"
+fi
+rm -f "$R/perf-probe.data"
+rm -rf "$W/out"
+
+# ---- read: Google Benchmark -------------------------------------------------
+for c in "${corpora[@]}"; do
+  log "read $c: native dataset and loose files"
+  warm "$W/keep/$c-native" "$W/corpus/$c"
+  run "$build_dir/shardset_read_bench" --dataset="$W/keep/$c-native" --tree="$W/corpus/$c" \
+    "${bench_args[@]}" --benchmark_out="$R/read-$c-native.json" --benchmark_out_format=json >&2
+  log "read $c: tar-format dataset"
+  warm "$W/keep/$c-tar"
+  run "$build_dir/shardset_read_bench" --dataset="$W/keep/$c-tar" --benchmark_filter='^Dataset/' \
+    "${bench_args[@]}" --benchmark_out="$R/read-$c-tar.json" --benchmark_out_format=json >&2
+done
+
+echo "load_end	$(cut -d' ' -f1-3 /proc/loadavg)" >>"$R/machine.tsv"
+
+# ---- report -----------------------------------------------------------------
+status=0
+python3 "$repo/bench/report.py" "$R" >"$out.tmp" || status=$?
+mv "$out.tmp" "$out"
+if [ "$mode" = short ]; then
+  cat "$out"
+else
+  log "wrote $out"
+  sed -n '/^## Summary/,/^## /p' "$out" | sed '$d'
+fi
+[ "$status" = 0 ] || echo "bench/run.sh: some results are missing or failed (see $out)" >&2
+exit "$status"
