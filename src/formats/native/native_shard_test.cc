@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -17,12 +18,18 @@
 namespace shardset {
 namespace {
 
-std::string TempDir() {
-  std::string tmpl = ::testing::TempDir() + "native_test.XXXXXX";
-  char* d = ::mkdtemp(tmpl.data());
-  EXPECT_NE(d, nullptr);
-  return tmpl;
-}
+// A fresh folder, removed with everything in it when the test ends.
+class ScopedTempDir {
+ public:
+  ScopedTempDir() : path_(::testing::TempDir() + "native_test.XXXXXX") {
+    EXPECT_NE(::mkdtemp(path_.data()), nullptr);
+  }
+  ~ScopedTempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 std::string RandomBytes(std::mt19937_64& rng, size_t n) {
   std::string s(n, '\0');
@@ -62,7 +69,8 @@ void FlipByte(const std::string& path, uint64_t offset) {
 }
 
 TEST(NativeShard, RoundTripByOrdinalAndKey) {
-  const std::string dir = TempDir();
+  ScopedTempDir tmp;
+  const std::string dir = tmp.path();
   const std::string path = dir + "/a.shard";
   auto samples = WriteShard(path, 1000);
   auto r = native::Open(path, {});
@@ -96,7 +104,8 @@ TEST(NativeShard, RoundTripByOrdinalAndKey) {
 }
 
 TEST(NativeShard, EmptyShardAndEmptyFields) {
-  const std::string dir = TempDir();
+  ScopedTempDir tmp;
+  const std::string dir = tmp.path();
   auto w = native::Create(dir + "/e.shard", WriteOptions{.sync = false});
   ASSERT_TRUE(w.ok());
   ASSERT_TRUE((*w)->Close().ok());
@@ -127,7 +136,8 @@ TEST(NativeShard, EmptyShardAndEmptyFields) {
 }
 
 TEST(NativeShard, DuplicateFieldRejected) {
-  const std::string dir = TempDir();
+  ScopedTempDir tmp;
+  const std::string dir = tmp.path();
   auto w = native::Create(dir + "/d.shard", WriteOptions{.sync = false});
   ASSERT_TRUE(w.ok());
   Status s = (*w)->Add(InputSample{"k", {{"png", "a", 0}, {"png", "b", 0}}});
@@ -135,7 +145,8 @@ TEST(NativeShard, DuplicateFieldRejected) {
 }
 
 TEST(NativeShard, UnsealedWriterLeavesNothing) {
-  const std::string dir = TempDir();
+  ScopedTempDir tmp;
+  const std::string dir = tmp.path();
   {
     auto w = native::Create(dir + "/u.shard", WriteOptions{.sync = false});
     ASSERT_TRUE(w.ok());
@@ -148,7 +159,8 @@ TEST(NativeShard, UnsealedWriterLeavesNothing) {
 }
 
 TEST(NativeShard, FlippedDataByteIsDetectedAndNamed) {
-  const std::string dir = TempDir();
+  ScopedTempDir tmp;
+  const std::string dir = tmp.path();
   const std::string path = dir + "/c.shard";
   auto samples = WriteShard(path, 300);
   // Sample 123's png starts after the header and every earlier field.
@@ -176,7 +188,8 @@ TEST(NativeShard, FlippedDataByteIsDetectedAndNamed) {
 }
 
 TEST(NativeShard, TruncationAndFooterDamageAreDetected) {
-  const std::string dir = TempDir();
+  ScopedTempDir tmp;
+  const std::string dir = tmp.path();
   const std::string path = dir + "/t.shard";
   WriteShard(path, 500);
   struct stat st;
@@ -207,7 +220,8 @@ TEST(NativeShard, TruncationAndFooterDamageAreDetected) {
 }
 
 TEST(NativeShard, DamagedIndexBlockFailsOnlyItsSamples) {
-  const std::string dir = TempDir();
+  ScopedTempDir tmp;
+  const std::string dir = tmp.path();
   const std::string path = dir + "/b.shard";
   WriteShard(path, 64 * 5);
   // Damage a byte of block 2 (its directory entry gives the offset).
@@ -237,7 +251,8 @@ TEST(NativeShard, DamagedIndexBlockFailsOnlyItsSamples) {
 TEST(NativeShard, OverheadOnSmallSamplesIsSmall) {
   // 400-byte incompressible payloads with sequential keys, as Fashion-MNIST
   // PNGs look to the index: the whole shard must stay within 3% of them.
-  const std::string dir = TempDir();
+  ScopedTempDir tmp;
+  const std::string dir = tmp.path();
   const std::string path = dir + "/o.shard";
   std::mt19937_64 rng(3);
   auto w = native::Create(path, WriteOptions{.sync = false});
@@ -265,7 +280,8 @@ TEST(NativeShard, OverheadOnSmallSamplesIsSmall) {
 
 // docs/format.md "Worked example": these exact bytes.
 TEST(NativeShard, GoldenExample) {
-  const std::string dir = TempDir();
+  ScopedTempDir tmp;
+  const std::string dir = tmp.path();
   const std::string path = dir + "/g.shard";
   auto w = native::Create(path, WriteOptions{.sync = false});
   ASSERT_TRUE(w.ok());
