@@ -24,17 +24,9 @@
 #include <string>
 #include <vector>
 
-namespace {
+#include "splitmix64.h"
 
-struct SplitMix64 {
-  uint64_t state;
-  uint64_t Next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-};
+namespace {
 
 [[noreturn]] void Die(const std::string& msg) {
   std::fprintf(stderr, "shardset_bench_corpus: %s\n", msg.c_str());

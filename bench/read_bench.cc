@@ -33,6 +33,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "splitmix64.h"
+
 #include "shardset/dataset.h"
 #include "shardset/shard.h"
 #include "shardset/status.h"
@@ -47,16 +49,8 @@ constexpr uint64_t kSeed = 42;
 std::string g_dataset;  // --dataset / SHARDSET_BENCH_DATASET
 std::string g_tree;     // --tree / SHARDSET_BENCH_TREE
 
-// splitmix64: the same picks on every platform.
-struct Rng {
-  uint64_t state;
-  uint64_t Next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-};
+// The same picks on every platform.
+using Rng = SplitMix64;
 
 std::vector<uint64_t> RandomPicks(uint64_t n, size_t count, uint64_t seed) {
   Rng rng{seed};
