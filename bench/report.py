@@ -389,16 +389,21 @@ def classify(frames):
 def parse_perf_script(path):
     cats, syms = Counter(), Counter()
     total = 0
+
+    def count(sample):
+        nonlocal total
+        cat, leaf = classify(sample)
+        cats[cat] += 1
+        if leaf:
+            syms[leaf] += 1
+        total += 1
+
     with open(path, encoding="utf-8", errors="replace") as f:
         sample = None
         for line in f:
             if not line.strip():
                 if sample is not None:
-                    cat, leaf = classify(sample)
-                    cats[cat] += 1
-                    if leaf:
-                        syms[leaf] += 1
-                    total += 1
+                    count(sample)
                 sample = None
                 continue
             if not line.startswith(("\t", " ")):
@@ -409,11 +414,7 @@ def parse_perf_script(path):
                 sym = re.sub(r"\+0x[0-9a-f]+$", "", m.group(1))
                 sample.append((sym, m.group(2)))
         if sample is not None:
-            cat, leaf = classify(sample)
-            cats[cat] += 1
-            if leaf:
-                syms[leaf] += 1
-            total += 1
+            count(sample)
     return total, cats, syms
 
 

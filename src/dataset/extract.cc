@@ -15,21 +15,6 @@
 namespace shardset {
 namespace {
 
-// A relative path that stays inside its folder: not absolute, and no empty,
-// "." or ".." components.
-bool SafeRelativePath(std::string_view p) {
-  if (p.empty() || p[0] == '/') return false;
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find('/', start);
-    if (end == std::string_view::npos) end = p.size();
-    std::string_view part = p.substr(start, end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    start = end + 1;
-  }
-  return true;
-}
-
 // Owns a file descriptor; movable, not copyable.
 class FdCloser {
  public:
@@ -123,7 +108,7 @@ Result<ExtractResult> Extract(const Dataset& ds, const std::string& out,
     for (const Field& f : s.fields) {
       if ((f.flags & kFieldDerived) && !options.derived) continue;
       const std::string rel = JoinKeyField(s.key, f.name);
-      if (!SafeRelativePath(rel)) {
+      if (!IsPlainRelativePath(rel)) {
         return Status::InvalidArgument(fmt::format(
             "{}: sample {} would be written to '{}', outside {}; refusing (nothing of it was "
             "written)",

@@ -11,6 +11,7 @@
 #ifndef SHARDSET_FORMATS_SAMPLE_KEY_H_
 #define SHARDSET_FORMATS_SAMPLE_KEY_H_
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,6 +36,18 @@ inline std::string JoinKeyField(std::string_view key, std::string_view field) {
     out.append(field);
   }
   return out;
+}
+
+// True when `path` is relative and has no empty, "." or ".." components: a
+// path that every tool writes inside its target folder unchanged.
+inline bool IsPlainRelativePath(std::string_view path) {
+  for (size_t start = 0;;) {
+    const size_t slash = std::min(path.find('/', start), path.size());
+    const std::string_view part = path.substr(start, slash - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (slash == path.size()) return true;
+    start = slash + 1;
+  }
 }
 
 // The name of the folder that holds `path` ("training/3/17" -> "3"), or

@@ -9,6 +9,7 @@
 #include "base/hash.h"
 #include "base/strings.h"
 #include "formats/indexed_reader.h"
+#include "formats/sample_key.h"
 #include "formats/tar/tar_header.h"
 #include "formats/tar/tar_scan.h"
 #include "formats/tar/tar_sidecar.h"
@@ -79,22 +80,6 @@ Result<std::string> ScanIndex(const MappedFile& tar) {
 
 // ---- Writing ----
 
-std::string MemberName(std::string_view key, std::string_view field) {
-  return field.empty() ? std::string(key) : fmt::format("{}.{}", key, field);
-}
-
-// Relative, and no empty, "." or ".." components: what every tar tool
-// extracts under the target directory unchanged.
-bool IsPlainRelativePath(std::string_view path) {
-  for (size_t start = 0;;) {
-    const size_t slash = std::min(path.find('/', start), path.size());
-    const std::string_view part = path.substr(start, slash - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    if (slash == path.size()) return true;
-    start = slash + 1;
-  }
-}
-
 // Why key + field cannot be stored as a member that reads back as the same
 // key and field, or "" when it can.
 std::string NameProblem(std::string_view key, std::string_view field, std::string_view member) {
@@ -138,7 +123,7 @@ class TarWriter : public ShardWriter {
     for (size_t i = 0; i < sample.fields.size(); ++i) {
       const std::string_view data = sample.fields[i].data;
       SHARDSET_ASSIGN_OR_RETURN(uint64_t offset,
-                                AppendMember(MemberName(sample.key, sample.fields[i].name), data));
+                                AppendMember(JoinKeyField(sample.key, sample.fields[i].name), data));
       locs_.push_back(index::FieldLoc{ids[i], offset, data.size()});
       sample_hash_.Update(data);
     }
@@ -192,7 +177,7 @@ class TarWriter : public ShardWriter {
     }
     for (size_t i = 0; i < s.fields.size(); ++i) {
       const std::string_view name = s.fields[i].name;
-      const std::string member = MemberName(s.key, name);
+      const std::string member = JoinKeyField(s.key, name);
       if (std::string why = NameProblem(s.key, name, member); !why.empty()) {
         return Invalid(s.key, fmt::format("field '{}' cannot be tar member '{}': {}",
                                           EscapeForDisplay(name), EscapeForDisplay(member), why));
