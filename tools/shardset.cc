@@ -13,11 +13,11 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "base/file.h"
 #include "base/strings.h"
-#include "formats/tar/tar_shard.h"
 #include "shardset/dataset.h"
 #include "shardset/pack.h"
 #include "shardset/shard.h"
@@ -359,19 +359,21 @@ int RunExtract(const std::string& target, const std::string& out, bool derived, 
 }
 
 // ---------------------------------------------------------------- index
-int RunIndex(const std::vector<std::string>& files) {
+int RunIndex(const std::vector<std::string>& files, const ReadOptions& ro) {
   for (const std::string& f : files) {
     // By content only: a stale or damaged sidecar must not stop its rebuild.
     auto format = DetectFormat(f);
     if (!format.ok()) return Fail(format.status());
-    if (*format == ShardFormat::kNative) {
-      std::printf("%s: native shard, its index is built in; nothing to do\n", f.c_str());
+    const std::vector<std::string> sidecars = SidecarPaths(f, *format);
+    if (sidecars.empty()) {
+      std::printf("%s: %s shard, its index is built in; nothing to do\n", f.c_str(),
+                  std::string(FormatName(*format)).c_str());
       continue;
     }
-    auto n = tar::WriteIndex(f, /*sync=*/true);
+    auto n = WriteShardIndex(f, ro, /*sync=*/true);
     if (!n.ok()) return Fail(n.status());
     std::printf("%s: indexed %llu samples -> %s\n", f.c_str(),
-                static_cast<unsigned long long>(*n), tar::SidecarPath(f).c_str());
+                static_cast<unsigned long long>(*n), fmt::format("{}", fmt::join(sidecars, ", ")).c_str());
   }
   return kExitOk;
 }
@@ -511,7 +513,7 @@ int main(int argc, char** argv) {
   if (sub == info) return RunInfo(target, label_field, json_out);
   if (sub == cat) return RunCat(target, keys, ordinals, field);
   if (sub == ex) return RunExtract(target, out, derived, quiet);
-  if (sub == idx) return RunIndex(index_files);
+  if (sub == idx) return RunIndex(index_files, ReadOptions{});
   if (sub == ver) return RunVerify(target, json_out, quiet);
   return kExitUsage;
 }

@@ -62,16 +62,38 @@ struct InputSample {
   std::vector<InputField> fields;
 };
 
-enum class ShardFormat { kNative, kTar };
+// Every format shardset reads in place. Native, tar, zip and tsv are also
+// written by pack; tar.gz is read only (docs/formats/).
+enum class ShardFormat { kNative, kTar, kZip, kTsv, kTarGz };
 std::string_view FormatName(ShardFormat f);
-Result<ShardFormat> ParseFormat(std::string_view name);  // "native" | "tar"
-// The file extension of a shard of this format, with the dot (".shard", ".tar").
+// "native" | "tar" | "zip" | "tsv" | "tar.gz" (also "tgz").
+Result<ShardFormat> ParseFormat(std::string_view name);
+// The file extension of a shard of this format, with the dot (".shard",
+// ".tar", ".zip", ".tsv", ".tar.gz").
 std::string_view FormatExtension(ShardFormat f);
+// True when pack can write this format.
+bool FormatWritable(ShardFormat f);
 
 struct ReadOptions {
-  // Check each sample's checksum on Read (xxh3, docs/format.md). Off saves
-  // one pass over the bytes; a corrupt sample then goes undetected.
+  // Check each sample's checksum on Read (xxh3, docs/format.md; CRC-32 for
+  // zip). Off saves one pass over the bytes; a corrupt sample then goes
+  // undetected.
   bool verify_checksums = true;
+
+  // Limits against hostile or broken archives (docs/input-handling.md
+  // "Limits"). Passing one is ResourceExhausted naming the file, the sample
+  // and the flag that raises it; memory and time stay bounded by them, never
+  // by what an archive claims.
+  //
+  // The largest field a reader decodes (inflate, base64) into memory.
+  uint64_t max_field_bytes = uint64_t{4} << 30;
+  // The most entries (members, rows) an archive may hold.
+  uint64_t max_entries = uint64_t{1} << 32;
+  // The largest decompressed:compressed ratio of a field or stream bigger
+  // than kRatioFloorBytes (deflate's own limit is 1032:1; real images and
+  // text stay far below 100:1).
+  uint64_t max_ratio = 200;
+  static constexpr uint64_t kRatioFloorBytes = uint64_t{1} << 20;
 };
 
 // What Verify found. Problems are one line each and name the shard, the
@@ -133,12 +155,23 @@ Result<ShardFormat> DetectFormat(const std::string& path);
 Result<std::unique_ptr<ShardReader>> OpenShardAs(const std::string& path, ShardFormat format,
                                                  const ReadOptions& options = {});
 
+// Builds the sidecar index of an archive that needs one (`shardset index`):
+// a tar's "<path>.idx", a tsv's ".lineidx" and ".lineidx.8b", a tar.gz's
+// checkpoint index. Returns the number of samples indexed; NotSupported
+// naming the format for those whose index is built in (native, zip).
+Result<uint64_t> WriteShardIndex(const std::string& path, const ReadOptions& options = {},
+                                 bool sync = true);
+// The sidecar files a shard of `format` at `path` has (empty for formats
+// without one).
+std::vector<std::string> SidecarPaths(const std::string& path, ShardFormat format);
+
 struct WriteOptions {
   // fsync the shard before renaming it to its final name. Turning this off
   // trades crash safety for speed (tests, benchmarks on tmpfs).
   bool sync = true;
-  // Tar only: also write the sidecar index "<path>.idx".
-  bool tar_index = true;
+  // Formats with a sidecar index (tar: "<path>.idx", tsv: "<path>.lineidx"
+  // and ".lineidx.8b"): write it too, after the shard is committed.
+  bool sidecar_index = true;
 };
 
 // What a sealed shard looks like; recorded in the dataset manifest.

@@ -9,6 +9,7 @@
 #define SHARDSET_BASE_FILE_H_
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <memory>
@@ -20,6 +21,28 @@
 namespace shardset {
 
 inline constexpr std::string_view kTempPrefix = ".shardset-tmp.";
+
+// Owns a file descriptor; closes it on destruction.
+class FdCloser {
+ public:
+  explicit FdCloser(int fd) : fd_(fd) {}
+  FdCloser(const FdCloser&) = delete;
+  FdCloser& operator=(const FdCloser&) = delete;
+  ~FdCloser() { Reset(-1); }
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void Reset(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_;
+};
 
 // A read-only private memory map of a whole file. Movable, not copyable.
 // Thread-safe for concurrent reads. A file truncated by someone else while

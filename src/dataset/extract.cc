@@ -15,28 +15,6 @@
 namespace shardset {
 namespace {
 
-// Owns a file descriptor; movable, not copyable.
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-  ~FdCloser() { Reset(-1); }
-  int get() const { return fd_; }
-  int release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-  void Reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
-
 Status WriteAllFd(int fd, std::string_view data, const std::string& what) {
   while (!data.empty()) {
     ssize_t w = ::write(fd, data.data(), data.size());

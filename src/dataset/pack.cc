@@ -17,7 +17,6 @@
 #include "base/strings.h"
 #include "dataset/source.h"
 #include "formats/sample_key.h"
-#include "formats/tar/tar_shard.h"
 #include "shardset/dataset.h"
 
 namespace shardset {
@@ -236,9 +235,11 @@ class Packer {
       }
       skip_ = consumed;
       consumed_at_seal_.push_back(consumed);
-      if (o_.format == ShardFormat::kTar && !PathExists(path + ".idx")) {
-        // Killed between sealing the tar and writing its sidecar.
-        SHARDSET_RETURN_IF_ERROR(tar::WriteIndex(path, o_.sync).status());
+      const std::vector<std::string> sidecars = SidecarPaths(path, o_.format);
+      if (std::any_of(sidecars.begin(), sidecars.end(),
+                      [](const std::string& p) { return !PathExists(p); })) {
+        // Killed between sealing the shard and writing its sidecar index.
+        SHARDSET_RETURN_IF_ERROR(WriteShardIndex(path, {}, o_.sync).status());
       }
       result_.bytes_in += ms.source_bytes;
       if (ms.num_samples > 0) {
@@ -271,7 +272,7 @@ class Packer {
       const std::string path = JoinPath(out_, ShardName(k, o_.format));
       if (!PathExists(path)) break;
       ::unlink(path.c_str());
-      if (o_.format == ShardFormat::kTar) ::unlink((path + ".idx").c_str());
+      for (const std::string& sidecar : SidecarPaths(path, o_.format)) ::unlink(sidecar.c_str());
     }
     return Status::OK();
   }

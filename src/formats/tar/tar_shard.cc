@@ -146,7 +146,7 @@ class TarWriter : public ShardWriter {
     SHARDSET_RETURN_IF_ERROR(AppendZeros(end - file_->offset()));
     ShardInfo info = SealedShardInfo(*file_, ShardFormat::kTar, index_, file_hash_.Digest());
     SHARDSET_RETURN_IF_ERROR(file_->Commit(options_.sync));
-    if (options_.tar_index) {
+    if (options_.sidecar_index) {
       // After the commit: the fingerprint records the final file's mtime.
       Status s = WriteSidecarOf(info.path);
       if (!s.ok()) {

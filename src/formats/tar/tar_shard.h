@@ -35,7 +35,7 @@ bool LooksTar(std::string_view prefix);
 // Corruption naming the member; GNU sparse members are NotSupported.
 Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOptions& options);
 
-// Writes a tar shard; with options.tar_index also its sidecar, written after
+// Writes a tar shard; with options.sidecar_index also its sidecar, written after
 // the tar is committed (a crash in between leaves a tar without a sidecar,
 // which opens by scanning). Add() refuses (InvalidArgument) samples that
 // would not read back as themselves: no fields, a field twice, names that

@@ -139,7 +139,7 @@ class TarTest : public ::testing::Test {
   ShardInfo Write(const std::string& path, const std::vector<Plain>& samples, bool index = true) {
     WriteOptions opt;
     opt.sync = false;
-    opt.tar_index = index;
+    opt.sidecar_index = index;
     auto w = Create(path, opt);
     EXPECT_TRUE(w.ok()) << w.status().ToString();
     for (const Plain& p : samples) {
