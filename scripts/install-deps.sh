@@ -8,9 +8,9 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   # libraries (docs/README "Dependencies")
   libxxhash-dev libzstd-dev zlib1g-dev libfmt-dev libcli11-dev nlohmann-json3-dev libspng-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   # real data and real peers for tests and benchmarks
-  dataset-fashion-mnist tar libarchive-tools file time hyperfine
+  dataset-fashion-mnist tar libarchive-tools file time hyperfine zip unzip gzip
   python3 python3-pytest python3-numpy python3-pil
 )
 

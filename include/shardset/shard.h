@@ -94,6 +94,10 @@ struct ReadOptions {
   // text stay far below 100:1).
   uint64_t max_ratio = 200;
   static constexpr uint64_t kRatioFloorBytes = uint64_t{1} << 20;
+
+  // tsv only: the columns, e.g. "key,cls,png:b64" (docs/formats/tsv.md
+  // "Columns"). Empty: from the file's header line, else guessed.
+  std::string tsv_columns;
 };
 
 // What Verify found. Problems are one line each and name the shard, the
@@ -172,6 +176,9 @@ struct WriteOptions {
   // Formats with a sidecar index (tar: "<path>.idx", tsv: "<path>.lineidx"
   // and ".lineidx.8b"): write it too, after the shard is committed.
   bool sidecar_index = true;
+  // zip only: 0 stores fields (reads are then zero-copy views of the map);
+  // 1-9 deflates each field with zlib at that level.
+  int zip_deflate_level = 0;
 };
 
 // What a sealed shard looks like; recorded in the dataset manifest.
