@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 
+#include "shardset/shard.h"
 #include "shardset/status.h"
 
 namespace shardset {
@@ -41,7 +42,9 @@ using EntryVisitor = std::function<Status(const ArchiveEntry&, const EntryDataRe
 
 // Walks every entry of the archive at `path` (tar, tar.gz or zip, recognised
 // by content). Errors name the file and the entry, as readers' do.
-Status ForEachEntry(const std::string& path, const EntryVisitor& visit);
+// `options` bounds what is read (max_entries, max_field_bytes, max_ratio).
+Status ForEachEntry(const std::string& path, const ReadOptions& options,
+                    const EntryVisitor& visit);
 
 std::string_view EntryTypeName(ArchiveEntry::Type t);  // "file", "dir", ...
 

@@ -46,18 +46,6 @@ std::optional<uint64_t> ParseOctal(std::string_view field) {
   return v;
 }
 
-std::optional<uint64_t> ParseDecimal(std::string_view s) {
-  if (s.empty()) return std::nullopt;
-  while (s.size() > 1 && s[0] == '0') s.remove_prefix(1);  // "000999" is 999
-  if (s.size() > 18) return std::nullopt;  // 18 digits stay below 2^63
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return v;
-}
-
 void PutString(std::string* block, HeaderField f, std::string_view s) {
   assert(s.size() <= f.size);
   std::copy(s.begin(), s.end(), block->begin() + static_cast<std::ptrdiff_t>(f.offset));
@@ -117,7 +105,39 @@ std::string UstarBlock(char typeflag, std::string_view prefix, std::string_view 
   return b;
 }
 
+// A pax time "[-]sec[.frac]": whole seconds, rounded towards -inf.
+std::optional<int64_t> ParsePaxTime(std::string_view s) {
+  bool negative = !s.empty() && s[0] == '-';
+  if (negative) s.remove_prefix(1);
+  const size_t dot = s.find('.');
+  std::string_view whole = s.substr(0, dot), frac;
+  if (dot != std::string_view::npos) {
+    frac = s.substr(dot + 1);
+    if (frac.empty()) return std::nullopt;
+    for (char c : frac) {
+      if (c < '0' || c > '9') return std::nullopt;
+    }
+  }
+  std::optional<uint64_t> sec = ParseDecimal(whole);
+  if (!sec) return std::nullopt;
+  const bool fractional = frac.find_first_not_of('0') != std::string_view::npos;
+  int64_t v = static_cast<int64_t>(*sec);
+  return negative ? -v - (fractional ? 1 : 0) : v;
+}
+
 }  // namespace
+
+std::optional<uint64_t> ParseDecimal(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  while (s.size() > 1 && s[0] == '0') s.remove_prefix(1);  // "000999" is 999
+  if (s.size() > 18) return std::nullopt;  // 18 digits stay below 2^63
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
 
 bool IsZeroBlock(std::string_view block) {
   return std::all_of(block.begin(), block.end(), [](char c) { return c == '\0'; });
@@ -172,6 +192,18 @@ Status DecodeHeader(std::string_view block, Header* out) {
   std::optional<uint64_t> size = ParseNumber(FieldOf(block, kSizeField));
   if (!size) return Status::Corruption("size field is malformed or negative");
   out->size = *size;
+  out->linkname = CString(FieldOf(block, kLinknameField));
+  out->mode = static_cast<uint32_t>(ParseNumber(FieldOf(block, kModeField)).value_or(0));
+  // Base-256 mtimes may be negative; they are metadata only, so a malformed
+  // one reads as 0 rather than failing the member (GNU tar warns likewise).
+  const std::string_view mtime = FieldOf(block, kMtimeField);
+  if ((static_cast<unsigned char>(mtime[0]) & 0xC0) == 0xC0) {
+    int64_t v = -1;
+    for (size_t i = 1; i < mtime.size(); ++i) v = v * 256 + static_cast<unsigned char>(mtime[i]);
+    out->mtime = v;
+  } else {
+    out->mtime = static_cast<int64_t>(ParseNumber(mtime).value_or(0));
+  }
   return Status::OK();
 }
 
@@ -211,8 +243,50 @@ Status ParsePaxRecords(std::string_view data, PaxHeader* out) {
       std::optional<uint64_t> size = ParseDecimal(value);
       if (!value.empty() && !size) return Status::Corruption("pax size is not a decimal number");
       out->size = size;
+    } else if (key == "linkpath") {
+      out->linkpath = value.empty() ? std::nullopt : std::optional<std::string>(value);
+    } else if (key == "mtime") {
+      std::optional<int64_t> t = ParsePaxTime(value);
+      if (!value.empty() && !t) return Status::Corruption("pax mtime is not a decimal time");
+      out->mtime = t;
     } else if (key.substr(0, 11) == "GNU.sparse.") {
       out->sparse = true;
+      const std::string_view sub = key.substr(11);
+      auto number = [&](std::optional<uint64_t>* dst) -> Status {
+        *dst = ParseDecimal(value);
+        if (!*dst) return Status::Corruption(fmt::format("pax record {} is not a number", key));
+        return Status::OK();
+      };
+      if (sub == "major") {
+        out->sparse_major = value;
+      } else if (sub == "minor") {
+        out->sparse_minor = value;
+      } else if (sub == "name") {
+        out->sparse_name = std::string(value);
+      } else if (sub == "size" || sub == "realsize") {
+        SHARDSET_RETURN_IF_ERROR(number(&out->sparse_size));
+      } else if (sub == "offset" || sub == "numbytes") {
+        // Format 0.0: the map as repeated (offset, numbytes) records.
+        std::optional<uint64_t> n;
+        SHARDSET_RETURN_IF_ERROR(number(&n));
+        out->sparse_map.push_back(*n);
+        out->has_sparse_map = true;
+      } else if (sub == "map") {
+        // Format 0.1: "offset,numbytes,offset,numbytes...".
+        out->sparse_map.clear();
+        out->has_sparse_map = true;
+        std::string_view rest = value;
+        while (!rest.empty()) {
+          const size_t comma = rest.find(',');
+          std::optional<uint64_t> n = ParseDecimal(rest.substr(0, comma));
+          if (!n) return Status::Corruption("pax record GNU.sparse.map is malformed");
+          out->sparse_map.push_back(*n);
+          rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+          if (comma != std::string_view::npos && rest.empty()) {
+            return Status::Corruption("pax record GNU.sparse.map is malformed");
+          }
+        }
+      }
     }
   }
   return Status::OK();

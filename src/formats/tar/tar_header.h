@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "shardset/status.h"
 
@@ -55,6 +56,17 @@ inline constexpr HeaderField kVersionField{263, 2};
 inline constexpr HeaderField kDevMajorField{329, 8};
 inline constexpr HeaderField kDevMinorField{337, 8};
 inline constexpr HeaderField kPrefixField{345, 155};
+inline constexpr HeaderField kLinknameField{157, 100};
+// Old GNU sparse headers ('S'): up to 4 (offset, numbytes) pairs in the
+// header, a flag saying extension blocks follow, and the expanded size.
+inline constexpr size_t kGnuSparseOffset = 386;
+inline constexpr size_t kGnuSparseEntries = 4;
+inline constexpr size_t kGnuSparseEntrySize = 24;  // offset[12], numbytes[12]
+inline constexpr size_t kGnuIsExtendedOffset = 482;
+inline constexpr HeaderField kGnuRealSizeField{483, 12};
+// A sparse extension block: 21 pairs, then its own "is extended" flag.
+inline constexpr size_t kGnuSparseExtEntries = 21;
+inline constexpr size_t kGnuSparseExtFlagOffset = 504;
 // star keeps atime/ctime after a 131-byte prefix and marks it with "tar\0".
 inline constexpr size_t kStarPrefixSize = 131;
 inline constexpr HeaderField kStarTrailerField{508, 4};
@@ -73,6 +85,9 @@ struct Header {
   // first NUL of each field.
   std::string path;
   uint64_t size = 0;  // the size field; see HasData() for whether data follows
+  std::string linkname;  // raw bytes up to the first NUL
+  uint32_t mode = 0;     // permission and type bits as stored; 0 if malformed
+  int64_t mtime = 0;     // unix seconds; 0 if malformed
 };
 
 // True when every byte of `block` is zero (the end-of-archive marker).
@@ -85,6 +100,8 @@ bool ChecksumMatches(std::string_view block);
 // (high bit of the first byte set). nullopt when malformed, negative or over
 // 2^63 - 1.
 std::optional<uint64_t> ParseNumber(std::string_view field);
+// A decimal number as pax records hold it (leading zeros allowed).
+std::optional<uint64_t> ParseDecimal(std::string_view s);
 // Decodes a 512-byte block that is not all zeros. Corruption (message without
 // the file name: the caller knows where the block is) on a checksum mismatch
 // or a malformed size field.
@@ -96,6 +113,9 @@ inline constexpr char kPaxLocal = 'x', kPaxSolaris = 'X', kPaxGlobal = 'g';
 inline constexpr char kGnuLongName = 'L', kGnuLongLink = 'K';
 inline constexpr char kGnuSparse = 'S', kGnuMultiVolume = 'M';
 
+inline constexpr char kHardlink = '1', kSymlink = '2', kDirectory = '5';
+inline constexpr char kGnuVolumeLabel = 'V';
+
 bool IsRegularType(char typeflag);
 // False for the types whose size field does not count data blocks: links,
 // devices, FIFOs and directories (as Go archive/tar and Python tarfile read
@@ -106,13 +126,24 @@ bool HasData(char typeflag);
 // records shardset acts on are kept; others are ignored.
 struct PaxHeader {
   std::optional<std::string> path;
+  std::optional<std::string> linkpath;
   std::optional<uint64_t> size;
+  std::optional<int64_t> mtime;  // whole seconds, rounded towards -inf
   bool sparse = false;  // any GNU.sparse.* record: data is not the file
+  // GNU sparse in pax (formats 0.0, 0.1 and 1.0, docs/formats/tar.md
+  // "Sparse files"): the version, the real name and size, and the map of
+  // (offset, numbytes) pairs for 0.0 (repeated records) and 0.1 ("map").
+  std::string sparse_major, sparse_minor;
+  std::optional<std::string> sparse_name;
+  std::optional<uint64_t> sparse_size;
+  std::vector<uint64_t> sparse_map;
+  bool has_sparse_map = false;
 };
 // Applies the records in `data` ("<len> <key>=<value>\n"...) to *out; later
 // records win, an empty value unsets. Corruption (message without the file
-// name) when a record is malformed, a key holds a NUL, a path holds a NUL or
-// a size is not a decimal number.
+// name) when a record is malformed, a key holds a NUL, a path holds a NUL, a
+// size or sparse number is not a decimal number or an mtime not a decimal
+// time (as Go's archive/tar, which rejects these headers too).
 Status ParsePaxRecords(std::string_view data, PaxHeader* out);
 // Appends one pax record, its length prefix computed as POSIX specifies.
 void AppendPaxRecord(std::string* out, std::string_view key, std::string_view value);
