@@ -15,6 +15,9 @@ std::string_view EntryTypeName(ArchiveEntry::Type t) {
     case ArchiveEntry::Type::kDirectory: return "dir";
     case ArchiveEntry::Type::kSymlink: return "symlink";
     case ArchiveEntry::Type::kHardlink: return "hardlink";
+    case ArchiveEntry::Type::kCharDevice: return "char";
+    case ArchiveEntry::Type::kBlockDevice: return "block";
+    case ArchiveEntry::Type::kFifo: return "fifo";
     case ArchiveEntry::Type::kOther: return "other";
   }
   return "other";

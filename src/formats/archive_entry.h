@@ -16,7 +16,7 @@
 namespace shardset {
 
 struct ArchiveEntry {
-  enum class Type { kFile, kDirectory, kSymlink, kHardlink, kOther };
+  enum class Type { kFile, kDirectory, kSymlink, kHardlink, kCharDevice, kBlockDevice, kFifo, kOther };
   // The name as stored (after pax / GNU long-name headers for tar), bytes
   // unchanged: no "./" stripping, no '\\' rewriting, no charset conversion
   // except zip's CP437 names, which are decoded to UTF-8 like Go and CPython do.
@@ -46,7 +46,9 @@ using EntryVisitor = std::function<Status(const ArchiveEntry&, const EntryDataRe
 Status ForEachEntry(const std::string& path, const ReadOptions& options,
                     const EntryVisitor& visit);
 
-std::string_view EntryTypeName(ArchiveEntry::Type t);  // "file", "dir", ...
+// "file", "dir", "symlink", "hardlink", "char", "block", "fifo", "other"
+// (the words libarchive's tests use).
+std::string_view EntryTypeName(ArchiveEntry::Type t);
 
 }  // namespace shardset
 

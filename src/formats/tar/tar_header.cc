@@ -112,11 +112,11 @@ std::optional<int64_t> ParsePaxTime(std::string_view s) {
   const size_t dot = s.find('.');
   std::string_view whole = s.substr(0, dot), frac;
   if (dot != std::string_view::npos) {
+    // Only whole seconds are kept, so the fraction is read up to its first
+    // non-digit (libarchive reads "…467a" so; Go refuses garbage in the
+    // seconds, and so do we).
     frac = s.substr(dot + 1);
-    if (frac.empty()) return std::nullopt;
-    for (char c : frac) {
-      if (c < '0' || c > '9') return std::nullopt;
-    }
+    frac = frac.substr(0, std::min(frac.size(), frac.find_first_not_of("0123456789")));
   }
   std::optional<uint64_t> sec = ParseDecimal(whole);
   if (!sec) return std::nullopt;
@@ -184,6 +184,12 @@ Status DecodeHeader(std::string_view block, Header* out) {
   }
   out->typeflag = block[kTypeflagOffset];
   out->path = CString(FieldOf(block, kNameField));
+  if (out->dialect == Dialect::kGnu && !ParseNumber(FieldOf(block, kGnuAtimeField)) &&
+      IsAscii(CString(FieldOf(block, kPrefixField)))) {
+    // Go before 1.8 wrote a ustar prefix into GNU headers, where atime and
+    // ctime live; when those do not parse, read the prefix as Go does.
+    out->dialect = Dialect::kUstar;
+  }
   if (out->dialect == Dialect::kUstar || out->dialect == Dialect::kStar) {
     const size_t n = out->dialect == Dialect::kStar ? kStarPrefixSize : kPrefixField.size;
     std::string_view prefix = CString(block.substr(kPrefixField.offset, n));
@@ -224,8 +230,13 @@ Status ParsePaxRecords(std::string_view data, PaxHeader* out) {
     }
     std::string_view record = data.substr(space + 1, *len - space - 1);
     data.remove_prefix(*len);
-    if (record.back() != '\n') return Status::Corruption("pax record does not end in a newline");
-    record.remove_suffix(1);
+    if (record.back() == '\n') {
+      record.remove_suffix(1);
+    } else if (record.back() != '=') {
+      // A record "<len> key=" without its newline is read as an empty value
+      // (libarchive's tolerance); anything else unterminated is damage.
+      return Status::Corruption("pax record does not end in a newline");
+    }
     const size_t eq = record.find('=');
     if (eq == 0 || eq == std::string_view::npos) {
       return Status::Corruption("pax record has no key");

@@ -57,6 +57,7 @@ inline constexpr HeaderField kDevMajorField{329, 8};
 inline constexpr HeaderField kDevMinorField{337, 8};
 inline constexpr HeaderField kPrefixField{345, 155};
 inline constexpr HeaderField kLinknameField{157, 100};
+inline constexpr HeaderField kGnuAtimeField{345, 12};
 // Old GNU sparse headers ('S'): up to 4 (offset, numbytes) pairs in the
 // header, a flag saying extension blocks follow, and the expanded size.
 inline constexpr size_t kGnuSparseOffset = 386;

@@ -50,6 +50,9 @@ ArchiveEntry::Type TypeOf(char typeflag) {
     case kDirectory: return ArchiveEntry::Type::kDirectory;
     case kSymlink: return ArchiveEntry::Type::kSymlink;
     case kHardlink: return ArchiveEntry::Type::kHardlink;
+    case '3': return ArchiveEntry::Type::kCharDevice;
+    case '4': return ArchiveEntry::Type::kBlockDevice;
+    case '6': return ArchiveEntry::Type::kFifo;
     default: return ArchiveEntry::Type::kOther;
   }
 }
@@ -136,16 +139,28 @@ Result<bool> EntryWalker::NextImpl(Entry* out) {
                                        "member's data",
                                        data_end_ - *size));
       }
-      if (chain_start_ == kNone) return false;
-      return HeaderError(Status::Code::kCorruption, header_at,
-                         "the archive ends after an extended header, without its member");
+      // Extended headers left without their member describe nothing: the
+      // archive ends here all the same (as Go's archive/tar reads it).
+      return false;
     }
     Header h;
     std::string raw;
     SHARDSET_RETURN_IF_ERROR(ReadHeaderAt(header_at, &h, &raw));
     if (chain_start_ == kNone) chain_start_ = header_at;
     const uint64_t data = header_at + kBlockSize;
-    const uint64_t size = DataSize(h);
+    uint64_t size = DataSize(h);
+    const std::string& raw_name = pax_.path ? *pax_.path : long_name_ ? *long_name_ : h.path;
+    const bool directory = h.typeflag == kDirectory ||
+                           (IsRegularType(h.typeflag) && !raw_name.empty() && raw_name.back() == '/');
+    if (directory && h.size > 0) {
+      // Some writers give a directory a size, some of them followed by that
+      // much data: when a header (or the end) follows, there is none (as
+      // libarchive reads them).
+      SHARDSET_ASSIGN_OR_RETURN(std::string_view next, src_->Read(data, kBlockSize));
+      const bool header_follows =
+          next.size() < kBlockSize || IsZeroBlock(next) || ChecksumMatches(next);
+      size = header_follows ? 0 : h.size;
+    }
     const std::optional<uint64_t> file_size = src_->size();
     const bool truncated = file_size && size > *file_size - std::min(*file_size, data);
     if (IsExtension(h.typeflag)) {
@@ -164,6 +179,7 @@ Result<bool> EntryWalker::NextImpl(Entry* out) {
     Entry e;
     e.header_offset = chain_start_;
     e.info.name = pax_.path ? *pax_.path : long_name_ ? *long_name_ : h.path;
+    if (h.typeflag == kPaxGlobal && global_path_) e.info.name = *global_path_;
     e.info.linkname = pax_.linkpath ? *pax_.linkpath : long_link_ ? *long_link_ : h.linkname;
     e.info.typeflag = h.typeflag;
     if (h.typeflag == kRegularOld) {
@@ -176,7 +192,7 @@ Result<bool> EntryWalker::NextImpl(Entry* out) {
     // Links carry no data; other non-file types report their size field as
     // libarchive does (a directory may claim one without data following).
     const bool link = h.typeflag == kHardlink || h.typeflag == kSymlink;
-    e.info.size = link ? 0 : HasData(h.typeflag) ? size : h.size;
+    e.info.size = link ? 0 : directory ? h.size : HasData(h.typeflag) ? size : h.size;
     e.data_offset = data;
     e.stored_size = size;
     e.truncated = truncated;
@@ -234,10 +250,17 @@ Result<bool> EntryWalker::ReadExtension(char typeflag, uint64_t header_at, uint6
       SHARDSET_ASSIGN_OR_RETURN(std::string_view payload, ReadPayload(header_at, data, size));
       // Global records hold defaults none of which shardset uses, but they
       // are checked like local ones and the header is an entry (as in Go).
-      PaxHeader global;
-      Status s = ParsePaxRecords(payload, typeflag == kPaxGlobal ? &global : &pax_);
+      // A later 'x' header before the same member replaces an earlier one
+      // (as in Go and GNU tar).
+      PaxHeader records;
+      Status s = ParsePaxRecords(payload, &records);
       if (!s.ok()) return HeaderError(Status::Code::kCorruption, header_at, s.message());
-      return typeflag != kPaxGlobal;
+      if (typeflag == kPaxGlobal) {
+        global_path_ = std::move(records.path);
+        return false;
+      }
+      pax_ = std::move(records);
+      return true;
     }
     case kGnuLongName:
     case kGnuLongLink: {

@@ -95,6 +95,7 @@ class EntryWalker {
   uint64_t data_end_ = 0;         // end of the last entry's data
   PaxHeader pax_;                 // from this entry's 'x' headers
   std::optional<std::string> long_name_, long_link_;  // from 'L' / 'K' headers
+  std::optional<std::string> global_path_;            // a 'g' header's own name
   std::string last_name_;                             // for messages
   Status error_;
 };

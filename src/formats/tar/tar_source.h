@@ -27,9 +27,11 @@ class TarSource {
   virtual std::optional<uint64_t> size() const = 0;
 
   // Up to `n` (<= kMaxRead) bytes at `offset`; fewer only where the tar ends.
-  // The view stays valid until the next call. Offsets never go backwards:
-  // `offset` is at least the end of the previous view, so a stream may drop
-  // what lies behind it (and skip, decompressing, what lies between).
+  // The view stays valid until the next call. Offsets never go back before
+  // the start of the previous view (the walker may peek at a block, then
+  // read from that block again), so a stream keeps only its current piece
+  // and may drop what lies behind it (and skip, decompressing, what lies
+  // between).
   // Errors (a damaged gzip stream, an IO error) name the file.
   virtual Result<std::string_view> Read(uint64_t offset, size_t n) = 0;
 };
