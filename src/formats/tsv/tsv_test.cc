@@ -357,7 +357,11 @@ TEST_F(TsvTest, ForeignFileCrlfLastLineAndEmptyFields) {
   ASSERT_TRUE(Looks(ProbeOf(body)));
   for (int mode = 0; mode < 3; ++mode) {
     SCOPED_TRACE(mode);
-    if (mode == 0) ASSERT_TRUE(WriteIndex(Path("f.tsv"), {}, false).ok());
+    if (mode == 0) {
+      ASSERT_TRUE(WriteIndex(Path("f.tsv"), {}, false).ok());
+      EXPECT_EQ(ReadBytes(Path("f.lineidx")),
+                fmt::format("0\n{}\n{}\n", body.find("k1"), body.find("k2")));
+    }
     if (mode == 1) KeepSidecars(Path("f.tsv"), false, true);
     if (mode == 2) KeepSidecars(Path("f.tsv"), false, false);
     auto r = MustOpen(Path("f.tsv"));
@@ -367,7 +371,6 @@ TEST_F(TsvTest, ForeignFileCrlfLastLineAndEmptyFields) {
                                                {"k2", {{"txt", "z"}, {"png", png + "22"}}}}));
     EXPECT_EQ(*r->Find("k2"), 2u);
   }
-  EXPECT_EQ(ReadBytes(Path("f.lineidx")), fmt::format("0\n{}\n{}\n", body.find("k1"), body.find("k2")));
 }
 
 TEST_F(TsvTest, ColumnsOptionOverridesHeaderAndGuess) {
