@@ -88,6 +88,7 @@ Status GzStream::Rewind() {
   head_ = tail_ = 0;
   out_ = member_out_ = member_in_ = 0;
   raw_ = end_ = false;
+  garbage_at_.reset();
   error_ = Status::OK();
   table_ = nullptr;
   return Status::OK();
@@ -102,6 +103,7 @@ Status GzStream::Seek(const Checkpoint& cp, std::string_view window) {
   member_in_ = cp.in;
   raw_ = true;
   end_ = false;
+  garbage_at_.reset();
   strm_.next_in = nullptr;
   strm_.avail_in = 0;
   in_next_ = cp.in;
@@ -290,25 +292,22 @@ Status GzStream::EndMember() {
     member_in_ = in_pos();
     return Status::OK();
   }
-  // Not another member: zero padding to the end of the file is ignored (as
-  // GNU gzip does); anything else is an error.
+  // Not another member: the stream ends here. Zero padding is ignored, as
+  // GNU gzip does silently; other bytes too, as gzip ("trailing garbage
+  // ignored"), bsdtar and Python do, but they are remembered: the caller
+  // decides whether they may hide a damaged member (gz_stream.h).
   const uint64_t at = in_pos();
   for (;;) {
     const char* p = reinterpret_cast<const char*>(strm_.next_in);
-    for (uInt i = 0; i < strm_.avail_in; ++i) {
-      if (p[i] != 0) {
-        return Status::Corruption(fmt::format(
-            "{}: {} bytes follow the last gzip member (at byte {}) that are neither another "
-            "member nor zero padding (byte {} is {:#04x}); the file is damaged or has data "
-            "appended: restore it, or cut it with head -c {}",
-            file_->path(), file_->size() - at, at, in_next_ - strm_.avail_in + i,
-            static_cast<unsigned char>(p[i]), at));
-      }
+    if (std::any_of(p, p + strm_.avail_in, [](char c) { return c != 0; })) {
+      garbage_at_ = at;
+      break;
     }
     strm_.avail_in = 0;
     if (in_next_ >= file_->size()) break;
     SHARDSET_RETURN_IF_ERROR(RefillInput());
   }
+  strm_.avail_in = 0;
   end_ = true;
   return Status::OK();
 }

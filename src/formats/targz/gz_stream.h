@@ -2,11 +2,15 @@
 // length checked, checkpoints recorded on request) or from a checkpoint.
 //
 // Multi-member files (pigz, bgzip, `cat a.gz b.gz`) read as the concatenation
-// of their members. After the last member, zero bytes are padding and are
-// ignored, as GNU gzip does silently; any other byte is Corruption (GNU gzip
-// warns "trailing garbage ignored" and exits 2, which makes `tar xzf` fail):
-// a damaged magic number must not pass for the end of the archive.
-// docs/formats/targz-index.md "Reading the gzip stream".
+// of their members. The stream ends after the last member, at the end of the
+// file or at the first bytes that do not start another member (1f 8b), like
+// GNU gzip: zero bytes there are padding, ignored silently; other bytes are
+// "trailing garbage", which gzip ignores with a warning (exit 2, and `tar
+// xzf` fails) and bsdtar and Python ignore silently. GzStream ignores them
+// and reports where they start (trailing_garbage_at), because a damaged magic
+// number in a later member also looks like garbage: the tar.gz reader
+// accepts garbage only after the tar's end-of-archive block, and Verify
+// reports it. docs/formats/targz-index.md "Reading the gzip stream".
 #ifndef SHARDSET_FORMATS_TARGZ_GZ_STREAM_H_
 #define SHARDSET_FORMATS_TARGZ_GZ_STREAM_H_
 
@@ -76,6 +80,7 @@ class GzStream {
   // bytes of output, and at the start of the first member's data.
   void RecordCheckpoints(uint64_t span, CheckpointTable* table);
 
+  const std::string& path() const { return file_->path(); }
   // The uncompressed offset of the next byte.
   uint64_t pos() const { return out_ - (tail_ - head_); }
   // The compressed bytes inflate has consumed.
@@ -84,6 +89,9 @@ class GzStream {
   std::optional<uint64_t> size() const {
     return end_ ? std::optional<uint64_t>(out_) : std::nullopt;
   }
+  // Once the end has been reached: the compressed offset of the bytes after
+  // the last member that are neither a member nor zero padding, if any.
+  std::optional<uint64_t> trailing_garbage_at() const { return garbage_at_; }
 
   // Up to `n` bytes at pos(), fewer only at the end of the stream; the view
   // is valid until the next call. Does not consume them.
@@ -121,6 +129,7 @@ class GzStream {
   bool zinit_ = false;
   bool raw_ = false;  // after Seek, until the end of that member
   bool end_ = false;
+  std::optional<uint64_t> garbage_at_;
   Status error_;      // sticky: the first error, returned by every later call
 
   std::unique_ptr<char[]> in_buf_;

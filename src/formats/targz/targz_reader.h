@@ -31,8 +31,15 @@ class GzipTarSource : public tar::TarSource {
   std::optional<uint64_t> size() const override { return stream_->size(); }
   Result<std::string_view> Read(uint64_t offset, size_t n) override;
 
+  // After a walk: drains the stream (every remaining member's CRC-32 and
+  // length checked) and refuses trailing garbage unless the walk ended at
+  // the tar's end-of-archive block (docs/formats/targz-index.md "Reading the
+  // gzip stream").
+  Status Finish();
+
  private:
   GzStream* stream_;
+  bool last_read_zero_block_ = false;
 };
 
 // Everything one sequential pass learns: the stream's size, its checkpoints
@@ -41,6 +48,8 @@ class GzipTarSource : public tar::TarSource {
 struct ScanOutput {
   explicit ScanOutput(std::string gz_path) : table(std::move(gz_path)) {}
   ScanResult scan;
+  // Where bytes that are not a gzip member follow the last member (ignored).
+  std::optional<uint64_t> trailing_garbage_at;
   CheckpointTable table;
   index::IndexBuilder builder{/*contiguous=*/false};
 };
