@@ -76,6 +76,8 @@ struct Directory {
   // to every recorded offset. Go's archive/zip rule: end.dir_end - dir_size -
   // dir_offset, unless a central header sits at the recorded offset itself.
   uint64_t base = 0;
+  // Set by ForEachCentralHeader after the walk: where the headers end.
+  uint64_t headers_end = 0;
 };
 
 // True when `tail`, the last bytes of a file of `file_size` bytes, ends like
@@ -119,10 +121,13 @@ struct CentralHeader {
 // record or the directory holds more than options.max_entries; Corruption
 // when the recorded count cannot fit in the bytes after the directory's start
 // (kCentralSize bytes at least each) or does not match the headers found
-// (modulo 65,536 without zip64, as Go and Info-ZIP allow).
+// (modulo 65,536 without zip64, as Go and Info-ZIP allow). `located`, when
+// given, receives the directory before the first visit (its entry count is
+// then known to fit in the file) and its headers_end after the last.
 Status ForEachCentralHeader(std::string_view file, std::string_view name,
                             const ReadOptions& options,
-                            const std::function<Status(const CentralHeader&)>& visit);
+                            const std::function<Status(const CentralHeader&)>& visit,
+                            Directory* located = nullptr);
 
 // What reading an entry's bytes needs from its central header.
 struct EntryLoc {
@@ -157,17 +162,19 @@ Result<std::string_view> StoredBytes(std::string_view file, const EntryLoc& e);
 Status CheckDecodable(const EntryLoc& e, const ReadOptions& options);
 
 // Decodes stored bytes `raw` into exactly e.uncompressed_size bytes at `out`
-// (deflate: raw inflate, never writing more), and checks the CRC-32 when
+// (stored: a copy; deflate: raw inflate, never writing more), and checks the
+// CRC-32 when
 // `verify_crc`. Corruption fragments when the stream is damaged, longer or
 // shorter than declared, or the CRC differs. Call CheckDecodable first.
 Status Decode(const EntryLoc& e, std::string_view raw, char* out, bool verify_crc);
 // CRC-32 check of bytes that need no decoding (a stored entry).
 Status CheckCrc(const EntryLoc& e, std::string_view data);
 
-// "<file>: entry '<name>' (#<index> in the central directory): <fragment>;
-// <what to do>", with the fragment's code.
-Status EntryError(const Status& fragment, std::string_view file, std::string_view entry_name,
-                  uint64_t index);
+// "<file>: entry '<name>' (#<index> in the central directory)": where an
+// entry is, for messages.
+std::string EntryWhere(std::string_view file, std::string_view entry_name, uint64_t index);
+// "<where>: <fragment>; <what to do>", with the fragment's code.
+Status EntryError(const Status& fragment, std::string_view where);
 
 // Helpers shared with the writer and tests.
 std::string Cp437ToUtf8(std::string_view raw);
