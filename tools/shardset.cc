@@ -18,6 +18,7 @@
 
 #include "base/file.h"
 #include "base/strings.h"
+#include "formats/archive_entry.h"
 #include "shardset/dataset.h"
 #include "shardset/pack.h"
 #include "shardset/shard.h"
@@ -74,14 +75,15 @@ class Progress {
 
 // JSON must be UTF-8: keys that are not are given with invalid bytes
 // replaced, plus their exact bytes in hex under "key_hex".
-void PutKey(json* j, std::string_view key) {
-  (*j)["key"] = std::string(key);
-  if (!IsValidUtf8(key)) {
+void PutName(json* j, std::string_view field, std::string_view name) {
+  (*j)[std::string(field)] = std::string(name);
+  if (!IsValidUtf8(name)) {
     std::string hex;
-    for (unsigned char c : key) hex += fmt::format("{:02x}", c);
-    (*j)["key_hex"] = hex;
+    for (unsigned char c : name) hex += fmt::format("{:02x}", c);
+    (*j)[fmt::format("{}_hex", field)] = hex;
   }
 }
+void PutKey(json* j, std::string_view key) { PutName(j, "key", key); }
 
 std::string Dump(const json& j, int indent = -1) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
@@ -89,6 +91,46 @@ std::string Dump(const json& j, int indent = -1) {
 
 bool WriteStdout(std::string_view data) {
   return std::fwrite(data.data(), 1, data.size(), stdout) == data.size();
+}
+
+// Limits and options for reading shards and archives, shared by every verb
+// that reads them (docs/input-handling.md "Limits").
+struct ReadArgs {
+  std::string max_field_bytes = "4GiB";
+  uint64_t max_entries = uint64_t{1} << 32;
+  uint64_t max_ratio = 200;
+  std::string tsv_columns;
+
+  Result<ReadOptions> ToOptions() const {
+    ReadOptions ro;
+    auto bytes = ParseSize(max_field_bytes);
+    if (!bytes.ok()) return bytes.status().WithPrefix("--max-field-bytes");
+    ro.max_field_bytes = *bytes;
+    ro.max_entries = max_entries;
+    ro.max_ratio = max_ratio;
+    ro.tsv_columns = tsv_columns;
+    return ro;
+  }
+};
+
+void AddReadFlags(CLI::App* app, ReadArgs* a) {
+  app->add_option("--max-field-bytes", a->max_field_bytes,
+                  "Refuse an archive field that decodes (inflate, base64) to more than this")
+      ->capture_default_str()
+      ->group("Reading archives");
+  app->add_option("--max-entries", a->max_entries,
+                  "Refuse an archive with more entries (members, rows) than this")
+      ->capture_default_str()
+      ->group("Reading archives");
+  app->add_option("--max-ratio", a->max_ratio,
+                  "Refuse compressed data that expands more than this many times (above 1 MiB; "
+                  "stops zip and gzip bombs)")
+      ->capture_default_str()
+      ->group("Reading archives");
+  app->add_option("--tsv-columns", a->tsv_columns,
+                  "TSV columns: names, ':b64' for base64, the first is the key (e.g. "
+                  "key,cls,png:b64); default: the file's header line, else guessed")
+      ->group("Reading archives");
 }
 
 // ---------------------------------------------------------------- pack
@@ -105,9 +147,10 @@ struct PackArgs {
   bool force = false;
   bool quiet = false;
   bool json_out = false;
+  int zip_deflate = 0;
 };
 
-int RunPack(const PackArgs& a) {
+int RunPack(const PackArgs& a, const ReadOptions& ro) {
   PackOptions o;
   auto format = ParseFormat(a.format);
   if (!format.ok()) return Fail(format.status());
@@ -120,6 +163,8 @@ int RunPack(const PackArgs& a) {
   o.jobs = a.jobs > 0 ? a.jobs : std::max(1u, std::thread::hardware_concurrency());
   o.skip_unreadable = a.skip_unreadable;
   o.sync = !a.no_sync;
+  o.read = ro;
+  o.zip_deflate_level = a.zip_deflate;
   o.force = a.force;
   Progress bar(a.quiet);
   o.progress = [&](const PackProgress& p) {
@@ -164,10 +209,9 @@ int RunPack(const PackArgs& a) {
 }
 
 // ---------------------------------------------------------------- ls
-int RunLs(const std::string& target, bool json_out) {
-  ReadOptions ro;
+int RunLs(const std::vector<std::string>& targets, ReadOptions ro, bool json_out) {
   ro.verify_checksums = false;  // ls touches no field bytes
-  auto ds = Dataset::Open(target, ro);
+  auto ds = Dataset::Open(targets, ro);
   if (!ds.ok()) return Fail(ds.status());
   Sample s;
   std::string line;
@@ -197,11 +241,40 @@ int RunLs(const std::string& target, bool json_out) {
   return kExitOk;
 }
 
+// One line per archive entry: type, size, name (-> link target).
+int RunLsEntries(const std::vector<std::string>& targets, const ReadOptions& ro, bool json_out) {
+  for (const std::string& target : targets) {
+    Status st = ForEachEntry(target, ro, [&](const ArchiveEntry& e, const EntryDataReader&) {
+      std::string line;
+      if (json_out) {
+        json j = {{"type", std::string(EntryTypeName(e.type))},
+                  {"typeflag", std::string(1, e.typeflag)},
+                  {"size", e.size},
+                  {"mode", fmt::format("{:o}", e.mode & 07777)},
+                  {"mtime", e.mtime}};
+        PutName(&j, "name", e.name);
+        if (!e.linkname.empty()) j["linkname"] = e.linkname;
+        if (targets.size() > 1) j["archive"] = target;
+        line = Dump(j);
+      } else {
+        line = fmt::format("{:<8} {:>12} {}", EntryTypeName(e.type), e.size,
+                           EscapeForDisplay(e.name));
+        if (!e.linkname.empty()) line += " -> " + EscapeForDisplay(e.linkname);
+      }
+      line.push_back('\n');
+      if (!WriteStdout(line)) return Status::IOError("cannot write to stdout");
+      return Status::OK();
+    });
+    if (!st.ok()) return Fail(st);
+  }
+  return kExitOk;
+}
+
 // ---------------------------------------------------------------- info
-int RunInfo(const std::string& target, const std::string& label_field, bool json_out) {
-  ReadOptions ro;
+int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
+            const std::string& label_field, bool json_out) {
   ro.verify_checksums = false;  // a summary; verify checks the bytes
-  auto ds_or = Dataset::Open(target, ro);
+  auto ds_or = Dataset::Open(targets, ro);
   if (!ds_or.ok()) return Fail(ds_or.status());
   const Dataset& ds = **ds_or;
   struct FieldStats {
@@ -232,7 +305,7 @@ int RunInfo(const std::string& target, const std::string& label_field, bool json
                    : 0.0;
   if (json_out) {
     json j;
-    j["target"] = target;
+    j["target"] = ds.target();
     j["samples"] = ds.num_samples();
     j["shards"] = ds.num_shards();
     j["bytes"] = file_bytes;
@@ -258,7 +331,7 @@ int RunInfo(const std::string& target, const std::string& label_field, bool json
     std::puts(Dump(j, 2).c_str());
     return kExitOk;
   }
-  std::printf("target:   %s\n", target.c_str());
+  std::printf("target:   %s\n", ds.target().c_str());
   std::printf("samples:  %llu\n", static_cast<unsigned long long>(ds.num_samples()));
   std::printf("shards:   %zu (%s)\n", ds.num_shards(),
               ds.num_shards() ? std::string(FormatName(shard_list[0].format)).c_str() : "-");
@@ -287,12 +360,13 @@ int RunInfo(const std::string& target, const std::string& label_field, bool json
 }
 
 // ---------------------------------------------------------------- cat
-int RunCat(const std::string& target, const std::vector<std::string>& keys,
-           const std::vector<uint64_t>& ordinals, const std::string& field) {
+int RunCat(const std::vector<std::string>& targets, const ReadOptions& ro,
+           const std::vector<std::string>& keys, const std::vector<uint64_t>& ordinals,
+           const std::string& field) {
   if (keys.empty() == ordinals.empty()) {
     return Fail(Status::InvalidArgument("give one or more KEYs, or --ordinal N (not both)"));
   }
-  auto ds = Dataset::Open(target);
+  auto ds = Dataset::Open(targets, ro);
   if (!ds.ok()) return Fail(ds.status());
   Sample s;
   auto emit = [&](uint64_t ordinal) -> Status {
@@ -301,7 +375,8 @@ int RunCat(const std::string& target, const std::vector<std::string>& keys,
     if (!field.empty()) {
       f = s.Find(field);
       if (!f) {
-        return Status::NotFound(fmt::format("{}: sample {} (key '{}') has no field '{}'", target,
+        return Status::NotFound(fmt::format("{}: sample {} (key '{}') has no field '{}'",
+                                            (*ds)->target(),
                                             ordinal, EscapeForDisplay(s.key), field));
       }
     } else {
@@ -339,8 +414,9 @@ int RunCat(const std::string& target, const std::vector<std::string>& keys,
 }
 
 // ---------------------------------------------------------------- extract
-int RunExtract(const std::string& target, const std::string& out, bool derived, bool quiet) {
-  auto ds = Dataset::Open(target);
+int RunExtract(const std::vector<std::string>& targets, const ReadOptions& ro,
+               const std::string& out, bool derived, bool quiet) {
+  auto ds = Dataset::Open(targets, ro);
   if (!ds.ok()) return Fail(ds.status());
   Progress bar(quiet);
   ExtractOptions o;
@@ -379,12 +455,13 @@ int RunIndex(const std::vector<std::string>& files, const ReadOptions& ro) {
 }
 
 // ---------------------------------------------------------------- verify
-int RunVerify(const std::string& target, bool json_out, bool quiet) {
-  auto ds = Dataset::Open(target);
+int RunVerify(const std::vector<std::string>& targets, const ReadOptions& ro, bool json_out,
+              bool quiet) {
+  auto ds = Dataset::Open(targets, ro);
   if (!ds.ok()) {
     // A shard too damaged to open is itself a verify failure.
     if (json_out) {
-      json j = {{"target", target}, {"ok", false}, {"problems", {ds.status().message()}}};
+      json j = {{"target", targets[0]}, {"ok", false}, {"problems", {ds.status().message()}}};
       std::puts(Dump(j, 2).c_str());
     }
     return Fail(ds.status());
@@ -398,7 +475,7 @@ int RunVerify(const std::string& target, bool json_out, bool quiet) {
   bar.Done();
   if (!st.ok()) return Fail(st);
   if (json_out) {
-    json j = {{"target", target},
+    json j = {{"target", (*ds)->target()},
               {"ok", report.ok()},
               {"samples", report.samples_checked},
               {"bytes", report.bytes_checked},
@@ -409,7 +486,8 @@ int RunVerify(const std::string& target, bool json_out, bool quiet) {
     for (const std::string& p : report.problems) {
       std::fprintf(stderr, "shardset verify: %s\n", p.c_str());
     }
-    std::printf("%s: %s: %llu samples, %zu shards, %s checked; %zu problem%s\n", target.c_str(),
+    std::printf("%s: %s: %llu samples, %zu shards, %s checked; %zu problem%s\n",
+                (*ds)->target().c_str(),
                 report.ok() ? "OK" : "FAILED",
                 static_cast<unsigned long long>(report.samples_checked), (*ds)->num_shards(),
                 FormatBytes(report.bytes_checked).c_str(), report.problems.size(),
@@ -426,18 +504,29 @@ int main(int argc, char** argv) {
   using namespace shardset;
   CLI::App app{
       "shardset: pack many small files into a few indexed shards, and read them back by key "
-      "or ordinal at disk speed.\nTARGET is a dataset folder, a single shard, or a tar file.\n"
+      "or ordinal at disk speed.\nTARGET is a dataset folder, or one or more shards or archives "
+      "(native, tar, tar.gz, zip, tsv: recognised by content) read as one dataset.\n"
       "Exit codes: 0 ok, 1 failure, 2 bad usage, 3 not found, 4 corruption found."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "shardset 0.1.0");
 
+  ReadArgs read_args;
   PackArgs pack;
   auto* p = app.add_subcommand("pack", "Pack folders of files (or tar files) into a dataset of shards");
-  p->add_option("SRC", pack.sources, "Folders or tar files to pack, in this order")->required();
+  p->add_option("SRC", pack.sources,
+                "Folders, datasets, shards or archives (tar, tar.gz, zip, tsv) to pack, in this "
+                "order")
+      ->required();
   p->add_option("-o,--output", pack.out, "Dataset folder to write (created if missing)")
       ->required();
-  p->add_option("--format", pack.format, "Shard format: native or tar")
-      ->check(CLI::IsMember({"native", "tar"}))
+  p->add_option("--format", pack.format,
+                "Shard format: native, tar, zip (stored; see --zip-deflate) or tsv (base64 "
+                "columns + .lineidx)")
+      ->check(CLI::IsMember({"native", "tar", "zip", "tsv"}))
+      ->capture_default_str();
+  p->add_option("--zip-deflate", pack.zip_deflate,
+                "With --format zip: deflate fields at this zlib level (1-9; 0 stores them)")
+      ->check(CLI::Range(0, 9))
       ->capture_default_str();
   p->add_option("--shard-size", pack.shard_size,
                 "Seal a shard before it grows past this size (e.g. 256MiB, 1GiB)")
@@ -458,47 +547,71 @@ int main(int argc, char** argv) {
               "Replace a dataset (or interrupted pack) in OUT made with other arguments");
   p->add_flag("-q,--quiet", pack.quiet, "No progress bar");
   p->add_flag("--json", pack.json_out, "Print the result as JSON");
+  AddReadFlags(p, &read_args);
   p->footer(
       "Files sharing a stem form one sample (0042.png + 0042.cls -> key 0042, fields png, cls).\n"
       "Rerunning an interrupted pack with the same arguments resumes after the last sealed "
       "shard.\nExample: shardset pack fashion-mnist/training -o fmnist-train --label-from-dir");
 
-  std::string target, out, field, label_field = "cls";
-  std::vector<std::string> keys, index_files;
+  std::vector<std::string> targets, keys, index_files;
+  std::string out, field, cat_target, label_field = "cls";
   std::vector<uint64_t> ordinals;
-  bool json_out = false, derived = false, quiet = false;
+  bool json_out = false, derived = false, quiet = false, entries = false;
+  constexpr const char* kTargets =
+      "Dataset folder, or one or more shards or archives (native, tar, tar.gz, zip, tsv) read "
+      "as one dataset in this order";
 
   auto* ls = app.add_subcommand("ls", "List samples: key, then each field with its size");
-  ls->add_option("TARGET", target, "Dataset folder, shard or tar")->required();
+  ls->add_option("TARGET", targets, kTargets)->required();
   ls->add_flag("--json", json_out, "One JSON object per line: ordinal, key, fields");
+  ls->add_flag("--entries", entries,
+               "List an archive's entries as stored (files, folders, links), not its samples");
+  AddReadFlags(ls, &read_args);
 
   auto* info = app.add_subcommand("info", "Summarise: samples, shards, bytes, fields, labels");
-  info->add_option("TARGET", target, "Dataset folder, shard or tar")->required();
+  info->add_option("TARGET", targets, kTargets)->required();
   info->add_option("--label-field", label_field, "Field holding the label")
       ->capture_default_str();
   info->add_flag("--json", json_out, "Print as JSON");
+  AddReadFlags(info, &read_args);
 
   auto* cat = app.add_subcommand("cat", "Write the bytes of samples to stdout, by key or ordinal");
-  cat->add_option("TARGET", target, "Dataset folder, shard or tar")->required();
+  cat->add_option("TARGET", cat_target,
+                  "Dataset folder, shard or archive (with --target: the first KEY)");
   cat->add_option("KEY", keys, "Sample keys; several are written one after another");
+  cat->add_option("-t,--target", targets,
+                  "A shard or archive; repeat to read several as one dataset (ordinals run on "
+                  "across them)")
+      ->allow_extra_args(false);
   cat->add_option("--ordinal", ordinals, "Sample ordinals (0-based), instead of keys");
   cat->add_option("--field", field,
                   "Field to write; needed when a sample has more than one source field");
+  AddReadFlags(cat, &read_args);
 
   auto* ex = app.add_subcommand("extract", "Write every sample back out as files");
-  ex->add_option("TARGET", target, "Dataset folder, shard or tar")->required();
+  ex->add_option("TARGET", targets, kTargets)->required();
   ex->add_option("-o,--output", out, "Folder to write into (created if missing)")->required();
   ex->add_flag("--derived", derived, "Also write derived fields (e.g. the cls label)");
   ex->add_flag("-q,--quiet", quiet, "No progress or summary");
+  AddReadFlags(ex, &read_args);
+  ex->footer(
+      "Nothing is written outside the output folder: keys with '..', absolute paths or empty "
+      "components are refused before anything is written, links in archives are not samples, "
+      "and no existing symlink inside the folder is followed.");
 
-  auto* idx = app.add_subcommand("index", "Build the sidecar index of tar files (FILE.idx)");
-  idx->add_option("FILE", index_files, "Tar files to index")->required();
+  auto* idx = app.add_subcommand(
+      "index", "Build the sidecar index of archives: tar (FILE.idx), tar.gz (checkpoints), tsv "
+               "(FILE.lineidx and FILE.lineidx.8b)");
+  idx->add_option("FILE", index_files, "Archives to index; native shards and zips need none")
+      ->required();
+  AddReadFlags(idx, &read_args);
 
   auto* ver = app.add_subcommand(
       "verify", "Check every checksum and structure; exit 0 only if all hold, else 4");
-  ver->add_option("TARGET", target, "Dataset folder, shard or tar")->required();
+  ver->add_option("TARGET", targets, kTargets)->required();
   ver->add_flag("--json", json_out, "Print the report as JSON");
   ver->add_flag("-q,--quiet", quiet, "No progress bar");
+  AddReadFlags(ver, &read_args);
 
   try {
     app.parse(argc, argv);
@@ -508,12 +621,22 @@ int main(int argc, char** argv) {
   }
   CLI::App* sub = app.get_subcommands().front();
   verb_name = sub->get_name();
-  if (sub == p) return RunPack(pack);
-  if (sub == ls) return RunLs(target, json_out);
-  if (sub == info) return RunInfo(target, label_field, json_out);
-  if (sub == cat) return RunCat(target, keys, ordinals, field);
-  if (sub == ex) return RunExtract(target, out, derived, quiet);
-  if (sub == idx) return RunIndex(index_files, ReadOptions{});
-  if (sub == ver) return RunVerify(target, json_out, quiet);
+  auto ro = read_args.ToOptions();
+  if (!ro.ok()) return Fail(ro.status());
+  if (sub == p) return RunPack(pack, *ro);
+  if (sub == ls) return entries ? RunLsEntries(targets, *ro, json_out) : RunLs(targets, *ro, json_out);
+  if (sub == info) return RunInfo(targets, *ro, label_field, json_out);
+  if (sub == cat) {
+    if (targets.empty()) {
+      if (cat_target.empty()) return Fail(Status::InvalidArgument("give a TARGET (or --target)"));
+      targets.push_back(cat_target);
+    } else if (!cat_target.empty()) {
+      keys.insert(keys.begin(), cat_target);
+    }
+    return RunCat(targets, *ro, keys, ordinals, field);
+  }
+  if (sub == ex) return RunExtract(targets, *ro, out, derived, quiet);
+  if (sub == idx) return RunIndex(index_files, *ro);
+  if (sub == ver) return RunVerify(targets, *ro, json_out, quiet);
   return kExitUsage;
 }

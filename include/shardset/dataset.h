@@ -2,8 +2,8 @@
 // described by a manifest (docs/formats/manifest.md).
 //
 // Dataset::Open accepts any TARGET the CLI takes: a dataset folder (with
-// manifest.json), a single shard of any format, or a tar. Ordinals are global
-// across shards.
+// manifest.json), a single shard or archive of any format (native, tar, zip,
+// tsv, tar.gz), or several of those. Ordinals are global across shards.
 //
 // The shards of a dataset folder are opened lazily, on first use, and checked
 // against the manifest then (format, size, sample count): opening a dataset
@@ -70,6 +70,10 @@ class Dataset {
  public:
   static Result<std::unique_ptr<Dataset>> Open(const std::string& target,
                                                const ReadOptions& options = {});
+  // Several shard or archive files of any formats, seen as one dataset in
+  // this order (e.g. the parts of a big TSV); one target is Open(target).
+  static Result<std::unique_ptr<Dataset>> Open(const std::vector<std::string>& targets,
+                                               const ReadOptions& options = {});
   Dataset(const Dataset&) = delete;
   Dataset& operator=(const Dataset&) = delete;
 
@@ -106,6 +110,8 @@ class Dataset {
  private:
   Dataset() = default;
   Status BuildKeyRanges() const;
+  // Opens a shard file now and appends it (single-file targets).
+  Status AddShardFile(const std::string& path);
 
   struct Slot {
     std::string path;

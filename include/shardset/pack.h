@@ -47,6 +47,10 @@ struct PackOptions {
   bool sync = true;
   // Bytes of source files read ahead of the writer.
   uint64_t max_inflight_bytes = 64ull << 20;
+  // How shard and archive SRCs are read (limits, tsv columns).
+  ReadOptions read;
+  // zip only: deflate level of the fields written (0 stores them).
+  int zip_deflate_level = 0;
   // Overwrite a finished dataset made with other arguments.
   bool force = false;
 

@@ -128,20 +128,7 @@ Result<std::unique_ptr<Dataset>> Dataset::Open(const std::string& target,
       ds->slots_.push_back(std::move(slot));
     }
   } else {
-    SHARDSET_ASSIGN_OR_RETURN(auto shard, OpenShard(target, options));
-    ManifestShard ms;
-    ms.path = target;
-    ms.format = shard->format();
-    ms.num_samples = shard->num_samples();
-    ms.file_size = shard->file_size();
-    ds->manifest_.shards.push_back(ms);
-    ds->manifest_.num_samples = ms.num_samples;
-    ds->manifest_.total_bytes = ms.file_size;
-    auto slot = std::make_unique<Slot>();
-    slot->path = target;
-    slot->reader = std::move(shard);
-    std::call_once(slot->once, [] {});  // already open
-    ds->slots_.push_back(std::move(slot));
+    SHARDSET_RETURN_IF_ERROR(ds->AddShardFile(target));
   }
   ds->starts_.push_back(0);
   for (const ManifestShard& ms : ds->manifest_.shards) {
@@ -149,6 +136,48 @@ Result<std::unique_ptr<Dataset>> Dataset::Open(const std::string& target,
     ds->starts_.push_back(ds->total_);
   }
   return ds;
+}
+
+Result<std::unique_ptr<Dataset>> Dataset::Open(const std::vector<std::string>& targets,
+                                               const ReadOptions& options) {
+  if (targets.size() == 1) return Open(targets[0], options);
+  if (targets.empty()) return Status::InvalidArgument("no shards given");
+  std::unique_ptr<Dataset> ds(new Dataset());
+  ds->target_ = targets[0] + fmt::format(" (+{} more)", targets.size() - 1);
+  ds->options_ = options;
+  for (const std::string& t : targets) {
+    if (IsDirectory(t)) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: a folder; several TARGETs must be shard or archive files (one dataset folder "
+          "is read on its own)",
+          t));
+    }
+    SHARDSET_RETURN_IF_ERROR(ds->AddShardFile(t));
+  }
+  ds->starts_.push_back(0);
+  for (const ManifestShard& ms : ds->manifest_.shards) {
+    ds->total_ += ms.num_samples;
+    ds->starts_.push_back(ds->total_);
+  }
+  return ds;
+}
+
+Status Dataset::AddShardFile(const std::string& path) {
+  SHARDSET_ASSIGN_OR_RETURN(auto shard, OpenShard(path, options_));
+  ManifestShard ms;
+  ms.path = path;
+  ms.format = shard->format();
+  ms.num_samples = shard->num_samples();
+  ms.file_size = shard->file_size();
+  manifest_.shards.push_back(ms);
+  manifest_.num_samples += ms.num_samples;
+  manifest_.total_bytes += ms.file_size;
+  auto slot = std::make_unique<Slot>();
+  slot->path = path;
+  slot->reader = std::move(shard);
+  std::call_once(slot->once, [] {});  // already open
+  slots_.push_back(std::move(slot));
+  return Status::OK();
 }
 
 Status Dataset::OpenSlot(size_t i) const {

@@ -49,6 +49,9 @@ std::string RecipeJson(const std::vector<std::string>& sources, const PackOption
             {"shard_samples", o.shard_samples},
             {"label_from_dir", o.label_from_dir},
             {"skip_unreadable", o.skip_unreadable}};
+  // Recorded only when set, so recipes of earlier packs still match.
+  if (o.zip_deflate_level != 0) j["zip_deflate_level"] = o.zip_deflate_level;
+  if (!o.read.tsv_columns.empty()) j["tsv_columns"] = o.read.tsv_columns;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -339,7 +342,7 @@ class Packer {
     };
 
     for (const std::string& src : sources_) {
-      SHARDSET_ASSIGN_OR_RETURN(auto source, OpenSource(src, o_.skip_unreadable, o_.warn, &walk_skipped_));
+      SHARDSET_ASSIGN_OR_RETURN(auto source, OpenSource(src, o_.read, o_.skip_unreadable, o_.warn, &walk_skipped_));
       PendingSample p;
       for (;;) {
         SHARDSET_ASSIGN_OR_RETURN(bool more, source->Next(&p));
@@ -443,6 +446,7 @@ class Packer {
       const std::string path = JoinPath(out_, ShardName(manifest_.shards.size(), o_.format));
       WriteOptions wo;
       wo.sync = o_.sync;
+      wo.zip_deflate_level = o_.zip_deflate_level;
       SHARDSET_ASSIGN_OR_RETURN(writer_, CreateShardWriter(path, o_.format, wo));
     }
     SHARDSET_RETURN_IF_ERROR(writer_->Add(s));

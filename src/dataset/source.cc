@@ -230,7 +230,8 @@ class ShardSource : public SampleSource {
 
 }  // namespace
 
-Result<std::unique_ptr<SampleSource>> OpenSource(const std::string& path, bool skip_unreadable,
+Result<std::unique_ptr<SampleSource>> OpenSource(const std::string& path,
+                                                 const ReadOptions& read, bool skip_unreadable,
                                                  WarnFn warn, std::vector<std::string>* skipped) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
@@ -243,7 +244,7 @@ Result<std::unique_ptr<SampleSource>> OpenSource(const std::string& path, bool s
     SHARDSET_RETURN_IF_ERROR(src->Init());
     return std::unique_ptr<SampleSource>(std::move(src));
   }
-  SHARDSET_ASSIGN_OR_RETURN(auto ds, Dataset::Open(path));
+  SHARDSET_ASSIGN_OR_RETURN(auto ds, Dataset::Open(path, read));
   return std::unique_ptr<SampleSource>(new ShardSource(std::move(ds)));
 }
 

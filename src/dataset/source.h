@@ -71,10 +71,11 @@ using WarnFn = std::function<void(const std::string&)>;
 
 // Opens `path`: a folder (walked in key order, symlinks followed, special
 // files and broken links skipped with a warning) or any shard or archive
-// OpenShard reads. A folder that cannot be opened is an error, or, with
+// OpenShard reads (with `read`). A folder that cannot be opened is an error, or, with
 // `skip_unreadable`, skipped with a warning. `skipped` collects
 // "path: reason" lines.
-Result<std::unique_ptr<SampleSource>> OpenSource(const std::string& path, bool skip_unreadable,
+Result<std::unique_ptr<SampleSource>> OpenSource(const std::string& path,
+                                                 const ReadOptions& read, bool skip_unreadable,
                                                  WarnFn warn, std::vector<std::string>* skipped);
 
 // Reads a pending field's file whole; the returned status names the file.
