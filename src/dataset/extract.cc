@@ -74,6 +74,19 @@ Status WriteInside(int root_fd, const std::string& out, std::string_view rel,
 
 Result<ExtractResult> Extract(const Dataset& ds, const std::string& out,
                               const ExtractOptions& options) {
+  // Every key is checked before anything is written, so a hostile archive
+  // ("../x", "/etc/x", "a//b") leaves no partial extraction behind. Keys come
+  // from the index: no field bytes are read here.
+  for (uint64_t i = 0; i < ds.num_samples(); ++i) {
+    SHARDSET_ASSIGN_OR_RETURN(std::string key, ds.Key(i));
+    if (!IsPlainRelativePath(key)) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: sample {} has key '{}', which would be written outside {} (absolute, '..', or "
+          "empty components); refusing, nothing was written. Read it with shardset cat, or "
+          "repack with safe names",
+          ds.target(), i, EscapeForDisplay(key), out));
+    }
+  }
   if (::mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) {
     return Status::FromErrno(fmt::format("{}: cannot create output folder", out), errno);
   }

@@ -44,7 +44,9 @@ inline bool IsPlainRelativePath(std::string_view path) {
   for (size_t start = 0;;) {
     const size_t slash = std::min(path.find('/', start), path.size());
     const std::string_view part = path.substr(start, slash - start);
-    if (part.empty() || part == "." || part == "..") return false;
+    if (part.empty() || part == "." || part == ".." || part.find('\0') != std::string_view::npos) {
+      return false;
+    }
     if (slash == path.size()) return true;
     start = slash + 1;
   }

@@ -38,8 +38,8 @@ struct FormatOps {
 
 bool LooksNative(const Probe& p) { return native::LooksNative(p.head); }
 bool LooksTar(const Probe& p) { return tar::LooksTar(p.head); }
-Result<uint64_t> TarIndex(const std::string& path, const ReadOptions&, bool sync) {
-  return tar::WriteIndex(path, sync);
+Result<uint64_t> TarIndex(const std::string& path, const ReadOptions& options, bool sync) {
+  return tar::WriteIndex(path, options, sync);
 }
 std::vector<std::string> TarSidecars(const std::string& path) { return {tar::SidecarPath(path)}; }
 

@@ -71,10 +71,11 @@ void VerifyMembers(const IndexedShardReader& r, VerifyReport* report) {
 }
 
 // An index of `tar` built by one scan, serialized for IndexReader.
-Result<std::string> ScanIndex(const MappedFile& tar) {
+Result<std::string> ScanIndex(const MappedFile& tar, const ReadOptions& options) {
   tar.AdviseSequential();
   index::IndexBuilder builder(/*contiguous=*/false);
-  SHARDSET_RETURN_IF_ERROR(BuildIndex(tar.data(), tar.path(), &builder));
+  MemorySource source(tar.data());
+  SHARDSET_RETURN_IF_ERROR(BuildIndex(&source, tar.path(), &builder, options));
   return builder.Finish(0);
 }
 
@@ -261,7 +262,7 @@ Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOpt
     sidecar_file = std::move(sidecar->file);
     idx = std::move(sidecar->index);
   } else if (sidecar.status().IsNotFound()) {
-    SHARDSET_ASSIGN_OR_RETURN(storage, ScanIndex(tar));
+    SHARDSET_ASSIGN_OR_RETURN(storage, ScanIndex(tar, options));
     // `storage` moves into the reader below; its heap buffer, which the
     // IndexReader views, moves with it.
     SHARDSET_ASSIGN_OR_RETURN(idx, index::IndexReader::Open(storage, tar.size(), path));
@@ -279,11 +280,12 @@ Result<std::unique_ptr<ShardWriter>> Create(const std::string& path, const Write
   return std::unique_ptr<ShardWriter>(new TarWriter(std::move(file), options));
 }
 
-Result<uint64_t> WriteIndex(const std::string& path, bool sync) {
+Result<uint64_t> WriteIndex(const std::string& path, const ReadOptions& options, bool sync) {
   SHARDSET_ASSIGN_OR_RETURN(MappedFile tar, MappedFile::Open(path));
   tar.AdviseSequential();
   index::IndexBuilder builder(/*contiguous=*/false);
-  SHARDSET_RETURN_IF_ERROR(BuildIndex(tar.data(), path, &builder));
+  MemorySource source(tar.data());
+  SHARDSET_RETURN_IF_ERROR(BuildIndex(&source, path, &builder, options));
   const uint64_t n = builder.num_samples();
   SHARDSET_RETURN_IF_ERROR(WriteSidecar(path, FingerprintOf(tar), &builder, sync));
   return n;

@@ -46,7 +46,7 @@ Result<std::unique_ptr<ShardWriter>> Create(const std::string& path, const Write
 
 // Scans `path` and writes its sidecar index atomically, replacing an old one
 // (`shardset index`). Returns the number of samples indexed.
-Result<uint64_t> WriteIndex(const std::string& path, bool sync);
+Result<uint64_t> WriteIndex(const std::string& path, const ReadOptions& options, bool sync);
 
 }  // namespace shardset::tar
 

@@ -465,7 +465,7 @@ TEST_F(TarTest, StaleSidecarIsDetected) {
   EXPECT_NE(r.status().message().find("index is stale"), std::string::npos);
   EXPECT_NE(r.status().message().find("rerun shardset index " + path), std::string::npos);
 
-  auto n = WriteIndex(path, /*sync=*/false);  // the fix the message names
+  auto n = WriteIndex(path, ReadOptions(), /*sync=*/false);  // the fix the message names
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(*n, 2u);
   EXPECT_NE(MustOpen(path), nullptr);
@@ -599,7 +599,7 @@ TEST_F(TarTest, NotATar) {
   auto r = Open(path, ReadOptions());
   EXPECT_TRUE(r.status().IsCorruption());
   EXPECT_NE(r.status().message().find("header at byte 0"), std::string::npos);
-  EXPECT_TRUE(WriteIndex(path, false).status().IsCorruption());
+  EXPECT_TRUE(WriteIndex(path, ReadOptions(), false).status().IsCorruption());
 }
 
 TEST_F(TarTest, SparseMembersAreEntriesButNotSamples) {
@@ -848,7 +848,7 @@ TEST_F(TarTest, ReadsArchivesWrittenByPeers) {
     for (int pass = 0; pass < 2; ++pass) {
       SCOPED_TRACE(pass == 0 ? "scan" : "sidecar");
       if (pass == 1) {
-        auto n = WriteIndex(tar, /*sync=*/false);
+        auto n = WriteIndex(tar, ReadOptions(), /*sync=*/false);
         ASSERT_TRUE(n.ok()) << n.status().ToString();
         EXPECT_EQ(*n, want.size());
       }
@@ -891,7 +891,7 @@ TEST_F(TarTest, ConformanceCorpusDoesNotCrash) {
     VerifyReport report;
     EXPECT_TRUE((*r)->Verify(&report).ok());
     EXPECT_TRUE(report.ok()) << report.problems.front();
-    auto n = WriteIndex(copy, false);
+    auto n = WriteIndex(copy, ReadOptions(), false);
     ASSERT_TRUE(n.ok()) << n.status().ToString();
     EXPECT_EQ(*n, (*r)->num_samples());
   }
