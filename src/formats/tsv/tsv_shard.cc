@@ -327,10 +327,12 @@ Status TsvReader::ParseRow(uint64_t i, std::string_view line, Sample* out) const
   cells.reserve(columns_.size());
   SplitCells(line, &cells);
   if (cells.size() != columns_.size()) {
-    return RowProblem(i, cells[0],
-                      fmt::format("has {} columns but the file has {}; the row is damaged or "
-                                  "the file mixes layouts; {}",
-                                  cells.size(), columns_.size(), ColumnsAdvice()));
+    return RowProblem(
+        i, cells[0],
+        fmt::format("has {} columns but the file has {}; the row is damaged or the file mixes "
+                    "layouts: fix or remove the row{}",
+                    cells.size(), columns_.size(),
+                    index_name_.empty() ? "" : ", then rerun shardset index " + path()));
   }
   out->ordinal = i;
   out->key.assign(cells[0]);
@@ -756,29 +758,26 @@ bool Looks(const Probe& probe) {
   for (unsigned char c : head) {
     if (c < 0x20 && (c < '\t' || c > '\r')) return false;
   }
-  // The first line has a tab, and every other line the probe holds whole has
-  // as many (which rules out prose and code that merely contain a tab).
+  // The first line has a tab, and at least 3 in 4 of the lines the probe
+  // holds whole have as many: prose and code that merely contain tabs are
+  // not claimed, and a file with a damaged row still is (so that reading it
+  // names the row).
   const bool whole_file = head.size() == probe.size;
-  size_t tabs = 0;
-  bool first = true;
+  size_t tabs = 0, lines = 0, same = 0;
   for (size_t start = 0; start < head.size();) {
     size_t nl = head.find('\n', start);
     if (nl == std::string_view::npos && !whole_file) {
       // A line cut by the probe: only the first line is judged from a part.
-      if (first) tabs = std::count(head.begin() + start, head.end(), '\t');
+      if (lines == 0) return std::count(head.begin(), head.end(), '\t') > 0;
       break;
     }
     if (nl == std::string_view::npos) nl = head.size();
     const size_t n = std::count(head.begin() + start, head.begin() + nl, '\t');
-    if (first) {
-      tabs = n;
-      first = false;
-    } else if (n != tabs) {
-      return false;
-    }
+    if (lines++ == 0) tabs = n;
+    if (n == tabs) ++same;
     start = nl + 1;
   }
-  return tabs > 0;
+  return tabs > 0 && same * 4 >= lines * 3;
 }
 
 Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOptions& options) {
