@@ -23,6 +23,8 @@ namespace {
 // still used: inflating 32 KiB costs about what starting at the checkpoint
 // does (a window decoded and loaded, a fresh read of the file).
 constexpr uint64_t kReuseSlack = 32 * 1024;
+// Sample storage grows by at most this much before the bytes are there.
+constexpr uint64_t kStorageStep = 1 << 20;
 
 Status WithCode(Status::Code code, std::string msg) {
   switch (code) {
@@ -185,18 +187,25 @@ Status TarGzReader::ReadFields(uint64_t ordinal, const index::Entry& e, Sample* 
     end = f.offset + f.size;
     total += f.size;
   }
-  out->storage.resize(total);
   if (!e.fields.empty()) {
     Result<std::unique_ptr<Cursor>> cursor = Acquire(e.fields.front().offset);
     if (!cursor.ok()) return InSample(cursor.status(), path(), ordinal, e.key);
     GzStream& stream = (*cursor)->stream;
-    char* p = out->storage.data();
+    // Storage grows with the bytes inflate produces, not with what the
+    // index claims: a damaged index cannot make the reader allocate more
+    // than the stream holds.
+    out->storage.reserve(std::min<uint64_t>(total, kStorageStep));
     for (const index::FieldLoc& f : e.fields) {
       Status s = stream.Skip(f.offset - stream.pos());
-      if (s.ok()) s = stream.ReadExactly(p, f.size);
+      for (uint64_t left = f.size; s.ok() && left > 0;) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kStorageStep));
+        const size_t at = out->storage.size();
+        out->storage.resize(at + n);
+        s = stream.ReadExactly(out->storage.data() + at, n);
+        left -= n;
+      }
       // A cursor that failed is dropped: its stream keeps the error.
       if (!s.ok()) return InSample(s, path(), ordinal, e.key);
-      p += f.size;
     }
     Release(std::move(*cursor));
   }

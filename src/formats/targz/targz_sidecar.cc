@@ -108,6 +108,12 @@ Result<Sidecar> OpenSidecar(const GzFile& gz) {
         gz_path));
   }
   ScanResult scan{DecodeFixed64(d.data() + kTarSizeAt), DecodeFixed64(d.data() + kSpanAt)};
+  // Deflate cannot expand a byte to more than 1032 (RFC 1951 lengths): a
+  // larger tar_size is damage, and would let field sizes claim too much.
+  if (scan.tar_size / 1032 > gz.size()) {
+    return damaged(fmt::format("it records a {} byte tar inside a {} byte file", scan.tar_size,
+                               gz.size()));
+  }
   const uint64_t count = DecodeFixed32(d.data() + kCountAt);
   const uint64_t windows_at = kSidecarHeaderSize + count * kCheckpointEntrySize;
   if (count == 0 || windows_at > d.size()) {
