@@ -41,6 +41,10 @@ std::optional<uint64_t> LastEndSig(std::string_view s) {
   return std::nullopt;
 }
 
+bool IsAscii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c & 0x80) == 0; });
+}
+
 bool EndHasZip64Markers(uint64_t entries, uint64_t dir_size, uint64_t dir_offset) {
   return entries == kMax16 || dir_size == kMax32 || dir_offset == kMax32;
 }
@@ -230,7 +234,7 @@ Status ParseCentral(std::string_view file, std::string_view name, uint64_t pos, 
   h->header_offset = offset + base;
   if (unicode_name) {
     h->name.assign(*unicode_name);
-  } else if (IsValidUtf8(h->raw_name) || (h->flags & kFlagUtf8)) {
+  } else if (IsAscii(h->raw_name) || IsValidUtf8(h->raw_name) || (h->flags & kFlagUtf8)) {
     h->name.assign(h->raw_name);
   } else {
     h->name = Cp437ToUtf8(h->raw_name);

@@ -93,6 +93,7 @@ class ZipReader : public ShardReader {
       std::stable_sort(by_key_.begin(), by_key_.end(),
                        [&](uint32_t a, uint32_t b) { return KeyOf(a) < KeyOf(b); });
     }
+    file_.AdviseRandom();
     return Status::OK();
   }
 
@@ -470,7 +471,11 @@ class ZipWriter : public ShardWriter {
     for (const InputField& f : sample.fields) {
       // Field flags are not kept: every field is an entry, and a reader
       // must find the same samples the writer was given.
-      SHARDSET_RETURN_IF_ERROR(AppendEntry(JoinKeyField(sample.key, f.name), f.data));
+      Status s = AppendEntry(JoinKeyField(sample.key, f.name), f.data);
+      if (!s.ok()) {
+        failed_ = s;  // the file may hold part of the sample
+        return s;
+      }
     }
     if (num_samples_ == 0) first_key_ = sample.key;
     ++num_samples_;
