@@ -118,12 +118,19 @@ def test_three_parts_read_as_one_dataset(fmnist_rows, tmp_path):
     # Each part on its own.
     counts = [json.loads(shardset("info", p, "--json").stdout)["samples"] for p in parts]
     assert counts == [17000, 24000, 19000]
-    # LEAD: the multi-target CLI (one dataset over several shards). Adjust
-    # these two commands if the final CLI spells it differently.
+    # Several TARGETs are one dataset; ordinals run on across the parts.
     info = json.loads(shardset("info", "--json", *parts).stdout)
     assert info["samples"] == 60000
     listed = [line.split(b"\t")[0].decode() for line in shardset("ls", *parts).stdout.splitlines()]
     assert listed == [r[0] for r in fmnist_rows]
+    targets = [a for p in parts for a in ("-t", p)]
+    ordinals = random.Random(3).sample(range(60000), 300) + [0, 16999, 17000, 40999, 41000, 59999]
+    for ordinal in ordinals:
+        got = shardset("cat", *targets, "--ordinal", ordinal, "--field", "png").stdout
+        assert got == fmnist_rows[ordinal][2], ordinal
+    # By key too: the key is looked up in every part.
+    key, _, png = fmnist_rows[45678]
+    assert shardset("cat", *targets, key, "--field", "png").stdout == png
 
 
 def test_pack_tsv_round_trips_and_reads_like_seed_002(fmnist_tree, tmp_path):

@@ -600,8 +600,9 @@ int main(int argc, char** argv) {
       "and no existing symlink inside the folder is followed.");
 
   auto* idx = app.add_subcommand(
-      "index", "Build the sidecar index of archives: tar (FILE.idx), tar.gz (checkpoints), tsv "
-               "(FILE.lineidx and FILE.lineidx.8b)");
+      "index", "Build the sidecar index of archives: tar (FILE.idx), tar.gz (FILE.idx: "
+               "checkpoints + samples), tsv (STEM.lineidx and STEM.lineidx.8b, as TSVFile names "
+               "them: train.tsv -> train.lineidx)");
   idx->add_option("FILE", index_files, "Archives to index; native shards and zips need none")
       ->required();
   AddReadFlags(idx, &read_args);

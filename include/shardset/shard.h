@@ -160,8 +160,9 @@ Result<std::unique_ptr<ShardReader>> OpenShardAs(const std::string& path, ShardF
                                                  const ReadOptions& options = {});
 
 // Builds the sidecar index of an archive that needs one (`shardset index`):
-// a tar's "<path>.idx", a tsv's ".lineidx" and ".lineidx.8b", a tar.gz's
-// checkpoint index. Returns the number of samples indexed; NotSupported
+// a tar's "<path>.idx", a tsv's "<stem>.lineidx" and "<stem>.lineidx.8b"
+// (the path without its extension, as TSVFile names them), a tar.gz's
+// checkpoint index "<path>.idx". Returns the number of samples indexed; NotSupported
 // naming the format for those whose index is built in (native, zip).
 Result<uint64_t> WriteShardIndex(const std::string& path, const ReadOptions& options = {},
                                  bool sync = true);
@@ -173,8 +174,9 @@ struct WriteOptions {
   // fsync the shard before renaming it to its final name. Turning this off
   // trades crash safety for speed (tests, benchmarks on tmpfs).
   bool sync = true;
-  // Formats with a sidecar index (tar: "<path>.idx", tsv: "<path>.lineidx"
-  // and ".lineidx.8b"): write it too, after the shard is committed.
+  // Formats with a sidecar index (tar: "<path>.idx", tsv: "<stem>.lineidx"
+  // and "<stem>.lineidx.8b", the path without its extension): write it too,
+  // after the shard is committed.
   bool sidecar_index = true;
   // zip only: 0 stores fields (reads are then zero-copy views of the map);
   // 1-9 deflates each field with zlib at that level.
