@@ -2,13 +2,19 @@
 // loose files it was packed from (Google Benchmark; bench/run.sh runs it).
 //
 // Inputs, from flags or the environment (flags win):
-//   --dataset=DIR   SHARDSET_BENCH_DATASET  a dataset folder, shard or tar (Dataset::Open)
+//   --dataset=PATH  SHARDSET_BENCH_DATASET  anything Dataset::Open takes: a dataset
+//                                           folder, a shard, or an archive read in
+//                                           place (tar, tar.gz, zip, tsv)
 //   --tree=DIR      SHARDSET_BENCH_TREE     the source folder it was packed from
-// Either may be left out; its benchmarks are then skipped. All other flags go
-// to Google Benchmark (--benchmark_filter, --benchmark_repetitions, ...).
+//   --random-picks=N                        random reads per pass (default 10,000;
+//                                           fewer for a tar.gz, where each read
+//                                           inflates from a checkpoint)
+// Either of --dataset and --tree may be left out; its benchmarks are then
+// skipped. All other flags go to Google Benchmark (--benchmark_filter,
+// --benchmark_repetitions, ...).
 //
 // One benchmark iteration is one whole pass (every sample, or the fixed list
-// of 10,000 random picks), so the counters read directly:
+// of random picks), so the counters read directly:
 //   samples/s  samples (or files) per second
 //   MB/s       field (or file) bytes per second, 10^6 bytes
 //   us/sample  microseconds per sample (1e6 / samples/s)
@@ -43,11 +49,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr size_t kRandomPicks = 10000;
 constexpr uint64_t kSeed = 42;
 
-std::string g_dataset;  // --dataset / SHARDSET_BENCH_DATASET
-std::string g_tree;     // --tree / SHARDSET_BENCH_TREE
+std::string g_dataset;            // --dataset / SHARDSET_BENCH_DATASET
+std::string g_tree;               // --tree / SHARDSET_BENCH_TREE
+size_t g_random_picks = 10000;    // --random-picks
 
 // The same picks on every platform.
 using Rng = SplitMix64;
@@ -174,11 +180,11 @@ void BM_Dataset_OpenAndSequentialRead(benchmark::State& state) {
   SetCounters(state, n, bytes);
 }
 
-// 10,000 random ordinals (uniform, with repeats), the same list every pass.
+// Random ordinals (uniform, with repeats), the same list every pass.
 void BM_Dataset_RandomReadByOrdinal(benchmark::State& state) {
   auto ds = OpenDataset(state, state.range(0) != 0);
   if (!ds) return;
-  const auto picks = RandomPicks(ds->num_samples(), kRandomPicks, kSeed);
+  const auto picks = RandomPicks(ds->num_samples(), g_random_picks, kSeed);
   shardset::Sample sample;
   uint64_t bytes = 0, sum = 0;
   for (auto _ : state) {
@@ -191,11 +197,11 @@ void BM_Dataset_RandomReadByOrdinal(benchmark::State& state) {
   SetCounters(state, picks.size(), bytes);
 }
 
-// 10,000 random keys: Find(key) -> ordinal, then Read.
+// Random keys: Find(key) -> ordinal, then Read.
 void BM_Dataset_RandomReadByKey(benchmark::State& state) {
   auto ds = OpenDataset(state, state.range(0) != 0);
   if (!ds) return;
-  const auto picks = RandomPicks(ds->num_samples(), kRandomPicks, kSeed + 1);
+  const auto picks = RandomPicks(ds->num_samples(), g_random_picks, kSeed + 1);
   std::vector<std::string> keys;
   keys.reserve(picks.size());
   for (uint64_t o : picks) {
@@ -289,7 +295,7 @@ void BM_Loose_SequentialRead(benchmark::State& state) {
 void BM_Loose_RandomRead(benchmark::State& state) {
   const auto& files = TreeFiles();
   if (files.empty()) return state.SkipWithError("no files under the tree");
-  const auto picks = RandomPicks(files.size(), kRandomPicks, kSeed);
+  const auto picks = RandomPicks(files.size(), g_random_picks, kSeed);
   std::vector<char> buf;
   uint64_t bytes = 0, sum = 0;
   for (auto _ : state) {
@@ -302,8 +308,9 @@ void BM_Loose_RandomRead(benchmark::State& state) {
   SetCounters(state, picks.size(), bytes);
 }
 
-// Takes --dataset=/--tree= out of argv (Google Benchmark rejects unknown flags).
-void TakeOwnFlags(int* argc, char** argv) {
+// Takes our flags out of argv (Google Benchmark rejects unknown flags); false
+// when one is malformed.
+bool TakeOwnFlags(int* argc, char** argv) {
   if (const char* e = std::getenv("SHARDSET_BENCH_DATASET")) g_dataset = e;
   if (const char* e = std::getenv("SHARDSET_BENCH_TREE")) g_tree = e;
   int out = 1;
@@ -313,18 +320,28 @@ void TakeOwnFlags(int* argc, char** argv) {
       g_dataset = std::string(a.substr(10));
     } else if (a.rfind("--tree=", 0) == 0) {
       g_tree = std::string(a.substr(7));
+    } else if (a.rfind("--random-picks=", 0) == 0) {
+      char* end = nullptr;
+      const std::string v(a.substr(15));
+      g_random_picks = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || g_random_picks == 0) {
+        std::fprintf(stderr, "shardset_read_bench: --random-picks needs a positive integer, got '%s'\n",
+                     v.c_str());
+        return false;
+      }
     } else {
       argv[out++] = argv[i];
     }
   }
   *argc = out;
   argv[out] = nullptr;
+  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  TakeOwnFlags(&argc, argv);
+  if (!TakeOwnFlags(&argc, argv)) return 2;
   if (g_dataset.empty() && g_tree.empty()) {
     std::fprintf(stderr,
                  "shardset_read_bench: give --dataset=DIR and/or --tree=DIR (or set "
