@@ -13,6 +13,8 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
+#include <atomic>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -485,6 +487,36 @@ TEST_F(ZipTest, PeersReadEveryEntryIdentically) {
     }
     EXPECT_EQ(ReadBytes(listing), want);
   }
+}
+
+TEST_F(ZipTest, ConcurrentReadsFromOneReader) {
+  std::vector<Plain> samples;
+  for (int i = 0; i < 500; ++i) {
+    samples.push_back({fmt::format("s/{:04}", i), {{"txt", std::string(100 + i, 'a' + i % 26)},
+                                                   {"cls", std::to_string(i % 7)}}});
+  }
+  const std::string path = Path("threads.zip");
+  Write(path, samples, 6);
+  auto r = MustOpen(path);
+  ASSERT_NE(r, nullptr);
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      Sample s;
+      for (int i = 0; i < 2000; ++i) {
+        const uint64_t k = rng() % samples.size();
+        auto f = r->Find(samples[k].key);
+        if (!f.ok() || *f != k || !r->Read(k, &s).ok() || s.fields.size() != 2 ||
+            s.fields[0].data != samples[k].fields[0].second) {
+          ++bad;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
 }
 
 // ---- Reading archives others wrote ----
