@@ -11,8 +11,9 @@
 namespace shardset::targz {
 namespace {
 
-// docs/formats/targz-index.md "Windows": level 3 keeps the sidecar of a
-// tar.gz of PNGs about a third smaller than raw windows, at ~0.1 ms a window.
+// docs/formats/targz-index.md "Windows": level 3 stores a window of tar
+// headers and PNG data in 38% of its size (zlib level 6: 38.5%, zstd level
+// 19: 37.3% at 50 times the time), at 0.1 to 0.3 ms a window.
 constexpr int kWindowZstdLevel = 3;
 
 uint32_t WindowHash(std::string_view window) {

@@ -79,8 +79,12 @@ GzStream::~GzStream() {
   if (zinit_) inflateEnd(&strm_);
 }
 
+Status GzStream::NoMemory() const {
+  return Status::ResourceExhausted(fmt::format("{}: out of memory for inflate", file_->path()));
+}
+
 Status GzStream::Rewind() {
-  if (!zinit_) return Status::ResourceExhausted(fmt::format("{}: out of memory for inflate", file_->path()));
+  if (!zinit_) return NoMemory();
   inflateReset2(&strm_, kGzipBits);
   strm_.next_in = nullptr;
   strm_.avail_in = 0;
@@ -95,7 +99,7 @@ Status GzStream::Rewind() {
 }
 
 Status GzStream::Seek(const Checkpoint& cp, std::string_view window) {
-  if (!zinit_) return Status::ResourceExhausted(fmt::format("{}: out of memory for inflate", file_->path()));
+  if (!zinit_) return NoMemory();
   error_ = Status::OK();
   table_ = nullptr;
   head_ = tail_ = 0;
@@ -241,8 +245,7 @@ Status GzStream::Fill() {
       case Z_BUF_ERROR:
         break;
       case Z_MEM_ERROR:
-        return error_ = Status::ResourceExhausted(
-                   fmt::format("{}: out of memory for inflate", file_->path()));
+        return error_ = NoMemory();
       default:  // Z_DATA_ERROR, Z_NEED_DICT, Z_STREAM_ERROR
         return error_ = DataError(strm_.msg ? strm_.msg : "invalid deflate data");
     }

@@ -121,6 +121,7 @@ class GzStream {
   Result<bool> EnsureInput(size_t n);
   Status RefillInput();
   Status DataError(std::string_view what) const;
+  Status NoMemory() const;
   Status EndedEarly(uint64_t wanted) const;
 
   const GzFile* file_;

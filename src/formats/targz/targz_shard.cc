@@ -72,7 +72,8 @@ Result<std::string_view> GzipTarSource::Read(uint64_t offset, size_t n) {
   SHARDSET_ASSIGN_OR_RETURN(uint64_t skipped, stream_->SkipUpTo(offset - pos));
   if (skipped < offset - pos) return std::string_view();
   SHARDSET_ASSIGN_OR_RETURN(std::string_view view, stream_->Peek(n));
-  last_read_zero_block_ = view.size() >= tar::kBlockSize && tar::IsZeroBlock(view.substr(0, tar::kBlockSize));
+  last_read_zero_block_ =
+      view.size() >= tar::kBlockSize && tar::IsZeroBlock(view.substr(0, tar::kBlockSize));
   return view;
 }
 
@@ -101,7 +102,8 @@ Status ScanTarGz(const GzFile& file, const ReadOptions& options, uint64_t span, 
   SHARDSET_RETURN_IF_ERROR(source.Finish());
   out->trailing_garbage_at = stream.trailing_garbage_at();
   if (out->table.empty()) {
-    return Status::Corruption(fmt::format("{}: the gzip stream holds no deflate data", file.path()));
+    return Status::Corruption(
+        fmt::format("{}: the gzip stream holds no deflate data", file.path()));
   }
   out->scan = ScanResult{*stream.size(), span};
   return Status::OK();

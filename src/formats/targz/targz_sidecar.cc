@@ -125,7 +125,8 @@ Result<Sidecar> OpenSidecar(const GzFile& gz) {
   if (h.Digest() != DecodeFixed64(d.data() + kTableHashAt)) {
     return damaged("the checkpoint table fails its checksum");
   }
-  SHARDSET_ASSIGN_OR_RETURN(index::IndexReader idx, index::IndexReader::Open(d, scan.tar_size, path));
+  SHARDSET_ASSIGN_OR_RETURN(index::IndexReader idx,
+                            index::IndexReader::Open(d, scan.tar_size, path));
   const uint64_t index_at = idx.index_offset();
   if (index_at < windows_at || index_at > d.size()) {
     return damaged("the index region overlaps the checkpoints");
