@@ -9,6 +9,7 @@
 #include "base/hash.h"
 #include "base/strings.h"
 #include "formats/indexed_reader.h"
+#include "formats/member_samples.h"
 #include "formats/sample_key.h"
 #include "formats/tar/tar_header.h"
 #include "formats/tar/tar_scan.h"
@@ -81,34 +82,24 @@ Result<std::string> ScanIndex(const MappedFile& tar, const ReadOptions& options)
 
 // ---- Writing ----
 
-// Why key + field cannot be stored as a member that reads back as the same
-// key and field, or "" when it can.
-std::string NameProblem(std::string_view key, std::string_view field, std::string_view member) {
-  if (key.empty()) return "the key is empty";
-  if (key.find('\0') != std::string_view::npos || field.find('\0') != std::string_view::npos) {
-    return "tar names cannot hold NUL bytes";
-  }
-  if (key.size() > index::kMaxKeyBytes) {
-    return fmt::format("the key is longer than {} bytes", index::kMaxKeyBytes);
-  }
-  if (!IsPlainRelativePath(member)) {
-    return "a tar member needs a relative path without empty, '.' or '..' components";
-  }
-  if (SplitMemberPath(member) != KeyField{key, field}) {
-    return "it would read back split at another '.' (the key's last component may not hold a "
-           "'.' after its first byte, and a field may not hold a '/')";
-  }
+// The tar format's own rule for member names (the shared ones are in
+// MemberSampleChecker).
+std::string TarNameRule(std::string_view member) {
+  if (member.find('\0') != std::string_view::npos) return "tar names cannot hold NUL bytes";
   return {};
 }
 
 class TarWriter : public ShardWriter {
  public:
   TarWriter(std::unique_ptr<AtomicFile> file, const WriteOptions& options)
-      : file_(std::move(file)), options_(options), index_(/*contiguous=*/false) {}
+      : file_(std::move(file)),
+        options_(options),
+        index_(/*contiguous=*/false),
+        checker_("tar member", TarNameRule) {}
 
   Status Add(const InputSample& sample) override {
     SHARDSET_RETURN_IF_ERROR(CheckUsable());
-    SHARDSET_RETURN_IF_ERROR(CheckSample(sample));
+    SHARDSET_RETURN_IF_ERROR(checker_.Check(file_->final_path(), sample));
     std::vector<uint32_t> ids;
     for (const InputField& f : sample.fields) {
       // Field flags are not kept: a tar stores every field as a member, and
@@ -129,9 +120,7 @@ class TarWriter : public ShardWriter {
       sample_hash_.Update(data);
     }
     index_.Add(sample.key, locs_, static_cast<uint32_t>(sample_hash_.Digest()));
-    prev_key_ = sample.key;
-    prev_fields_.clear();
-    for (const InputField& f : sample.fields) prev_fields_.push_back(f.name);
+    checker_.Added(sample);
     return Status::OK();
   }
 
@@ -172,35 +161,6 @@ class TarWriter : public ShardWriter {
                                                EscapeForDisplay(key), what));
   }
 
-  Status CheckSample(const InputSample& s) const {
-    if (s.fields.empty()) {
-      return Invalid(s.key, "has no fields; a tar sample is its members, so it needs one");
-    }
-    for (size_t i = 0; i < s.fields.size(); ++i) {
-      const std::string_view name = s.fields[i].name;
-      const std::string member = JoinKeyField(s.key, name);
-      if (std::string why = NameProblem(s.key, name, member); !why.empty()) {
-        return Invalid(s.key, fmt::format("field '{}' cannot be tar member '{}': {}",
-                                          EscapeForDisplay(name), EscapeForDisplay(member), why));
-      }
-      for (size_t j = 0; j < i; ++j) {
-        if (s.fields[j].name == name) {
-          return Invalid(s.key, fmt::format("has field '{}' twice", EscapeForDisplay(name)));
-        }
-      }
-    }
-    // Readers join consecutive members with one key into one sample until a
-    // field repeats; a sample that would join the previous one is refused.
-    const std::string& first = s.fields[0].name;
-    if (index_.num_samples() > 0 && s.key == prev_key_ &&
-        std::find(prev_fields_.begin(), prev_fields_.end(), first) == prev_fields_.end()) {
-      return Invalid(s.key,
-                     "has the previous sample's key and no field in common with it, so readers "
-                     "would merge the two; write their fields as one sample");
-    }
-    return Status::OK();
-  }
-
   // Appends a member's headers, data and padding; returns its data offset.
   Result<uint64_t> AppendMember(const std::string& name, std::string_view data) {
     SHARDSET_RETURN_IF_ERROR(Append(EncodeMemberHeaders(name, data.size())));
@@ -235,8 +195,7 @@ class TarWriter : public ShardWriter {
   index::IndexBuilder index_;
   Xxh3Stream file_hash_, sample_hash_;
   std::vector<index::FieldLoc> locs_;
-  std::string prev_key_;
-  std::vector<std::string> prev_fields_;
+  MemberSampleChecker checker_;
   Status failed_;
   bool closed_ = false;
 };

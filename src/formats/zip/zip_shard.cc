@@ -11,6 +11,7 @@
 #include "base/file.h"
 #include "base/hash.h"
 #include "base/strings.h"
+#include "formats/member_samples.h"
 #include "formats/sample_key.h"
 #include "formats/tar/tar_shard.h"
 #include "formats/zip/zip_format.h"
@@ -397,25 +398,14 @@ bool IsAscii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
-// Why key + field cannot be stored as an entry that reads back as the same
-// key and field, or "" when it can.
-std::string NameProblem(std::string_view key, std::string_view field, std::string_view name) {
-  if (key.empty()) return "the key is empty";
+// The zip format's own rules for entry names (the shared ones are in
+// MemberSampleChecker).
+std::string ZipNameRule(std::string_view name) {
   if (name.find('\0') != std::string_view::npos) return "zip names cannot hold NUL bytes";
-  if (key.size() > index::kMaxKeyBytes) {
-    return fmt::format("the key is longer than {} bytes", index::kMaxKeyBytes);
-  }
   if (name.size() > 0xffff) return "a zip name is at most 65,535 bytes";
   if (!IsValidUtf8(name)) {
     return "zip names are UTF-8 (or CP437), and this one is neither: other tools would read it "
            "back as other characters";
-  }
-  if (!IsPlainRelativePath(name)) {
-    return "a zip entry needs a relative path without empty, '.' or '..' components";
-  }
-  if (SplitKeyField(name) != std::pair<std::string_view, std::string_view>{key, field}) {
-    return "it would read back split at another '.' (the key's last component may not hold a "
-           "'.' after its first byte, and a field may not hold a '/')";
   }
   return {};
 }
@@ -463,11 +453,11 @@ Result<bool> DeflateSmaller(std::string_view data, int level, std::string* out) 
 class ZipWriter : public ShardWriter {
  public:
   ZipWriter(std::unique_ptr<AtomicFile> file, const WriteOptions& options)
-      : file_(std::move(file)), options_(options) {}
+      : file_(std::move(file)), options_(options), checker_("zip entry", ZipNameRule) {}
 
   Status Add(const InputSample& sample) override {
     SHARDSET_RETURN_IF_ERROR(CheckUsable());
-    SHARDSET_RETURN_IF_ERROR(CheckSample(sample));
+    SHARDSET_RETURN_IF_ERROR(checker_.Check(file_->final_path(), sample));
     for (const InputField& f : sample.fields) {
       // Field flags are not kept: every field is an entry, and a reader
       // must find the same samples the writer was given.
@@ -477,15 +467,11 @@ class ZipWriter : public ShardWriter {
         return s;
       }
     }
-    if (num_samples_ == 0) first_key_ = sample.key;
-    ++num_samples_;
-    prev_key_ = sample.key;
-    prev_fields_.clear();
-    for (const InputField& f : sample.fields) prev_fields_.push_back(f.name);
+    checker_.Added(sample);
     return Status::OK();
   }
 
-  uint64_t num_samples() const override { return num_samples_; }
+  uint64_t num_samples() const override { return checker_.num_samples(); }
   uint64_t bytes_written() const override {
     return file_->offset() + directory_.size() + kEndSize;
   }
@@ -527,11 +513,11 @@ class ZipWriter : public ShardWriter {
     ShardInfo info;
     info.path = file_->final_path();
     info.format = ShardFormat::kZip;
-    info.num_samples = num_samples_;
+    info.num_samples = checker_.num_samples();
     info.file_size = file_->offset();
     info.xxh3 = file_hash_.Digest();
-    info.first_key = first_key_;
-    info.last_key = prev_key_;
+    info.first_key = checker_.first_key();
+    info.last_key = checker_.last_key();
     SHARDSET_RETURN_IF_ERROR(file_->Commit(options_.sync));
     return info;
   }
@@ -542,40 +528,6 @@ class ZipWriter : public ShardWriter {
   Status CheckUsable() const {
     if (closed_) return Status::InvalidArgument("shard writer already closed");
     return failed_;
-  }
-
-  Status Invalid(std::string_view key, std::string_view what) const {
-    return Status::InvalidArgument(fmt::format("{}: sample '{}': {}", file_->final_path(),
-                                               EscapeForDisplay(key), what));
-  }
-
-  Status CheckSample(const InputSample& s) const {
-    if (s.fields.empty()) {
-      return Invalid(s.key, "has no fields; a zip sample is its entries, so it needs one");
-    }
-    for (size_t i = 0; i < s.fields.size(); ++i) {
-      const std::string_view name = s.fields[i].name;
-      const std::string entry = JoinKeyField(s.key, name);
-      if (std::string why = NameProblem(s.key, name, entry); !why.empty()) {
-        return Invalid(s.key, fmt::format("field '{}' cannot be zip entry '{}': {}",
-                                          EscapeForDisplay(name), EscapeForDisplay(entry), why));
-      }
-      for (size_t j = 0; j < i; ++j) {
-        if (s.fields[j].name == name) {
-          return Invalid(s.key, fmt::format("has field '{}' twice", EscapeForDisplay(name)));
-        }
-      }
-    }
-    // Readers join consecutive entries with one key into one sample until a
-    // field repeats; a sample that would join the previous one is refused.
-    const std::string& first = s.fields[0].name;
-    if (num_samples_ > 0 && s.key == prev_key_ &&
-        std::find(prev_fields_.begin(), prev_fields_.end(), first) == prev_fields_.end()) {
-      return Invalid(s.key,
-                     "has the previous sample's key and no field in common with it, so readers "
-                     "would merge the two; write their fields as one sample");
-    }
-    return Status::OK();
   }
 
   // Local header (CRC and sizes in it: no data descriptor), bytes, and the
@@ -663,10 +615,9 @@ class ZipWriter : public ShardWriter {
   std::unique_ptr<AtomicFile> file_;
   WriteOptions options_;
   std::string directory_;  // central headers of the entries written so far
-  uint64_t entries_ = 0, num_samples_ = 0;
+  uint64_t entries_ = 0;
   Xxh3Stream file_hash_;
-  std::string first_key_, prev_key_;
-  std::vector<std::string> prev_fields_;
+  MemberSampleChecker checker_;
   Status failed_;
   bool closed_ = false;
 };
