@@ -27,31 +27,16 @@
 #include "formats/tar/tar_shard.h"
 #include "formats/tar/tar_sidecar.h"
 #include "shardset/shard.h"
+#include "testing/test_util.h"
 
 namespace shardset::tar {
 namespace {
 
+using namespace shardset::test;  // NOLINT: the shared test helpers
+
 namespace fs = std::filesystem;
 
 // ---- Helpers ----
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteBytes(const std::string& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-// Exit status of a shell command.
-int RunShell(const std::string& cmd) {
-  int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 // Sets a file's mtime (nanoseconds since the epoch).
 void SetMtime(const std::string& path, int64_t mtime_ns) {
@@ -65,40 +50,6 @@ int64_t MtimeNs(const std::string& path) {
   struct stat st;
   EXPECT_EQ(::stat(path.c_str(), &st), 0);
   return int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
-}
-
-// A sample as plain values, for comparisons.
-using Fields = std::vector<std::pair<std::string, std::string>>;
-struct Plain {
-  std::string key;
-  Fields fields;
-  bool operator==(const Plain&) const = default;
-};
-void PrintTo(const Plain& p, std::ostream* os) {
-  *os << "'" << p.key << "' {";
-  for (const auto& [n, d] : p.fields) *os << n << ":" << d.size() << "B ";
-  *os << "}";
-}
-
-InputSample ToInput(const Plain& p) {
-  InputSample s;
-  s.key = p.key;
-  for (const auto& [n, d] : p.fields) s.fields.push_back(InputField{n, d, 0});
-  return s;
-}
-
-std::vector<Plain> ReadAll(const ShardReader& r) {
-  std::vector<Plain> out;
-  Sample s;
-  for (uint64_t i = 0; i < r.num_samples(); ++i) {
-    Status st = r.Read(i, &s);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    if (!st.ok()) break;
-    Plain p{s.key, {}};
-    for (const Field& f : s.fields) p.fields.emplace_back(std::string(f.name), std::string(f.data));
-    out.push_back(std::move(p));
-  }
-  return out;
 }
 
 std::string MemberPath(const std::string& key, const std::string& field) {

@@ -22,25 +22,16 @@
 #include "formats/targz/targz_shard.h"
 #include "formats/targz/targz_sidecar.h"
 #include "shardset/shard.h"
+#include "testing/test_util.h"
 
 namespace shardset::targz {
 namespace {
 
+using namespace shardset::test;  // NOLINT: the shared test helpers
+
 namespace fs = std::filesystem;
 
 // ---- Helpers ----
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteBytes(const std::string& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 // One gzip member of `data` (zlib's deflate with a gzip wrapper).
 std::string GzipMember(std::string_view data, int level = 6) {
@@ -83,13 +74,6 @@ std::string TextBytes(std::mt19937_64& rng, size_t n) {
   return s;
 }
 
-// A sample as plain values.
-struct Plain {
-  std::string key;
-  std::vector<std::pair<std::string, std::string>> fields;
-  bool operator==(const Plain&) const = default;
-};
-
 // A tar of `samples` in memory (members key.field in order), ended properly.
 std::string MakeTar(const std::vector<Plain>& samples) {
   std::string tar;
@@ -114,12 +98,6 @@ std::vector<Plain> MakeSamples(std::mt19937_64& rng, size_t n, size_t max_bytes)
                          {"cls", std::to_string(i % 10)}}});
   }
   return out;
-}
-
-Plain ToPlain(const Sample& s) {
-  Plain p{s.key, {}};
-  for (const Field& f : s.fields) p.fields.emplace_back(std::string(f.name), std::string(f.data));
-  return p;
 }
 
 class TarGzTest : public ::testing::Test {

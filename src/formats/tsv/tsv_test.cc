@@ -20,25 +20,16 @@
 #include "formats/tsv/tsv_columns.h"
 #include "formats/tsv/tsv_shard.h"
 #include "shardset/shard.h"
+#include "testing/test_util.h"
 
 namespace shardset::tsv {
 namespace {
 
+using namespace shardset::test;  // NOLINT: the shared test helpers
+
 namespace fs = std::filesystem;
 
 // ---- Helpers ----
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteBytes(const std::string& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 std::string B64(std::string_view bytes) {
   std::string out;
@@ -58,30 +49,6 @@ std::string FakePng(int seed, size_t size = 300) {
   std::string s = "\x89PNG\r\n\x1a\n";
   std::mt19937 rng(seed);
   while (s.size() < size) s.push_back(static_cast<char>(rng()));
-  return s;
-}
-
-using Fields = std::vector<std::pair<std::string, std::string>>;
-struct Plain {
-  std::string key;
-  Fields fields;
-  bool operator==(const Plain&) const = default;
-};
-void PrintTo(const Plain& p, std::ostream* os) {
-  *os << "'" << p.key << "' {";
-  for (const auto& [n, d] : p.fields) *os << n << ":" << d.size() << "B ";
-  *os << "}";
-}
-
-Plain ToPlain(const Sample& s) {
-  Plain p{s.key, {}};
-  for (const Field& f : s.fields) p.fields.emplace_back(std::string(f.name), std::string(f.data));
-  return p;
-}
-
-InputSample ToInput(const Plain& p) {
-  InputSample s{p.key, {}};
-  for (const auto& [n, d] : p.fields) s.fields.push_back(InputField{n, d});
   return s;
 }
 

@@ -29,63 +29,16 @@
 #include "formats/zip/zip_shard.h"
 #include "shardset/dataset.h"
 #include "shardset/shard.h"
+#include "testing/test_util.h"
 
 namespace shardset::zip {
 namespace {
 
+using namespace shardset::test;  // NOLINT: the shared test helpers
+
 namespace fs = std::filesystem;
 
 // ---- Helpers ----
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteBytes(const std::string& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-int RunShell(const std::string& cmd) {
-  int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-using Fields = std::vector<std::pair<std::string, std::string>>;
-struct Plain {
-  std::string key;
-  Fields fields;
-  bool operator==(const Plain&) const = default;
-};
-void PrintTo(const Plain& p, std::ostream* os) {
-  *os << "'" << p.key << "' {";
-  for (const auto& [n, d] : p.fields) *os << n << ":" << d.size() << "B ";
-  *os << "}";
-}
-
-InputSample ToInput(const Plain& p) {
-  InputSample s;
-  s.key = p.key;
-  for (const auto& [n, d] : p.fields) s.fields.push_back(InputField{n, d, 0});
-  return s;
-}
-
-std::vector<Plain> ReadAll(const ShardReader& r) {
-  std::vector<Plain> out;
-  Sample s;
-  for (uint64_t i = 0; i < r.num_samples(); ++i) {
-    Status st = r.Read(i, &s);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    if (!st.ok()) break;
-    Plain p{s.key, {}};
-    for (const Field& f : s.fields) p.fields.emplace_back(std::string(f.name), std::string(f.data));
-    out.push_back(std::move(p));
-  }
-  return out;
-}
 
 uint32_t Crc(std::string_view data) {
   return static_cast<uint32_t>(
