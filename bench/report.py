@@ -2,9 +2,13 @@
 """Turns the raw results of bench/run.sh (one folder) into bench/RESULTS.md.
 
 Usage: report.py RESULTS_DIR > RESULTS.md
+       report.py --splice OLD_RESULTS.md RESULTS_DIR > RESULTS.md
 
 Reads what run.sh left in RESULTS_DIR: machine.tsv, corpus.tsv, commands-*.tsv,
-hyperfine-*.json, rss.tsv, read-*.json, perf-*.txt (optional), commands.log.
+hyperfine-*.json, rss.tsv, read-*.json, perf-*.txt (optional), commands.log;
+for the archives part archives.tsv, members.json, py-*.json and
+commands-archives.log. With --splice (run.sh --only archives), prints
+OLD_RESULTS.md with its "Archives in place" section replaced by this run's.
 Standard library only.
 """
 import json
@@ -60,6 +64,7 @@ class Results:
     def __init__(self, d):
         self.d = d
         self.machine = dict((r[0], r[1] if len(r) > 1 else "") for r in read_tsv(f"{d}/machine.tsv"))
+        self.parts = self.machine.get("parts", "core").split()
         self.corpora = {}
         for c, files, nbytes, dirs, disk in read_tsv(f"{d}/corpus.tsv"):
             self.corpora[c] = dict(files=int(files), bytes=int(nbytes), dirs=int(dirs), disk=int(disk))
@@ -81,7 +86,9 @@ class Results:
 
     def problems(self):
         """What is missing or failed: run.sh fails on it (the CI check)."""
-        out = []
+        out = archive_problems(self) if "archives" in self.parts else []
+        if "core" not in self.parts:
+            return out
         for c in self.corpora:
             for name, _ in self.commands.get(c, []):
                 if name not in self.hyperfine.get(c, {}):
@@ -203,7 +210,8 @@ def section_summary(res):
 
 def section_machine(res):
     m = res.machine
-    rows = [("Date", m.get("date")), ("Mode", m.get("mode")), ("CPUs (nproc)", m.get("nproc")),
+    rows = [("Date", m.get("date")), ("Mode", m.get("mode")), ("Parts", m.get("parts")),
+            ("CPUs (nproc)", m.get("nproc")),
             ("CPU", m.get("cpu")), ("Memory", m.get("memory")), ("Kernel", m.get("kernel")),
             ("OS", m.get("os")), ("Virtualisation", m.get("virt") or "none detected"),
             ("Work folder filesystem", m.get("fs")), ("Disk", m.get("disk")),
@@ -211,7 +219,8 @@ def section_machine(res):
             ("Load average (1/5/15 min) at start", m.get("load_start")),
             ("Load average at end", m.get("load_end")),
             ("Waited for an idle machine", m.get("idle_wait")),
-            ("GNU tar", m.get("tar")), ("bsdtar", m.get("bsdtar")), ("hyperfine", m.get("hyperfine")),
+            ("GNU tar", m.get("tar")), ("bsdtar", m.get("bsdtar")), ("gzip", m.get("gzip")),
+            ("Python", m.get("python")), ("hyperfine", m.get("hyperfine")),
             ("shardset", m.get("shardset")), ("Compiler, build type", m.get("compiler")),
             ("Source", m.get("commit"))]
     out = ["## Machine", "", "| | |", "| --- | --- |"]
@@ -495,23 +504,390 @@ def section_commands(res):
     return out
 
 
+
+# ---- archives in place (issue 3, acceptance 6) ----------------------------------
+
+ARCHIVES_TITLE = "## Archives in place"
+
+
+def median(xs):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def fmt_ms(s):
+    ms = s * 1e3
+    return f"{ms:,.0f}" if ms >= 100 else f"{ms:.1f}"
+
+
+def fmt_x(r):
+    return f"{r:,.0f}x" if r >= 10 else f"{r:.1f}x"
+
+
+def fmt_bytes(n):
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{int(n)} B"
+
+
+class Archives:
+    def __init__(self, d):
+        self.d = d
+        self.info = dict((r[0], r[1:]) for r in read_tsv(f"{d}/archives.tsv"))
+        self.members = load_json(f"{d}/members.json")
+        self.whole = merge_hyperfine(d, "targz") if os.path.exists(f"{d}/commands-targz.tsv") else {}
+        self.whole_commands = [(r[0], r[2]) for r in read_tsv(f"{d}/commands-targz.tsv")]
+        self.rss = {}
+        for c, name, rss, el, us, sy, size in read_tsv(f"{d}/rss.tsv"):
+            if c == "targz":
+                self.rss[name] = dict(rss_kib=int(rss), user=float(us), sys=float(sy), size=int(size))
+        self.cpp, self.py = {}, {}
+        for kind in ("targz", "zip-stored", "zip-deflated", "tsv"):
+            j = load_json(f"{d}/read-{kind}.json")
+            if j:
+                self.cpp[kind] = read_benchmarks(j)
+            j = load_json(f"{d}/py-{kind}.json")
+            if j:
+                self.py[kind] = j
+
+    def num(self, key, i=0):
+        v = self.info.get(key)
+        return int(v[i]) if v and len(v) > i else None
+
+    def member_medians(self, tool):
+        """Per member: (median seconds, median bytes read) of `tool`'s runs."""
+        out = []
+        for m in self.members["members"]:
+            runs = m["runs"].get(tool, [])
+            out.append((median([r["s"] for r in runs]), median([r["rchar"] for r in runs])))
+        return out
+
+
+def archive_problems(res):
+    a = Archives(res.d)
+    out = []
+    if not a.members:
+        out.append("archives: no member timings (members.json)")
+    for name, _ in a.whole_commands:
+        if name not in a.whole:
+            out.append(f"archives: no hyperfine result for '{name}'")
+    for kind in ("targz", "zip-stored", "zip-deflated", "tsv"):
+        if kind not in a.cpp:
+            out.append(f"archives: no C++ read results for {kind}")
+        else:
+            for n, b in a.cpp[kind].items():
+                if "error" in b:
+                    out.append(f"archives: {kind}: {n}: {b['error']}")
+        if kind not in a.py and kind != "targz":
+            out.append(f"archives: no Python read results for {kind}")
+    return out
+
+
+CAT, GNU, BSD = "shardset cat", "tar xOzf --occurrence=1", "bsdtar -xqOf"
+
+
+def archive_commands(res, a):
+    """The archives part's commands, $W for the work folder; the small
+    corpus's line from the core log (the zips and the TSV are made of it)."""
+    w = res.machine.get("workdir", "")
+    lines = []
+    core_log = f"{res.d}/commands.log"
+    if os.path.exists(core_log):
+        with open(core_log, encoding="utf-8") as f:
+            lines += [l.rstrip("\n") for l in f if l.rstrip("\n").endswith("/corpus/small")]
+    log = f"{res.d}/commands-archives.log"
+    if os.path.exists(log):
+        with open(log, encoding="utf-8") as f:
+            for line in f:
+                line = line.rstrip("\n")
+                m = re.search(r"hyperfine-(\w+)-(\d+)\.json", line)
+                if line.startswith("hyperfine ") and m and m.group(2) != "1":
+                    continue
+                lines.append(line)
+                if line.startswith("hyperfine ") and m:
+                    lines.append(f"# ...and the same for rounds 2..{a.num('whole_rounds')}, with --warmup 0, "
+                                 "the commands in reverse order in even rounds")
+    if a.members:
+        last = a.members["members"][-1]
+        lines.append(f"# archive_peers.py members ran, for each member (here the last one), in every round "
+                     "(members and commands in reverse order in even rounds):")
+        for tool, argv in last["commands"].items():
+            lines.append(" ".join(shell_quote(x) for x in argv) + " > $W/out/member.out")
+        for e in a.members["extras"]:
+            lines.append(" ".join(shell_quote(x) for x in e["argv"]) + f"  # {e['label']}, once per round")
+    if w:
+        lines = [l.replace(w, "$W") for l in lines]
+    return lines
+
+
+def shell_quote(x):
+    return x if re.fullmatch(r"[\w@%+=:,./-]+", x) else "'" + x.replace("'", "'\\''") + "'"
+
+
+def section_archives(res):
+    a = Archives(res.d)
+    m = res.machine
+    out = [ARCHIVES_TITLE, "",
+           f"Issue 3, acceptance 6: archives read where they are, next to the tools people would otherwise use, "
+           f"measured in one run of `bench/run.sh{' --short' if m.get('mode') == 'short' else ''}"
+           f"{' --only archives' if res.parts == ['archives'] else ''}` on {m.get('date', '?')} "
+           f"(load average {m.get('load_start', '?')} at the start, {m.get('load_end', '?')} at the end; "
+           f"source {m.get('commit', '?')}; Python {m.get('python', '?')}). "
+           "Warm page cache throughout (every input is read once right before it is measured); cold-cache "
+           "reads are not measured: dropping the page cache would disturb everything else on a shared "
+           "machine. What the ratios mean: `bench/README.md`, \"Archives in place\".", ""]
+    if m.get("mode") == "short":
+        out += ["**Short mode**: a 64 MiB tar.gz, 20,000-entry zips, few runs; the numbers only show "
+                "that every step works.", ""]
+    tgz, tar, sidecar = a.num("tgz"), a.num("tar"), a.num("sidecar")
+    mixed_files, mixed_bytes = a.num("mixed", 0), a.num("mixed", 1)
+    files = a.num("files")
+
+    # -- summary
+    summary = ["### Archives: summary", ""]
+    mem = a.members
+    if mem:
+        cat = a.member_medians(CAT)
+        gnu = a.member_medians(GNU)
+        bsd = a.member_medians(BSD)
+        c_med, g_med, b_med = (median([t for t, _ in x]) for x in (cat, gnu, bsd))
+        summary.append(
+            f"- **One member of a {fmt_bytes(tgz)} tar.gz** ({len(cat)} members spread over the file, last "
+            f"included; median over members of each member's median): `shardset cat` **{fmt_ms(c_med)} ms**, "
+            f"`tar xOzf --occurrence=1` {fmt_ms(g_med)} ms (**{fmt_x(g_med / c_med)}** slower), "
+            f"`bsdtar -xqOf` {fmt_ms(b_med)} ms ({fmt_x(b_med / c_med)}). For the last member: "
+            f"{fmt_ms(cat[-1][0])} ms vs {fmt_ms(gnu[-1][0])} ms ({fmt_x(gnu[-1][0] / cat[-1][0])}).")
+        summary.append(
+            f"- Bytes read per member (rchar of the process): `shardset cat` median "
+            f"**{fmt_bytes(median([r for _, r in cat]))}** of the {fmt_bytes(tgz)} file "
+            f"({100 * median([r for _, r in cat]) / tgz:.2f}%), `bsdtar` {fmt_bytes(median([r for _, r in bsd]))} "
+            f"(everything before the member).")
+    idx = a.whole.get("shardset index")
+    gz = a.whole.get("gzip -dc")
+    if idx and gz and sidecar:
+        summary.append(f"- `shardset index`: {fmt_s(idx['median'])} s, once per file (`gzip -dc`: "
+                       f"{fmt_s(gz['median'])} s); sidecar {fmt_bytes(sidecar)} = {100 * sidecar / tgz:.1f}% of the "
+                       "tar.gz.")
+    ex, tx = a.whole.get("shardset extract"), a.whole.get("tar xzf")
+    if ex and tx and mixed_bytes:
+        summary.append(f"- Sequential, whole file: `shardset extract` {mixed_bytes / 1e6 / ex['median']:,.0f} MB/s, "
+                       f"`tar xzf` {mixed_bytes / 1e6 / tx['median']:,.0f} MB/s "
+                       f"({tx['median'] / ex['median']:.2f}x tar's speed).")
+    for kind, label in (("zip-stored", "stored zip"), ("zip-deflated", "deflated zip")):
+        c, p = a.cpp.get(kind, {}), a.py.get(kind)
+        o = c.get("Dataset/RandomReadByOrdinal/checksums:1/real_time")
+        k = c.get("Dataset/RandomReadByKey/checksums:1/real_time")
+        if o and k and p and "error" not in o and "error" not in k:
+            summary.append(
+                f"- 10,000 random reads of a {fmt_int(p['entries'])}-entry {label}: shardset (C++) "
+                f"**{o['us/sample']:.1f} us** by ordinal, {k['us/sample']:.1f} us by key; Python zipfile "
+                f"{p['by_zipinfo']['us_per_read']:.1f} us by ZipInfo, {p['by_name']['us_per_read']:.1f} us by "
+                f"name (**{p['by_name']['us_per_read'] / k['us/sample']:.1f}x** by name vs by key).")
+    c, p = a.cpp.get("tsv", {}), a.py.get("tsv")
+    o = c.get("Dataset/RandomReadByOrdinal/checksums:1/real_time")
+    if o and p and "error" not in o:
+        summary.append(f"- 10,000 random TSV rows through `.lineidx.8b`: shardset (C++) {o['us/sample']:.1f} us, "
+                       f"Python seek + readline + base64 {p['by_ordinal']['us_per_read']:.1f} us "
+                       f"({p['by_ordinal']['us_per_read'] / o['us/sample']:.1f}x).")
+    out += summary + [""]
+
+    # -- inputs
+    out += ["### Inputs", "",
+            "| input | made by | entries | bytes |", "| --- | --- | ---: | ---: |"]
+    if tgz:
+        out.append(f"| `mixed.tar.gz` | `shardset_bench_corpus --text-percent` (random `.bin` like images, "
+                   f"JSON-lines-like `.txt`), then `tar --sort=name -czf` (gzip -6) | {fmt_int(mixed_files)} | "
+                   f"{fmt_int(tgz)} ({fmt_int(tar)} as tar: ratio {tar / tgz:.2f}) |")
+        out.append(f"| `mixed.tar.gz.idx` | `shardset index` (checkpoints every 1 MiB of tar) | | "
+                   f"{fmt_int(sidecar)} ({100 * sidecar / tgz:.1f}% of the tar.gz) |")
+    for f, how in (("small-stored.zip", "Python `zipfile`, ZIP_STORED"),
+                   ("small-deflated.zip", "Python `zipfile`, ZIP_DEFLATED level 6 (random bytes: deflate "
+                                          "stores them, so a read inflates stored blocks)"),
+                   ("small.tsv", "Python: key TAB base64 per line (seed 002)"),
+                   ("small.lineidx.8b", "Python: 8-byte offsets (TSVFile's binary line index)")):
+        n = a.num(f)
+        if n is not None:
+            out.append(f"| `{f}` | {how}, from the small corpus | {fmt_int(files or 0)} | {fmt_int(n)} |")
+    out.append("")
+
+    # -- members
+    if mem:
+        runs_per = f"{a.num('rounds')} rounds; `shardset cat` {mem['cat_repeat']} runs per round"
+        out += ["### tar.gz: one member at a time (whole processes)", "",
+                f"Each member read by a fresh process, stdout to a file; {runs_per}, the members and the tools "
+                "in reverse order every other round. ms: median wall time of the member's runs (Python "
+                "`subprocess` start to exit, so process start-up is in it: see the floor below). "
+                "`--occurrence=1` and bsdtar's `-q` make tar stop at the member (tar's best case: without "
+                "them it reads to the end, see below). Read: rchar of the process (`/proc/self/io` of the "
+                "parent around the run): for shardset the format probe and the sidecar's fingerprint check "
+                "(~256 KiB, head and tail of the file) plus the compressed bytes inflated from the checkpoint "
+                "before the member; for bsdtar everything up to the member. GNU tar's count includes the "
+                "pipe from its gzip child, so it is left out.", "",
+                f"| # | member | bytes | at (MiB into the samples) | `shardset cat` ms | `tar xOzf --occurrence=1` ms "
+                f"| `bsdtar -xqOf` ms | tar / shardset | shardset read | bsdtar read |",
+                "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for i, (mm, c_, g_, b_) in enumerate(zip(mem["members"], cat, gnu, bsd)):
+            out.append(f"| {i + 1} | `{mm['name']}` | {fmt_int(mm['size'])} | {mm['bytes_before'] / MIB:,.0f} | "
+                       f"{fmt_ms(c_[0])} | {fmt_ms(g_[0])} | {fmt_ms(b_[0])} | {fmt_x(g_[0] / c_[0])} | "
+                       f"{fmt_bytes(c_[1])} | {fmt_bytes(b_[1])} |")
+        out.append(f"| | **median** | | | **{fmt_ms(c_med)}** | **{fmt_ms(g_med)}** | **{fmt_ms(b_med)}** | "
+                   f"**{fmt_x(g_med / c_med)}** | {fmt_bytes(median([r for _, r in cat]))} | "
+                   f"{fmt_bytes(median([r for _, r in bsd]))} |")
+        out.append("")
+        for e in mem["extras"]:
+            ts = [r["s"] for r in e["runs"]]
+            out.append(f"- {e['label']}: {fmt_ms(median(ts))} ms (runs {', '.join(fmt_ms(t) for t in ts)}), read "
+                       f"{fmt_bytes(median([r['rchar'] for r in e['runs']]))}.")
+        t = a.cpp.get("targz", {})
+        o = t.get("Dataset/RandomReadByOrdinal/checksums:1/real_time")
+        k = t.get("Dataset/RandomReadByKey/checksums:1/real_time")
+        op = t.get("Dataset/IndexOpen/first_find:0/real_time")
+        if o and k and op and "error" not in o and "error" not in k and "error" not in op:
+            out.append(f"- The same reads in process, without process start-up (`shardset_read_bench "
+                       f"--dataset=mixed.tar.gz --random-picks={a.num('tgz_picks')}`: {a.num('tgz_picks')} random "
+                       f"samples, the sidecar opened once): **{o['us/sample'] / 1e3:.2f} ms** per read by ordinal "
+                       f"(checksums on), {k['us/sample'] / 1e3:.2f} ms by key; `Dataset::Open` with the sidecar "
+                       f"{op['us/open'] / 1e3:.2f} ms.")
+        cs = [r["s"] for mm in mem["members"] for r in mm["runs"].get(CAT, [])]
+        out.append(f"- Noise: `shardset cat` runs ranged {fmt_ms(min(cs))}-{fmt_ms(max(cs))} ms over all members.")
+        out.append("")
+
+    # -- whole file
+    if a.whole:
+        ref = a.whole.get("tar xzf")
+        out += ["### tar.gz: the whole file", "",
+                f"hyperfine, {a.num('whole_rounds')} rounds of one run per command (alternating order; a warm-up run "
+                "first). Before every run the outputs are deleted and `sync` runs; nobody fsyncs. MB/s: the "
+                "files' bytes (10^6) per second of wall time. Peak RSS: one more run under GNU time. `gzip -dc` "
+                "is the inflate `tar xzf` runs in its child process (GNU gzip's own inflate code; shardset and "
+                "bsdtar use zlib's).", "",
+                "| command | median s | min-max s | MB/s | vs `tar xzf` | user+sys s | peak RSS MiB |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for name, _cmd in a.whole_commands:
+            r = a.whole.get(name)
+            if not r:
+                continue
+            rss = a.rss.get(name, {})
+            vs = f"{ref['median'] / r['median']:.2f}x" if ref and name != "shardset index" else ""
+            out.append(f"| `{name}` | {fmt_s(r['median'])} | {fmt_s(r['min'])}-{fmt_s(r['max'])} | "
+                       f"{fmt_rate(mixed_bytes / 1e6 / r['median'])} | {vs} | {r['user']:.2f}+{r['system']:.2f} | "
+                       f"{rss.get('rss_kib', 0) / 1024:.1f} |")
+        out.append("")
+
+    # -- zip and tsv
+    def cpp_row(c, bname, field="us/sample"):
+        b = c.get(bname)
+        if not b or "error" in b:
+            return None
+        return b[field]
+
+    for kind, title in (("zip-stored", "stored zip"), ("zip-deflated", "deflated zip")):
+        c, p = a.cpp.get(kind), a.py.get(kind)
+        if not c or not p:
+            continue
+        out += [f"### {title}: {fmt_int(p['entries'])} entries of 1-4 KiB, in process", "",
+                "shardset: `shardset_read_bench --dataset=FILE.zip` (C++, `Dataset` API, one thread; median of the "
+                "repetitions). Python: `zipfile.ZipFile` opened once, `zf.read(...)` in a loop, median of "
+                f"{a.num('py_reps')} timed passes after an untimed one. Both read the same 10,000 entries "
+                "(SplitMix64, seed 42 for ordinals, 43 for keys) and check CRC-32 as they read.", "",
+                "| what | shardset (C++) | Python zipfile | Python / shardset |", "| --- | ---: | ---: | ---: |"]
+        op = cpp_row(c, "Dataset/IndexOpen/first_find:0/real_time", "us/open")
+        if op:
+            out.append(f"| open: central directory (`Dataset::Open` / `ZipFile(path)`) | {op / 1e3:,.2f} ms | "
+                       f"{p['open_median_s'] * 1e3:,.1f} ms | {p['open_median_s'] * 1e6 / op:.1f}x |")
+        for bname, label, pk in (
+                ("Dataset/RandomReadByOrdinal/checksums:1/real_time", "10,000 random, by ordinal / `zf.read(zipinfo)`", "by_zipinfo"),
+                ("Dataset/RandomReadByKey/checksums:1/real_time", "10,000 random, by key (`Find` + `Read`) / `zf.read(name)`", "by_name")):
+            v = cpp_row(c, bname)
+            if v:
+                pu = p[pk]["us_per_read"]
+                out.append(f"| {label}, us/read | {v:.2f} | {pu:.1f} | {pu / v:.1f}x |")
+        v = cpp_row(c, "Dataset/RandomReadByOrdinal/checksums:0/real_time")
+        if v:
+            out.append(f"| 10,000 random by ordinal, CRC-32 check off (C++ only), us/read | {v:.2f} | | |")
+        out.append("")
+    c, p = a.cpp.get("tsv"), a.py.get("tsv")
+    if c and p:
+        out += [f"### TSV: {fmt_int(p['rows'])} rows (key, base64 of 1-4 KiB), in process", "",
+                "shardset: `shardset_read_bench --dataset=FILE.tsv` (columns guessed: key, `bin` base64; the "
+                "`.lineidx.8b` mapped). Python: the seed-002 way, five lines per row (seek the index, unpack, "
+                "seek the TSV, readline, split, `base64.b64decode`), files opened once. Same 10,000 ordinals.", "",
+                "| what | shardset (C++) | Python | Python / shardset |", "| --- | ---: | ---: | ---: |"]
+        op = cpp_row(c, "Dataset/IndexOpen/first_find:0/real_time", "us/open")
+        of = cpp_row(c, "Dataset/IndexOpen/first_find:1/real_time", "us/open")
+        if op:
+            out.append(f"| open (`Dataset::Open`; Python: two `open()` calls, not timed) | {op / 1e3:,.2f} ms | | |")
+        if of:
+            out.append(f"| open + first `Find` (builds the key table) | {of / 1e3:,.2f} ms | | |")
+        v = cpp_row(c, "Dataset/RandomReadByOrdinal/checksums:1/real_time")
+        if v:
+            pu = p["by_ordinal"]["us_per_read"]
+            out.append(f"| 10,000 random rows by ordinal, us/read | {v:.2f} | {pu:.1f} | {pu / v:.1f}x |")
+        v = cpp_row(c, "Dataset/RandomReadByKey/checksums:1/real_time")
+        if v:
+            out.append(f"| 10,000 random rows by key (`Find` + `Read`; Python has no keys), us/read | {v:.2f} | | |")
+        out.append("")
+
+    cmds = archive_commands(res, a)
+    if cmds:
+        out += ["### Archives: commands, exactly as run", "", "```sh"] + cmds + ["```", ""]
+        if res.machine.get("workdir"):
+            out += [f"(`$W` = `{res.machine['workdir']}`)", ""]
+    return out
+
+
+def splice_archives(old_text, section_lines):
+    """old_text with its archives section replaced by section_lines (or
+    inserted before the profile, corpora or machine section)."""
+    lines = old_text.rstrip("\n").split("\n")
+    new = [l for l in section_lines]
+    if ARCHIVES_TITLE in lines:
+        start = lines.index(ARCHIVES_TITLE)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        return "\n".join(lines[:start] + new + lines[end:]).rstrip() + "\n"
+    for anchor in ("## Profile", "## Corpora", "## Machine"):
+        at = next((i for i, l in enumerate(lines) if l.startswith(anchor)), None)
+        if at is not None:
+            return "\n".join(lines[:at] + new + lines[at:]).rstrip() + "\n"
+    return "\n".join(lines + [""] + new).rstrip() + "\n"
+
+
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: report.py RESULTS_DIR")
-    res = Results(sys.argv[1])
-    mode = res.machine.get("mode", "full")
-    lines = ["# Benchmark results", "",
-             f"Written by `bench/run.sh{' --short' if mode == 'short' else ''}` on "
-             f"{res.machine.get('date', '?')}; do not edit by hand (rerun it). What each number means: "
-             "`bench/README.md`.", ""]
-    if mode == "short":
-        lines += ["**Short mode** (CI smoke run): small corpora and few runs; the numbers only show that "
-                  "every step works, they are not the results.", ""]
-    for section in (section_summary, section_pack, section_read, section_profile, section_corpora,
-                    section_machine, section_commands):
-        lines += section(res)
-    print("\n".join(lines).rstrip() + "\n")
+    args = sys.argv[1:]
+    splice = None
+    if len(args) == 3 and args[0] == "--splice":
+        splice, args = args[1], args[2:]
+    if len(args) != 1:
+        sys.exit("usage: report.py [--splice OLD_RESULTS.md] RESULTS_DIR")
+    res = Results(args[0])
     problems = res.problems()
+    if splice:
+        with open(splice, encoding="utf-8") as f:
+            print(splice_archives(f.read(), section_archives(res)), end="")
+    else:
+        mode = res.machine.get("mode", "full")
+        lines = ["# Benchmark results", "",
+                 f"Written by `bench/run.sh{' --short' if mode == 'short' else ''}` on "
+                 f"{res.machine.get('date', '?')}; do not edit by hand (rerun it). What each number means: "
+                 "`bench/README.md`.", ""]
+        if mode == "short":
+            lines += ["**Short mode** (CI smoke run): small corpora and few runs; the numbers only show that "
+                      "every step works, they are not the results.", ""]
+        sections = []
+        if "core" in res.parts:
+            sections += [section_summary, section_pack, section_read]
+        if "archives" in res.parts:
+            sections.append(section_archives)
+        if "core" in res.parts:
+            sections += [section_profile, section_corpora]
+        sections += [section_machine, section_commands]
+        for section in sections:
+            lines += section(res)
+        print("\n".join(lines).rstrip() + "\n")
     for p in problems:
         print(f"report.py: {p}", file=sys.stderr)
     return 1 if problems else 0

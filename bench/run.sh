@@ -2,19 +2,24 @@
 # bench/run.sh: shardset next to the tools users would otherwise pick, in one
 # run, on corpora generated here. See bench/README.md for what each number means.
 #
-#   bench/run.sh            full run (~15 min on 2 cores), writes bench/RESULTS.md
-#   bench/run.sh --short    CI smoke run (~1-2 min): prints its RESULTS.md; fails when
+#   bench/run.sh            full run (~35 min on 2 cores), writes bench/RESULTS.md
+#   bench/run.sh --short    CI smoke run (~2-3 min): prints its RESULTS.md; fails when
 #                           a step fails, never because of how fast anything is
 # Options:
+#   --only PART      run one part: core (pack and read of folders) or archives
+#                    (tar.gz, zip and tsv read in place, next to tar, bsdtar and
+#                    Python); --only archives rewrites only the "Archives in place"
+#                    section of an existing results file
 #   --out FILE       where to write the results (default as above)
 #   --workdir DIR    build the corpora and outputs here instead of a fresh temp folder
 #                    (corpora already there with the same parameters are reused)
 #   --keep           keep the temp folder (printed at the end)
-#   --runs N         timed runs per command (default 10, --short 3)
+#   --runs N         timed runs per pack command (default 10, --short 3)
 #   --wait-idle[=S]  before measuring, wait (at most S seconds, default 1800) until the
 #                    1-minute load average is below 0.5: on a shared machine other jobs
 #                    would otherwise be in the numbers
-# Environment: SHARDSET_BUILD_DIR (default build), TMPDIR (where the temp folder goes).
+# Environment: SHARDSET_BUILD_DIR (default build), TMPDIR (where the temp folder goes),
+# PYTHON (the Python peers' interpreter, default /usr/bin/python3).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +29,7 @@ workdir=""
 keep=0
 runs=""
 wait_idle=0
+only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --short) mode=short ;;
@@ -36,13 +42,27 @@ while [ $# -gt 0 ]; do
     --runs=*) runs=${1#--runs=} ;;
     --wait-idle) wait_idle=1800 ;;
     --wait-idle=*) wait_idle=${1#--wait-idle=} ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only) only=$2; shift ;;
+    --only=*) only=${1#--only=} ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
-for tool in hyperfine tar bsdtar python3 /usr/bin/time; do
+case "$only" in
+  "") parts="core archives" ;;
+  core|archives) parts=$only ;;
+  *) echo "bench/run.sh: --only takes core or archives, not '$only'" >&2; exit 2 ;;
+esac
+has_part() { case " $parts " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# The Python peers run on Debian's interpreter (built with PGO and LTO, like
+# most distributions' and python.org's); PYTHON picks another.
+py=${PYTHON:-/usr/bin/python3}
+[ -x "$py" ] || py=python3
+
+for tool in hyperfine tar bsdtar gzip python3 "$py" /usr/bin/time; do
   command -v "$tool" >/dev/null || {
     echo "bench/run.sh: '$tool' is missing; run scripts/install-deps.sh (or apt-get install it)" >&2
     exit 2
@@ -66,6 +86,29 @@ small_dirs=1000
 small_min=1024
 small_max=4096
 small_seed=42
+# Archives in place: a ~1 GiB tar.gz of image-like (random) and text-like
+# files of 16-240 KiB (64 MiB with --short); zips and a TSV of the small corpus.
+if [ "$mode" = short ]; then
+  mixed_files=512
+  arch_members=6             # members read one by one from the tar.gz
+  arch_rounds=2              # rounds of those reads and of the whole-file commands
+  arch_cat_repeat=2          # shardset cat runs per member per round
+  arch_whole_rounds=1        # rounds of the whole-file commands (index, extract)
+  tgz_picks=50               # random reads per pass of the in-process tar.gz benchmark
+  py_reps=1                  # timed passes of the Python readers
+else
+  mixed_files=8192
+  arch_members=20
+  arch_rounds=3
+  arch_cat_repeat=3
+  arch_whole_rounds=3
+  tgz_picks=200
+  py_reps=5
+fi
+mixed_dirs=64
+mixed_min=16384
+mixed_max=245760
+mixed_text=75
 
 # ---- build ------------------------------------------------------------------
 build_dir=${SHARDSET_BUILD_DIR:-build}
@@ -98,11 +141,14 @@ rm -rf "$R" "$W/out" "$W/keep"
 mkdir -p "$R" "$W/corpus" "$W/out" "$W/keep"
 [ -n "$out" ] || { if [ "$mode" = short ]; then out=$R/RESULTS.md; else out=$repo/bench/RESULTS.md; fi; }
 
-log() { printf '\n== %s\n' "$*" >&2; }
+log() { printf '\n== [%ss] %s\n' "$SECONDS" "$*" >&2; }
+# Where run() records commands: the archives part keeps its own list, which
+# its section of RESULTS.md shows.
+cmdlog=$R/commands.log
 # Runs a command and records it, exactly as run, for RESULTS.md.
 run() {
-  printf '%q ' "$@" | sed 's/ $//' >>"$R/commands.log"
-  printf '\n' >>"$R/commands.log"
+  printf '%q ' "$@" | sed 's/ $//' >>"$cmdlog"
+  printf '\n' >>"$cmdlog"
   "$@"
 }
 
@@ -120,6 +166,7 @@ fi
 {
   echo "date	$(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "mode	$mode"
+  echo "parts	$parts"
   echo "nproc	$(nproc)"
   echo "cpu	$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "memory	$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
@@ -148,6 +195,8 @@ fi
   echo "tar	$(tar --version | head -1)"
   echo "bsdtar	$(bsdtar --version)"
   echo "hyperfine	$(hyperfine --version)"
+  echo "gzip	$(gzip --version | head -1)"
+  echo "python	$("$py" -c 'import sys, zlib; print(sys.version.split()[0], "(zlib " + zlib.ZLIB_RUNTIME_VERSION + ")")') ($(command -v "$py"))"
   echo "shardset	$("$ss" --version 2>/dev/null | head -1)"
   echo "compiler	$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt") $(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt")"
   echo "commit	$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$([ -z "$(git -C "$repo" status --porcelain 2>/dev/null | head -1)" ] || echo ' (with uncommitted changes)')"
@@ -161,9 +210,9 @@ make_corpus() {  # name params command...
   local name=$1 params=$2
   shift 2
   if [ "$(cat "$W/corpus/$name.params" 2>/dev/null)" = "$params" ]; then
-    printf '# reused from an earlier run with the same parameters: ' >>"$R/commands.log"
-    printf '%q ' "$@" | sed 's/ $//' >>"$R/commands.log"
-    printf '\n' >>"$R/commands.log"
+    printf '# reused from an earlier run with the same parameters: ' >>"$cmdlog"
+    printf '%q ' "$@" | sed 's/ $//' >>"$cmdlog"
+    printf '\n' >>"$cmdlog"
     return
   fi
   log "corpus $name: $params"
@@ -171,15 +220,19 @@ make_corpus() {  # name params command...
   run "$@" >&2
   echo "$params" >"$W/corpus/$name.params"
 }
-make_corpus small "files=$small_files dirs=$small_dirs size=$small_min-$small_max seed=$small_seed" \
+small_params="files=$small_files dirs=$small_dirs size=$small_min-$small_max seed=$small_seed"
+make_corpus small "$small_params" \
   "$build_dir/shardset_bench_corpus" --files "$small_files" --dirs "$small_dirs" \
   --min-size "$small_min" --max-size "$small_max" --seed "$small_seed" "$W/corpus/small"
-if [ "$fmnist_limit" -gt 0 ]; then
-  make_corpus fmnist "limit=$fmnist_limit" "$build_dir/fashion_mnist_png" --limit "$fmnist_limit" "$W/corpus/fmnist"
-else
-  make_corpus fmnist "limit=all" "$build_dir/fashion_mnist_png" "$W/corpus/fmnist"
+corpora=(small)
+if has_part core; then
+  if [ "$fmnist_limit" -gt 0 ]; then
+    make_corpus fmnist "limit=$fmnist_limit" "$build_dir/fashion_mnist_png" --limit "$fmnist_limit" "$W/corpus/fmnist"
+  else
+    make_corpus fmnist "limit=all" "$build_dir/fashion_mnist_png" "$W/corpus/fmnist"
+  fi
+  corpora=(small fmnist)
 fi
-corpora=(small fmnist)
 for c in "${corpora[@]}"; do
   src=$W/corpus/$c
   files=$(find "$src" -type f | wc -l)
@@ -189,107 +242,224 @@ for c in "${corpora[@]}"; do
   printf '%s\t%s\t%s\t%s\t%s\n' "$c" "$files" "$bytes" "$dirs" "$disk" >>"$R/corpus.tsv"
 done
 
-# ---- pack: hyperfine, peak RSS, sizes ---------------------------------------
-# name <TAB> output path <TAB> command; $SRC/$OUT are filled in per corpus.
-# Every run starts from an empty output folder with no dirty pages pending
-# (prepare: rm + sync), so no run pays for the previous run's writeback.
-commands() {  # corpus src
-  local c=$1 src=$2 o=$W/out
-  printf '%s\t%s\t%s\n' \
-    "tar cf" "$o/$c.tar" "tar cf $o/$c.tar -C $src ." \
-    "bsdtar cf" "$o/$c.bsdtar.tar" "bsdtar cf $o/$c.bsdtar.tar -C $src ." \
-    "shardset pack --jobs 1" "$o/$c-j1" "$ss pack $src -o $o/$c-j1 -q --jobs 1" \
-    "shardset pack --jobs 2" "$o/$c-j2" "$ss pack $src -o $o/$c-j2 -q --jobs 2" \
-    "shardset pack --jobs 1 --no-sync" "$o/$c-j1ns" "$ss pack $src -o $o/$c-j1ns -q --jobs 1 --no-sync" \
-    "shardset pack --jobs 2 --no-sync" "$o/$c-j2ns" "$ss pack $src -o $o/$c-j2ns -q --jobs 2 --no-sync" \
-    "shardset pack --format tar --jobs 2" "$o/$c-tarfmt" "$ss pack $src -o $o/$c-tarfmt -q --format tar --jobs 2"
-}
-prepare="rm -rf $W/out && mkdir $W/out && sync"
 # Reads every byte of the given files or folders once, so the page cache holds
 # them (proactive reclaim may have dropped what sat idle).
 warm() { find "$@" -type f -exec cat {} + >/dev/null; }
 
-for c in "${corpora[@]}"; do
-  src=$W/corpus/$c
-  commands "$c" "$src" >"$R/commands-$c.tsv"
-  # One hyperfine call per round, one run of each command per round, the order
-  # reversed every other round: on a machine whose load drifts, every command
-  # sees the same conditions (hyperfine alone runs all of one command's runs
-  # back to back). report.py merges the rounds.
-  warm "$src"
-  log "pack $c: hyperfine, $runs rounds of one run per command"
-  for ((round = 1; round <= runs; round++)); do
+# Times the commands of $R/commands-TAG.tsv (name <TAB> output <TAB> command)
+# with hyperfine: one call per round, one run of each command per round, the
+# order reversed every other round, so that on a machine whose load drifts
+# every command sees the same conditions (hyperfine alone runs all of one
+# command's runs back to back). PREPARE runs before every run, untimed.
+# report.py merges the rounds (hyperfine-TAG-ROUND.json).
+hyperfine_rounds() {  # tag rounds prepare
+  local tag=$1 rounds=$2 prep=$3 round warmup order hf name cmd
+  for ((round = 1; round <= rounds; round++)); do
     warmup=0
     [ "$round" = 1 ] && warmup=1
-    hf=(hyperfine --style basic --warmup "$warmup" --runs 1 --prepare "$prepare"
-        --export-json "$R/hyperfine-$c-$round.json")
+    hf=(hyperfine --style basic --warmup "$warmup" --runs 1 --prepare "$prep"
+        --export-json "$R/hyperfine-$tag-$round.json")
     if ((round % 2)); then order=(cat); else order=(tac); fi
-    while IFS=$'\t' read -r name _ cmd; do hf+=(-n "$name" "$cmd"); done < <("${order[@]}" "$R/commands-$c.tsv")
-    run "${hf[@]}" >"$R/hyperfine-$c-$round.log" 2>&1 || { cat "$R/hyperfine-$c-$round.log" >&2; exit 1; }
+    while IFS=$'\t' read -r name _ cmd; do hf+=(-n "$name" "$cmd"); done < <("${order[@]}" "$R/commands-$tag.tsv")
+    run "${hf[@]}" >"$R/hyperfine-$tag-$round.log" 2>&1 || { cat "$R/hyperfine-$tag-$round.log" >&2; exit 1; }
+  done
+}
+
+if has_part core; then
+  # ---- pack: hyperfine, peak RSS, sizes -------------------------------------
+  # name <TAB> output path <TAB> command; $SRC/$OUT are filled in per corpus.
+  # Every run starts from an empty output folder with no dirty pages pending
+  # (prepare: rm + sync), so no run pays for the previous run's writeback.
+  commands() {  # corpus src
+    local c=$1 src=$2 o=$W/out
+    printf '%s\t%s\t%s\n' \
+      "tar cf" "$o/$c.tar" "tar cf $o/$c.tar -C $src ." \
+      "bsdtar cf" "$o/$c.bsdtar.tar" "bsdtar cf $o/$c.bsdtar.tar -C $src ." \
+      "shardset pack --jobs 1" "$o/$c-j1" "$ss pack $src -o $o/$c-j1 -q --jobs 1" \
+      "shardset pack --jobs 2" "$o/$c-j2" "$ss pack $src -o $o/$c-j2 -q --jobs 2" \
+      "shardset pack --jobs 1 --no-sync" "$o/$c-j1ns" "$ss pack $src -o $o/$c-j1ns -q --jobs 1 --no-sync" \
+      "shardset pack --jobs 2 --no-sync" "$o/$c-j2ns" "$ss pack $src -o $o/$c-j2ns -q --jobs 2 --no-sync" \
+      "shardset pack --format tar --jobs 2" "$o/$c-tarfmt" "$ss pack $src -o $o/$c-tarfmt -q --format tar --jobs 2"
+  }
+  prepare="rm -rf $W/out && mkdir $W/out && sync"
+
+  for c in "${corpora[@]}"; do
+    src=$W/corpus/$c
+    commands "$c" "$src" >"$R/commands-$c.tsv"
+    warm "$src"
+    log "pack $c: hyperfine, $runs rounds of one run per command"
+    hyperfine_rounds "$c" "$runs" "$prepare"
+
+    log "pack $c: peak RSS (GNU time) and output sizes"
+    while IFS=$'\t' read -r name path cmd; do
+      bash -c "$prepare"
+      # shellcheck disable=SC2086  # the command is split on spaces, as hyperfine's shell does
+      run /usr/bin/time -f '%M %e %U %S' -o "$R/time.tmp" $cmd >/dev/null
+      size=$(du -s --apparent-size --block-size=1 "$path" | cut -f1)
+      read -r rss el us sy <"$R/time.tmp"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$name" "$rss" "$el" "$us" "$sy" "$size" >>"$R/rss.tsv"
+      case "$name" in
+        "shardset pack --jobs 2") mv "$path" "$W/keep/$c-native" ;;
+        "shardset pack --format tar --jobs 2") mv "$path" "$W/keep/$c-tar" ;;
+      esac
+    done <"$R/commands-$c.tsv"
   done
 
-  log "pack $c: peak RSS (GNU time) and output sizes"
+  # ---- profile: where pack's CPU time goes ----------------------------------
+  perf_freq=1000
+  if command -v perf >/dev/null && perf record -q -e cpu-clock -o "$R/perf-probe.data" true >/dev/null 2>&1; then
+    printf 'freq\t%s\ncorpus\tsmall\n' "$perf_freq" >"$R/perf.tsv"
+    log "profile: perf record of tar cf and shardset pack on the small corpus"
+    warm "$W/corpus/small"
+    while IFS=$'\t' read -r name _ cmd; do
+      case "$name" in
+        "tar cf") tag=tar ;;
+        "shardset pack --jobs 1") tag=pack-j1 ;;
+        "shardset pack --jobs 2") tag=pack-j2 ;;
+        *) continue ;;
+      esac
+      bash -c "$prepare"
+      # shellcheck disable=SC2086
+      run perf record -q -e cpu-clock -F "$perf_freq" -g -o "$R/perf-$tag.data" -- $cmd >/dev/null 2>&1
+      perf script -i "$R/perf-$tag.data" -F comm,ip,sym,dso >"$R/perf-$tag.txt" 2>/dev/null
+    done <"$R/commands-small.tsv"
+  else
+    printf 'skipped\tperf cannot sample cpu-clock on this machine (or is not installed)\n' >"$R/perf.tsv"
+  fi
+  rm -f "$R/perf-probe.data"
+  rm -rf "$W/out"
+
+  # ---- read: Google Benchmark -----------------------------------------------
+  for c in "${corpora[@]}"; do
+    log "read $c: native dataset and loose files"
+    warm "$W/keep/$c-native" "$W/corpus/$c"
+    run "$build_dir/shardset_read_bench" --dataset="$W/keep/$c-native" --tree="$W/corpus/$c" \
+      "${bench_args[@]}" --benchmark_out="$R/read-$c-native.json" --benchmark_out_format=json >&2
+    log "read $c: tar-format dataset"
+    warm "$W/keep/$c-tar"
+    run "$build_dir/shardset_read_bench" --dataset="$W/keep/$c-tar" --benchmark_filter='^Dataset/' \
+      "${bench_args[@]}" --benchmark_out="$R/read-$c-tar.json" --benchmark_out_format=json >&2
+  done
+fi
+
+# ---- archives in place: tar.gz, zip, tsv next to tar, bsdtar and Python --------
+if has_part archives; then
+  cmdlog=$R/commands-archives.log
+  # Inputs, kept in the corpus folder and reused like the corpora: a tar.gz
+  # of image-like (random) and text-like files, made the way users make one
+  # (GNU tar in name order through gzip -6: tar czf); a stored and a deflated
+  # zip and a seed-002 TSV (key, base64; .lineidx.8b) of the small corpus,
+  # written with Python's zipfile and file objects.
+  mixed_params="files=$mixed_files dirs=$mixed_dirs size=$mixed_min-$mixed_max text=$mixed_text seed=$small_seed"
+  make_corpus mixed "$mixed_params" \
+    "$build_dir/shardset_bench_corpus" --files "$mixed_files" --dirs "$mixed_dirs" \
+    --min-size "$mixed_min" --max-size "$mixed_max" --text-percent "$mixed_text" --seed "$small_seed" \
+    "$W/corpus/mixed"
+  tgz=$W/corpus/mixed.tar.gz
+  make_corpus mixed.tar.gz "$mixed_params" tar --sort=name -czf "$tgz" -C "$W/corpus/mixed" .
+  peers=$repo/bench/archive_peers.py
+  for z in stored deflated; do
+    make_corpus "small-$z.zip" "$small_params" \
+      "$py" "$peers" make-zip "$W/corpus/small" "$W/corpus/small-$z.zip" --method "$z"
+  done
+  make_corpus small.tsv "$small_params" "$py" "$peers" make-tsv "$W/corpus/small" "$W/corpus/small.tsv"
+
+  log "archives: shardset index of the tar.gz"
+  run "$ss" index "$tgz" >&2
+  {
+    printf 'mixed\t%s\t%s\n' "$(find "$W/corpus/mixed" -type f | wc -l)" \
+      "$(find "$W/corpus/mixed" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')"
+    printf 'tgz\t%s\n' "$(stat -c %s "$tgz")"
+    # gzip -l's size is modulo 4 GiB: right for this file.
+    printf 'tar\t%s\n' "$(gzip -lq "$tgz" | awk '{print $2}')"
+    printf 'sidecar\t%s\n' "$(stat -c %s "$tgz.idx")"
+    printf 'files\t%s\n' "$(find "$W/corpus/small" -type f | wc -l)"
+    for f in small-stored.zip small-deflated.zip small.tsv small.lineidx.8b; do
+      printf '%s\t%s\n' "$f" "$(stat -c %s "$W/corpus/$f")"
+    done
+    printf 'members\t%s\nrounds\t%s\nwhole_rounds\t%s\ntgz_picks\t%s\npy_reps\t%s\n' \
+      "$arch_members" "$arch_rounds" "$arch_whole_rounds" "$tgz_picks" "$py_reps"
+  } >"$R/archives.tsv"
+
+  # Whole file: inflate alone (the floor), index, and extraction by shardset,
+  # GNU tar and bsdtar. None of them fsyncs what it extracts; before every run
+  # the outputs are deleted and sync runs, so no run pays an earlier one's
+  # writeback.
+  o=$W/out
+  printf '%s\t%s\t%s\n' \
+    "gzip -dc" "-" "gzip -dc $tgz" \
+    "shardset index" "$tgz.idx" "$ss index $tgz" \
+    "shardset extract" "$o/ss" "$ss extract $tgz -o $o/ss -q" \
+    "tar xzf" "$o/tar" "tar xzf $tgz -C $o/tar" \
+    "bsdtar xf" "$o/bsdtar" "bsdtar xf $tgz -C $o/bsdtar" >"$R/commands-targz.tsv"
+  prepare_x="rm -rf $o && mkdir -p $o/ss $o/tar $o/bsdtar && sync"
+  warm "$tgz" "$tgz.idx"
+  log "archives: the whole tar.gz, $arch_whole_rounds round(s) of one run per command"
+  hyperfine_rounds targz "$arch_whole_rounds" "$prepare_x"
+  log "archives: peak RSS (GNU time)"
   while IFS=$'\t' read -r name path cmd; do
-    bash -c "$prepare"
+    bash -c "$prepare_x"
     # shellcheck disable=SC2086  # the command is split on spaces, as hyperfine's shell does
     run /usr/bin/time -f '%M %e %U %S' -o "$R/time.tmp" $cmd >/dev/null
-    size=$(du -s --apparent-size --block-size=1 "$path" | cut -f1)
+    size=0
+    [ "$path" = - ] || size=$(du -s --apparent-size --block-size=1 "$path" | cut -f1)
     read -r rss el us sy <"$R/time.tmp"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$name" "$rss" "$el" "$us" "$sy" "$size" >>"$R/rss.tsv"
-    case "$name" in
-      "shardset pack --jobs 2") mv "$path" "$W/keep/$c-native" ;;
-      "shardset pack --format tar --jobs 2") mv "$path" "$W/keep/$c-tar" ;;
-    esac
-  done <"$R/commands-$c.tsv"
-done
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' targz "$name" "$rss" "$el" "$us" "$sy" "$size" >>"$R/rss.tsv"
+  done <"$R/commands-targz.tsv"
+  rm -rf "$o"
+  mkdir -p "$o"
 
-# ---- profile: where pack's CPU time goes ------------------------------------
-perf_freq=1000
-if command -v perf >/dev/null && perf record -q -e cpu-clock -o "$R/perf-probe.data" true >/dev/null 2>&1; then
-  printf 'freq\t%s\ncorpus\tsmall\n' "$perf_freq" >"$R/perf.tsv"
-  log "profile: perf record of tar cf and shardset pack on the small corpus"
-  warm "$W/corpus/small"
-  while IFS=$'\t' read -r name _ cmd; do
-    case "$name" in
-      "tar cf") tag=tar ;;
-      "shardset pack --jobs 1") tag=pack-j1 ;;
-      "shardset pack --jobs 2") tag=pack-j2 ;;
-      *) continue ;;
-    esac
-    bash -c "$prepare"
-    # shellcheck disable=SC2086
-    run perf record -q -e cpu-clock -F "$perf_freq" -g -o "$R/perf-$tag.data" -- $cmd >/dev/null 2>&1
-    perf script -i "$R/perf-$tag.data" -F comm,ip,sym,dso >"$R/perf-$tag.txt" 2>/dev/null
-  done <"$R/commands-small.tsv"
-else
-  printf 'skipped\tperf cannot sample cpu-clock on this machine (or is not installed)\n' >"$R/perf.tsv"
+  # One member at a time, whole processes: shardset cat (through the sidecar)
+  # next to GNU tar and bsdtar told to stop at the member; wall time and the
+  # bytes each process read (archive_peers.py members).
+  log "archives: $arch_members members of the tar.gz one by one, $arch_rounds rounds"
+  warm "$tgz" "$tgz.idx"
+  run "$py" "$peers" members --shardset "$ss" --tgz "$tgz" --out "$R/members.json" --scratch "$o" \
+    --members "$arch_members" --rounds "$arch_rounds" --cat-repeat "$arch_cat_repeat" >&2
+  # The same reads in process, without process start-up (fewer picks: each
+  # inflates from a checkpoint).
+  run "$build_dir/shardset_read_bench" --dataset="$tgz" --random-picks="$tgz_picks" \
+    --benchmark_filter='^Dataset/(IndexOpen|RandomRead)' "${bench_args[@]}" \
+    --benchmark_out="$R/read-targz.json" --benchmark_out_format=json >&2
+
+  # In process, warm page cache: read_bench (C++, Dataset API) and the Python
+  # readers, on the same 10,000 random entries (same SplitMix64 seeds).
+  for z in stored deflated; do
+    log "archives: $z zip, C++ and Python zipfile"
+    warm "$W/corpus/small-$z.zip"
+    run "$build_dir/shardset_read_bench" --dataset="$W/corpus/small-$z.zip" \
+      --benchmark_filter='^Dataset/(IndexOpen|RandomRead)' "${bench_args[@]}" \
+      --benchmark_out="$R/read-zip-$z.json" --benchmark_out_format=json >&2
+    run "$py" "$peers" zip-read "$W/corpus/small-$z.zip" --out "$R/py-zip-$z.json" \
+      --reps "$py_reps" --open-reps "$py_reps" >&2
+  done
+  log "archives: tsv, C++ and Python seek + readline + base64"
+  warm "$W/corpus/small.tsv" "$W/corpus/small.lineidx.8b"
+  run "$build_dir/shardset_read_bench" --dataset="$W/corpus/small.tsv" \
+    --benchmark_filter='^Dataset/(IndexOpen|RandomRead)' "${bench_args[@]}" \
+    --benchmark_out="$R/read-tsv.json" --benchmark_out_format=json >&2
+  run "$py" "$peers" tsv-read "$W/corpus/small.tsv" --out "$R/py-tsv.json" --reps "$py_reps" >&2
+  cmdlog=$R/commands.log
 fi
-rm -f "$R/perf-probe.data"
-rm -rf "$W/out"
-
-# ---- read: Google Benchmark -------------------------------------------------
-for c in "${corpora[@]}"; do
-  log "read $c: native dataset and loose files"
-  warm "$W/keep/$c-native" "$W/corpus/$c"
-  run "$build_dir/shardset_read_bench" --dataset="$W/keep/$c-native" --tree="$W/corpus/$c" \
-    "${bench_args[@]}" --benchmark_out="$R/read-$c-native.json" --benchmark_out_format=json >&2
-  log "read $c: tar-format dataset"
-  warm "$W/keep/$c-tar"
-  run "$build_dir/shardset_read_bench" --dataset="$W/keep/$c-tar" --benchmark_filter='^Dataset/' \
-    "${bench_args[@]}" --benchmark_out="$R/read-$c-tar.json" --benchmark_out_format=json >&2
-done
 
 echo "load_end	$(cut -d' ' -f1-3 /proc/loadavg)" >>"$R/machine.tsv"
 
 # ---- report -----------------------------------------------------------------
 status=0
-python3 "$repo/bench/report.py" "$R" >"$out.tmp" || status=$?
+if [ "$parts" = archives ] && [ -f "$out" ]; then
+  # Only the archives ran: their section replaces the one in the results
+  # file, whose other sections stay as an earlier run wrote them.
+  python3 "$repo/bench/report.py" --splice "$out" "$R" >"$out.tmp" || status=$?
+else
+  python3 "$repo/bench/report.py" "$R" >"$out.tmp" || status=$?
+fi
 mv "$out.tmp" "$out"
 if [ "$mode" = short ]; then
   cat "$out"
 else
   log "wrote $out"
   sed -n '/^## Summary/,/^## /p' "$out" | sed '$d'
+  sed -n '/^### Archives: summary/,/^### /p' "$out" | sed '$d'
 fi
 [ "$status" = 0 ] || echo "bench/run.sh: some results are missing or failed (see $out)" >&2
 exit "$status"
