@@ -5,7 +5,10 @@
 
 #include <sys/wait.h>
 
+#include <stdlib.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <sstream>
@@ -76,6 +79,39 @@ inline std::vector<Plain> ReadAll(const ShardReader& r) {
   }
   return out;
 }
+
+// A test with its own temporary folder, removed afterwards.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::path(::testing::TempDir()) / "shardset_test.XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Path(std::string_view name) const {
+    return (std::filesystem::path(dir_) / name).string();
+  }
+
+  // Writes `samples` as a shard of `format` at `path`; a failure fails the test.
+  static ShardInfo WritePlain(const std::string& path, ShardFormat format,
+                              const std::vector<Plain>& samples, WriteOptions options) {
+    options.sync = false;
+    auto w = CreateShardWriter(path, format, options);
+    EXPECT_TRUE(w.ok()) << w.status().ToString();
+    if (!w.ok()) return {};
+    for (const Plain& p : samples) {
+      Status s = (*w)->Add(ToInput(p));
+      EXPECT_TRUE(s.ok()) << s.ToString();
+    }
+    auto info = (*w)->Close();
+    EXPECT_TRUE(info.ok()) << info.status().ToString();
+    return info.ok() ? *info : ShardInfo();
+  }
+
+  std::string dir_;
+};
 
 }  // namespace shardset::test
 

@@ -77,30 +77,12 @@ std::string MakeTar(const std::vector<std::pair<std::string, std::string>>& memb
   return tar;
 }
 
-class TarTest : public ::testing::Test {
+class TarTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::path(::testing::TempDir()) / "tar_test.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string Path(std::string_view name) const { return (fs::path(dir_) / name).string(); }
-
   ShardInfo Write(const std::string& path, const std::vector<Plain>& samples, bool index = true) {
     WriteOptions opt;
-    opt.sync = false;
     opt.sidecar_index = index;
-    auto w = Create(path, opt);
-    EXPECT_TRUE(w.ok()) << w.status().ToString();
-    for (const Plain& p : samples) {
-      Status s = (*w)->Add(ToInput(p));
-      EXPECT_TRUE(s.ok()) << s.ToString();
-    }
-    auto info = (*w)->Close();
-    EXPECT_TRUE(info.ok()) << info.status().ToString();
-    return info.ok() ? *info : ShardInfo();
+    return WritePlain(path, ShardFormat::kTar, samples, opt);
   }
 
   std::unique_ptr<ShardReader> MustOpen(const std::string& path) {
@@ -109,7 +91,6 @@ class TarTest : public ::testing::Test {
     return r.ok() ? std::move(*r) : nullptr;
   }
 
-  std::string dir_;
 };
 
 // Samples whose names exercise every way a name is stored.

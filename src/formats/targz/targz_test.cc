@@ -100,17 +100,8 @@ std::vector<Plain> MakeSamples(std::mt19937_64& rng, size_t n, size_t max_bytes)
   return out;
 }
 
-class TarGzTest : public ::testing::Test {
+class TarGzTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::path(::testing::TempDir()) / "targz_test.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string Path(std::string_view name) const { return (fs::path(dir_) / name).string(); }
-
   // A tar.gz of `samples` at `name`; returns its path.
   std::string WriteTarGz(std::string_view name, const std::vector<Plain>& samples,
                          size_t member_bytes = 0) {
@@ -125,7 +116,6 @@ class TarGzTest : public ::testing::Test {
     return r.ok() ? std::move(*r) : nullptr;
   }
 
-  std::string dir_;
 };
 
 // Reads [offset, offset + n) of the stream through the checkpoint before it.

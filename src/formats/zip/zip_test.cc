@@ -187,31 +187,12 @@ uint64_t MaxRss() {
   return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
 }
 
-class ZipTest : public ::testing::Test {
+class ZipTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::path(::testing::TempDir()) / "zip_test.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string Path(std::string_view name) const { return (fs::path(dir_) / name).string(); }
-
   ShardInfo Write(const std::string& path, const std::vector<Plain>& samples, int level = 0) {
     WriteOptions opt;
-    opt.sync = false;
     opt.zip_deflate_level = level;
-    auto w = Create(path, opt);
-    EXPECT_TRUE(w.ok()) << w.status().ToString();
-    if (!w.ok()) return {};
-    for (const Plain& p : samples) {
-      Status s = (*w)->Add(ToInput(p));
-      EXPECT_TRUE(s.ok()) << s.ToString();
-    }
-    auto info = (*w)->Close();
-    EXPECT_TRUE(info.ok()) << info.status().ToString();
-    return info.ok() ? *info : ShardInfo();
+    return WritePlain(path, ShardFormat::kZip, samples, opt);
   }
 
   std::unique_ptr<ShardReader> MustOpen(const std::string& path,
@@ -227,7 +208,6 @@ class ZipTest : public ::testing::Test {
     return p;
   }
 
-  std::string dir_;
 };
 
 // Samples whose names and bytes exercise the writer.
