@@ -94,7 +94,7 @@ bool WriteStdout(std::string_view data) {
 }
 
 // Limits and options for reading shards and archives, shared by every verb
-// that reads them (docs/input-handling.md "Limits").
+// that reads them (docs/archives.md "Safety").
 struct ReadArgs {
   std::string max_field_bytes = "4GiB";
   uint64_t max_entries = uint64_t{1} << 32;
@@ -123,8 +123,9 @@ void AddReadFlags(CLI::App* app, ReadArgs* a) {
       ->capture_default_str()
       ->group("Reading archives");
   app->add_option("--max-ratio", a->max_ratio,
-                  "Refuse compressed data that expands more than this many times (above 1 MiB; "
-                  "stops zip and gzip bombs)")
+                  "Refuse compressed data that expands more than this many times (a zip field "
+                  "above 1 MiB, a whole tar.gz stream above 64 MiB; 0: no limit); stops zip and "
+                  "gzip bombs")
       ->capture_default_str()
       ->group("Reading archives");
   app->add_option("--tsv-columns", a->tsv_columns,

@@ -80,8 +80,8 @@ struct ReadOptions {
   // undetected.
   bool verify_checksums = true;
 
-  // Limits against hostile or broken archives (docs/input-handling.md
-  // "Limits"). Passing one is ResourceExhausted naming the file, the sample
+  // Limits against hostile or broken archives (docs/archives.md
+  // "Safety"). Passing one is ResourceExhausted naming the file, the sample
   // and the flag that raises it; memory and time stay bounded by them, never
   // by what an archive claims.
   //
@@ -89,9 +89,10 @@ struct ReadOptions {
   uint64_t max_field_bytes = uint64_t{4} << 30;
   // The most entries (members, rows) an archive may hold.
   uint64_t max_entries = uint64_t{1} << 32;
-  // The largest decompressed:compressed ratio of a field or stream bigger
-  // than kRatioFloorBytes (deflate's own limit is 1032:1; real images and
-  // text stay far below 100:1).
+  // The largest decompressed:compressed ratio of a zip field bigger than
+  // kRatioFloorBytes, or of a whole tar.gz stream past targz::kStreamRatioFloor
+  // (64 MiB, docs/formats/targz-index.md "Limits"); 0: no limit. Deflate's own
+  // limit is 1032:1; real images and text stay far below 100:1.
   uint64_t max_ratio = 200;
   static constexpr uint64_t kRatioFloorBytes = uint64_t{1} << 20;
 
