@@ -74,12 +74,19 @@ Status WriteInside(int root_fd, const std::string& out, std::string_view rel,
 
 Result<ExtractResult> Extract(const Dataset& ds, const std::string& out,
                               const ExtractOptions& options) {
-  // Every key is checked before anything is written, so a hostile archive
-  // ("../x", "/etc/x", "a//b") leaves no partial extraction behind. Keys come
-  // from the index: no field bytes are read here.
+  // Every key's folders are checked before anything is written, so a hostile
+  // archive ("../x", "/etc/x", "a//b/x") leaves no partial extraction behind.
+  // Keys come from the index: no field bytes are read here. The last
+  // component joins its field's name ("." + "txt" -> "..txt" is a fine file
+  // name), so the whole file name is checked again as each one is written.
   for (uint64_t i = 0; i < ds.num_samples(); ++i) {
     SHARDSET_ASSIGN_OR_RETURN(std::string key, ds.Key(i));
-    if (!IsPlainRelativePath(key)) {
+    const size_t slash = key.rfind('/');
+    const std::string_view dirs =
+        slash == std::string::npos ? std::string_view() : std::string_view(key).substr(0, slash);
+    const bool safe = (slash == std::string::npos || IsPlainRelativePath(dirs)) &&
+                      slash + 1 != key.size() && key.find('\0') == std::string::npos;
+    if (!safe) {
       return Status::InvalidArgument(fmt::format(
           "{}: sample {} has key '{}', which would be written outside {} (absolute, '..', or "
           "empty components); refusing, nothing was written. Read it with shardset cat, or "
