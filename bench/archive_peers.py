@@ -104,28 +104,29 @@ def cmd_make_tsv(a):
 # ---- in-process readers ---------------------------------------------------------
 
 def timed_passes(fn, reps):
-    """Runs fn() (one pass) reps times; returns the seconds of each pass."""
+    """Runs fn() (one pass) reps times; returns (wall, CPU) seconds of each
+    pass. CPU time is what the pass cost when other processes share the
+    cores; wall time is what it took."""
     out = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        out.append(time.perf_counter() - t0)
+        out.append((time.perf_counter() - t0, time.process_time() - c0))
     return out
 
 
 def summary(times, reads, nbytes):
-    med = statistics.median(times)
-    return {"pass_s": times, "median_s": med, "reads": reads, "bytes": nbytes,
-            "us_per_read": med / reads * 1e6, "reads_per_s": reads / med, "mb_per_s": nbytes / med / 1e6}
+    wall = [w for w, _ in times]
+    cpu = [c for _, c in times]
+    med = statistics.median(wall)
+    return {"pass_s": wall, "pass_cpu_s": cpu, "median_s": med, "reads": reads, "bytes": nbytes,
+            "us_per_read": med / reads * 1e6, "cpu_us_per_read": statistics.median(cpu) / reads * 1e6,
+            "reads_per_s": reads / med, "mb_per_s": nbytes / med / 1e6}
 
 
 def cmd_zip_read(a):
     # Open: ZipFile parses the end record and every central directory entry.
-    opens = []
-    for _ in range(a.open_reps):
-        t0 = time.perf_counter()
-        zipfile.ZipFile(a.zip).close()
-        opens.append(time.perf_counter() - t0)
+    opens = timed_passes(lambda: zipfile.ZipFile(a.zip).close(), a.open_reps)
     zf = zipfile.ZipFile(a.zip)
     infos = zf.infolist()
     if any(i.is_dir() for i in infos):
@@ -149,7 +150,8 @@ def cmd_zip_read(a):
     write_json(a.out, {
         "file": a.zip, "size": os.path.getsize(a.zip), "entries": n,
         "python": sys.version.split()[0],
-        "open_s": opens, "open_median_s": statistics.median(opens),
+        "open_s": [w for w, _ in opens], "open_median_s": statistics.median(w for w, _ in opens),
+        "open_cpu_median_s": statistics.median(c for _, c in opens),
         "by_zipinfo": summary(r_ord, len(by_ordinal), nbytes["ordinal"]),
         "by_name": summary(r_name, len(by_name), nbytes["name"]),
     })
@@ -194,21 +196,25 @@ def rchar():
 
 
 def run_once(argv, out_path, err_path, expected_size):
-    """One whole-process run, stdout to a file: {wall seconds, bytes read}.
-    (No peak RSS: a child started by vfork reports its parent's until exec.)"""
+    """One whole-process run, stdout to a file: {wall seconds, CPU seconds
+    (user + system of the process and the children it waited for), bytes
+    read}. (No peak RSS: a child started by vfork reports its parent's until
+    it execs.)"""
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         r0 = rchar()
         t0 = time.perf_counter()
-        rc = subprocess.call(argv, stdout=out, stderr=err)
+        p = subprocess.Popen(argv, stdout=out, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
         t1 = time.perf_counter()
         r1 = rchar()
+    rc = p.returncode = os.waitstatus_to_exitcode(status)
     if rc != 0:
         with open(err_path, encoding="utf-8", errors="replace") as f:
             sys.exit(f"{' '.join(argv)}: exit {rc}: {f.read().strip()}")
     got = os.path.getsize(out_path)
     if expected_size is not None and got != expected_size:
         sys.exit(f"{' '.join(argv)}: wrote {got} bytes, expected {expected_size}")
-    return {"s": t1 - t0, "rchar": r1 - r0}
+    return {"s": t1 - t0, "cpu": usage.ru_utime + usage.ru_stime, "rchar": r1 - r0}
 
 
 def list_samples(shardset, tgz):

@@ -677,6 +677,10 @@ def section_archives(res):
         summary.append(f"- Sequential, whole file: `shardset extract` {mixed_bytes / 1e6 / ex['median']:,.0f} MB/s, "
                        f"`tar xzf` {mixed_bytes / 1e6 / tx['median']:,.0f} MB/s "
                        f"({tx['median'] / ex['median']:.2f}x tar's speed).")
+    def o_ms(c):
+        b = c.get("Dataset/IndexOpen/first_find:0/real_time")
+        return b["us/open"] / 1e3 if b and "error" not in b else float("nan")
+
     for kind, label in (("zip-stored", "stored zip"), ("zip-deflated", "deflated zip")):
         c, p = a.cpp.get(kind, {}), a.py.get(kind)
         o = c.get("Dataset/RandomReadByOrdinal/checksums:1/real_time")
@@ -686,13 +690,19 @@ def section_archives(res):
                 f"- 10,000 random reads of a {fmt_int(p['entries'])}-entry {label}: shardset (C++) "
                 f"**{o['us/sample']:.1f} us** by ordinal, {k['us/sample']:.1f} us by key; Python zipfile "
                 f"{p['by_zipinfo']['us_per_read']:.1f} us by ZipInfo, {p['by_name']['us_per_read']:.1f} us by "
-                f"name (**{p['by_name']['us_per_read'] / k['us/sample']:.1f}x** by name vs by key).")
+                f"name (**{p['by_name']['us_per_read'] / k['us/sample']:.1f}x** by name vs by key"
+                + (f"; {p['by_name']['cpu_us_per_read'] / (k['cpu_time'] * 1e3 / p['by_name']['reads']):.1f}x "
+                   "in CPU time" if "cpu_us_per_read" in p["by_name"] and k.get("time_unit") == "ms" else "")
+                + f"); open {o_ms(c):,.1f} ms vs `ZipFile()` {p['open_median_s'] * 1e3:,.0f} ms.")
     c, p = a.cpp.get("tsv", {}), a.py.get("tsv")
     o = c.get("Dataset/RandomReadByOrdinal/checksums:1/real_time")
     if o and p and "error" not in o:
         summary.append(f"- 10,000 random TSV rows through `.lineidx.8b`: shardset (C++) {o['us/sample']:.1f} us, "
                        f"Python seek + readline + base64 {p['by_ordinal']['us_per_read']:.1f} us "
-                       f"({p['by_ordinal']['us_per_read'] / o['us/sample']:.1f}x).")
+                       f"({p['by_ordinal']['us_per_read'] / o['us/sample']:.1f}x"
+                       + (f"; {p['by_ordinal']['cpu_us_per_read'] / (o['cpu_time'] * 1e3 / p['by_ordinal']['reads']):.1f}x "
+                          "in CPU time" if "cpu_us_per_read" in p["by_ordinal"] and o.get("time_unit") == "ms" else "")
+                       + ").")
     out += summary + [""]
 
     # -- inputs
@@ -752,6 +762,13 @@ def section_archives(res):
                        f"samples, the sidecar opened once): **{o['us/sample'] / 1e3:.2f} ms** per read by ordinal "
                        f"(checksums on), {k['us/sample'] / 1e3:.2f} ms by key; `Dataset::Open` with the sidecar "
                        f"{op['us/open'] / 1e3:.2f} ms.")
+        cpu = {t: median([median([r["cpu"] for r in mm["runs"].get(t, [])]) for mm in mem["members"]])
+               for t in (CAT, GNU, BSD)} if all("cpu" in r for r in mem["members"][0]["runs"][CAT]) else None
+        if cpu:
+            out.append(f"- CPU time (user + system of the process and the children it waited for), median over "
+                       f"members: `shardset cat` {fmt_ms(cpu[CAT])} ms, `tar xOzf --occurrence=1` "
+                       f"{fmt_ms(cpu[GNU])} ms (with its gzip), `bsdtar -xqOf` {fmt_ms(cpu[BSD])} ms: "
+                       f"{fmt_x(cpu[GNU] / cpu[CAT])} and {fmt_x(cpu[BSD] / cpu[CAT])} shardset's.")
         cs = [r["s"] for mm in mem["members"] for r in mm["runs"].get(CAT, [])]
         out.append(f"- Noise: `shardset cat` runs ranged {fmt_ms(min(cs))}-{fmt_ms(max(cs))} ms over all members.")
         out.append("")
@@ -785,6 +802,28 @@ def section_archives(res):
             return None
         return b[field]
 
+    def cpp_cpu_us(c, bname, per):
+        """CPU microseconds per read (per iteration / `per`)."""
+        b = c.get(bname)
+        if not b or "error" in b:
+            return None
+        scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b.get("time_unit", "ns")]
+        return b["cpu_time"] * scale / per
+
+    def row(label, cw, pw, cc, pc, digits=2):
+        cells = [f"{cw:,.{digits}f}" if cw is not None else "", f"{pw:,.1f}" if pw is not None else "",
+                 fmt_x(pw / cw) if cw and pw else "",
+                 f"{cc:,.{digits}f}" if cc is not None else "", f"{pc:,.1f}" if pc is not None else "",
+                 fmt_x(pc / cc) if cc and pc else ""]
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    in_process_header = [
+        "| what | shardset wall | Python wall | Python / shardset | shardset CPU | Python CPU | "
+        "Python / shardset, CPU |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    cpu_note = ("Wall time is what a read took; CPU time (user + system of the process, one thread reading) is "
+                "what it cost, and moves less when other jobs share the two cores.")
+
     for kind, title in (("zip-stored", "stored zip"), ("zip-deflated", "deflated zip")):
         c, p = a.cpp.get(kind), a.py.get(kind)
         if not c or not p:
@@ -793,43 +832,53 @@ def section_archives(res):
                 "shardset: `shardset_read_bench --dataset=FILE.zip` (C++, `Dataset` API, one thread; median of the "
                 "repetitions). Python: `zipfile.ZipFile` opened once, `zf.read(...)` in a loop, median of "
                 f"{a.num('py_reps')} timed passes after an untimed one. Both read the same 10,000 entries "
-                "(SplitMix64, seed 42 for ordinals, 43 for keys) and check CRC-32 as they read.", "",
-                "| what | shardset (C++) | Python zipfile | Python / shardset |", "| --- | ---: | ---: | ---: |"]
-        op = cpp_row(c, "Dataset/IndexOpen/first_find:0/real_time", "us/open")
+                "(SplitMix64, seed 42 for ordinals, 43 for keys) and check CRC-32 as they read. " + cpu_note, ""]
+        out += in_process_header
+        bo = "Dataset/IndexOpen/first_find:0/real_time"
+        op = cpp_row(c, bo, "us/open")
         if op:
-            out.append(f"| open: central directory (`Dataset::Open` / `ZipFile(path)`) | {op / 1e3:,.2f} ms | "
-                       f"{p['open_median_s'] * 1e3:,.1f} ms | {p['open_median_s'] * 1e6 / op:.1f}x |")
+            out.append(row("open: central directory (`Dataset::Open` / `ZipFile(path)`), ms", op / 1e3,
+                           p["open_median_s"] * 1e3, cpp_cpu_us(c, bo, 1e3),
+                           p["open_cpu_median_s"] * 1e3 if "open_cpu_median_s" in p else None))
         for bname, label, pk in (
                 ("Dataset/RandomReadByOrdinal/checksums:1/real_time", "10,000 random, by ordinal / `zf.read(zipinfo)`", "by_zipinfo"),
                 ("Dataset/RandomReadByKey/checksums:1/real_time", "10,000 random, by key (`Find` + `Read`) / `zf.read(name)`", "by_name")):
             v = cpp_row(c, bname)
             if v:
-                pu = p[pk]["us_per_read"]
-                out.append(f"| {label}, us/read | {v:.2f} | {pu:.1f} | {pu / v:.1f}x |")
-        v = cpp_row(c, "Dataset/RandomReadByOrdinal/checksums:0/real_time")
+                out.append(row(f"{label}, us/read", v, p[pk]["us_per_read"], cpp_cpu_us(c, bname, p[pk]["reads"]),
+                               p[pk].get("cpu_us_per_read")))
+        bname = "Dataset/RandomReadByOrdinal/checksums:0/real_time"
+        v = cpp_row(c, bname)
         if v:
-            out.append(f"| 10,000 random by ordinal, CRC-32 check off (C++ only), us/read | {v:.2f} | | |")
+            out.append(row("10,000 random by ordinal, CRC-32 check off (C++ only), us/read", v, None,
+                           cpp_cpu_us(c, bname, p["by_zipinfo"]["reads"]), None))
         out.append("")
     c, p = a.cpp.get("tsv"), a.py.get("tsv")
     if c and p:
         out += [f"### TSV: {fmt_int(p['rows'])} rows (key, base64 of 1-4 KiB), in process", "",
                 "shardset: `shardset_read_bench --dataset=FILE.tsv` (columns guessed: key, `bin` base64; the "
                 "`.lineidx.8b` mapped). Python: the seed-002 way, five lines per row (seek the index, unpack, "
-                "seek the TSV, readline, split, `base64.b64decode`), files opened once. Same 10,000 ordinals.", "",
-                "| what | shardset (C++) | Python | Python / shardset |", "| --- | ---: | ---: | ---: |"]
-        op = cpp_row(c, "Dataset/IndexOpen/first_find:0/real_time", "us/open")
-        of = cpp_row(c, "Dataset/IndexOpen/first_find:1/real_time", "us/open")
-        if op:
-            out.append(f"| open (`Dataset::Open`; Python: two `open()` calls, not timed) | {op / 1e3:,.2f} ms | | |")
-        if of:
-            out.append(f"| open + first `Find` (builds the key table) | {of / 1e3:,.2f} ms | | |")
-        v = cpp_row(c, "Dataset/RandomReadByOrdinal/checksums:1/real_time")
+                "seek the TSV, readline, split, `base64.b64decode`), files opened once. Same 10,000 ordinals. "
+                + cpu_note, ""]
+        out += in_process_header
+        reads = p["by_ordinal"]["reads"]
+        for bname, label in (("Dataset/IndexOpen/first_find:0/real_time",
+                              "open (`Dataset::Open`; Python: two `open()` calls, not timed), ms"),
+                             ("Dataset/IndexOpen/first_find:1/real_time",
+                              "open + first `Find` (builds the key table), ms")):
+            op = cpp_row(c, bname, "us/open")
+            if op:
+                out.append(row(label, op / 1e3, None, cpp_cpu_us(c, bname, 1e3), None))
+        bname = "Dataset/RandomReadByOrdinal/checksums:1/real_time"
+        v = cpp_row(c, bname)
         if v:
-            pu = p["by_ordinal"]["us_per_read"]
-            out.append(f"| 10,000 random rows by ordinal, us/read | {v:.2f} | {pu:.1f} | {pu / v:.1f}x |")
-        v = cpp_row(c, "Dataset/RandomReadByKey/checksums:1/real_time")
+            out.append(row("10,000 random rows by ordinal, us/read", v, p["by_ordinal"]["us_per_read"],
+                           cpp_cpu_us(c, bname, reads), p["by_ordinal"].get("cpu_us_per_read")))
+        bname = "Dataset/RandomReadByKey/checksums:1/real_time"
+        v = cpp_row(c, bname)
         if v:
-            out.append(f"| 10,000 random rows by key (`Find` + `Read`; Python has no keys), us/read | {v:.2f} | | |")
+            out.append(row("10,000 random rows by key (`Find` + `Read`; Python has no keys), us/read", v, None,
+                           cpp_cpu_us(c, bname, reads), None))
         out.append("")
 
     cmds = archive_commands(res, a)
