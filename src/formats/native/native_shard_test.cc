@@ -183,7 +183,9 @@ TEST(NativeShard, FlippedDataByteIsDetectedAndNamed) {
   ASSERT_EQ(report.problems.size(), 1u);
   EXPECT_NE(report.problems[0].find("sample 123"), std::string::npos);
   // With checksums off the read "succeeds", which is why they default on.
-  auto unchecked = native::Open(path, ReadOptions{.verify_checksums = false});
+  ReadOptions unchecked_options;
+  unchecked_options.verify_checksums = false;
+  auto unchecked = native::Open(path, unchecked_options);
   EXPECT_TRUE((*unchecked)->Read(123, &s).ok());
 }
 

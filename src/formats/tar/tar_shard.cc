@@ -11,6 +11,7 @@
 #include "formats/indexed_reader.h"
 #include "formats/member_samples.h"
 #include "formats/sample_key.h"
+#include "formats/shard_file.h"
 #include "formats/tar/tar_header.h"
 #include "formats/tar/tar_scan.h"
 #include "formats/tar/tar_sidecar.h"
@@ -98,16 +99,17 @@ class TarWriter : public ShardWriter {
         checker_("tar member", TarNameRule) {}
 
   Status Add(const InputSample& sample) override {
-    SHARDSET_RETURN_IF_ERROR(CheckUsable());
-    SHARDSET_RETURN_IF_ERROR(checker_.Check(file_->final_path(), sample));
+    SHARDSET_RETURN_IF_ERROR(file_.Usable());
+    SHARDSET_RETURN_IF_ERROR(checker_.Check(file_.final_path(), sample));
     std::vector<uint32_t> ids;
     for (const InputField& f : sample.fields) {
       // Field flags are not kept: a tar stores every field as a member, and
       // a scan of the tar must build the same index as the writer.
       ids.push_back(index_.FieldId(f.name, 0));
       if (ids.back() >= index::kMaxFields) {
-        return Invalid(sample.key, fmt::format("the shard would have more than {} field names",
-                                               index::kMaxFields));
+        return file_.InvalidSample(
+            sample.key,
+            fmt::format("the shard would have more than {} field names", index::kMaxFields));
       }
     }
     locs_.clear();
@@ -125,17 +127,17 @@ class TarWriter : public ShardWriter {
   }
 
   uint64_t num_samples() const override { return index_.num_samples(); }
-  uint64_t bytes_written() const override { return file_->offset() + 2 * kBlockSize; }
+  uint64_t bytes_written() const override { return file_.offset() + 2 * kBlockSize; }
 
   Result<ShardInfo> Close() override {
-    SHARDSET_RETURN_IF_ERROR(CheckUsable());
-    closed_ = true;
+    SHARDSET_RETURN_IF_ERROR(file_.Usable());
+    file_.MarkClosed();
     // End of archive: two zero blocks, then zeros to a whole record.
-    uint64_t end = file_->offset() + 2 * kBlockSize;
+    uint64_t end = file_.offset() + 2 * kBlockSize;
     end += (kRecordSize - end % kRecordSize) % kRecordSize;
-    SHARDSET_RETURN_IF_ERROR(AppendZeros(end - file_->offset()));
-    ShardInfo info = SealedShardInfo(*file_, ShardFormat::kTar, index_, file_hash_.Digest());
-    SHARDSET_RETURN_IF_ERROR(file_->Commit(options_.sync));
+    SHARDSET_RETURN_IF_ERROR(AppendZeros(end - file_.offset()));
+    ShardInfo info = SealedShardInfo(file_.atomic(), ShardFormat::kTar, index_, file_.xxh3());
+    SHARDSET_RETURN_IF_ERROR(file_.Commit(options_.sync));
     if (options_.sidecar_index) {
       // After the commit: the fingerprint records the final file's mtime.
       Status s = WriteSidecarOf(info.path);
@@ -149,23 +151,11 @@ class TarWriter : public ShardWriter {
   }
 
  private:
-  // A write error sticks: the file would hold part of a sample, so nothing
-  // more is written and Close() does not commit it.
-  Status CheckUsable() const {
-    if (closed_) return Status::InvalidArgument("shard writer already closed");
-    return failed_;
-  }
-
-  Status Invalid(std::string_view key, std::string_view what) const {
-    return Status::InvalidArgument(fmt::format("{}: sample '{}': {}", file_->final_path(),
-                                               EscapeForDisplay(key), what));
-  }
-
   // Appends a member's headers, data and padding; returns its data offset.
   Result<uint64_t> AppendMember(const std::string& name, std::string_view data) {
-    SHARDSET_RETURN_IF_ERROR(Append(EncodeMemberHeaders(name, data.size())));
-    const uint64_t offset = file_->offset();
-    SHARDSET_RETURN_IF_ERROR(Append(data));
+    SHARDSET_RETURN_IF_ERROR(file_.Append(EncodeMemberHeaders(name, data.size())));
+    const uint64_t offset = file_.offset();
+    SHARDSET_RETURN_IF_ERROR(file_.Append(data));
     SHARDSET_RETURN_IF_ERROR(AppendZeros(PaddingAfter(data.size())));
     return offset;
   }
@@ -173,16 +163,9 @@ class TarWriter : public ShardWriter {
   Status AppendZeros(uint64_t n) {
     static const std::string kZeros(kRecordSize, '\0');
     for (; n > 0; n -= std::min<uint64_t>(n, kZeros.size())) {
-      SHARDSET_RETURN_IF_ERROR(Append(std::string_view(kZeros).substr(0, n)));
+      SHARDSET_RETURN_IF_ERROR(file_.Append(std::string_view(kZeros).substr(0, n)));
     }
     return Status::OK();
-  }
-
-  Status Append(std::string_view data) {
-    file_hash_.Update(data);
-    Status s = file_->Append(data);
-    if (!s.ok()) failed_ = s;
-    return s;
   }
 
   Status WriteSidecarOf(const std::string& path) {
@@ -190,14 +173,12 @@ class TarWriter : public ShardWriter {
     return WriteSidecar(path, FingerprintOf(tar), &index_, options_.sync);
   }
 
-  std::unique_ptr<AtomicFile> file_;
+  ShardFile file_;
   WriteOptions options_;
   index::IndexBuilder index_;
-  Xxh3Stream file_hash_, sample_hash_;
+  Xxh3Stream sample_hash_;
   std::vector<index::FieldLoc> locs_;
   MemberSampleChecker checker_;
-  Status failed_;
-  bool closed_ = false;
 };
 
 }  // namespace

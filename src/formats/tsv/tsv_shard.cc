@@ -12,6 +12,7 @@
 #include "base/file.h"
 #include "base/hash.h"
 #include "base/strings.h"
+#include "formats/shard_file.h"
 #include "formats/tsv/tsv_columns.h"
 
 namespace shardset::tsv {
@@ -594,8 +595,10 @@ class TsvWriter final : public ShardWriter {
       : file_(std::move(file)), options_(options) {}
 
   Status Add(const InputSample& sample) override {
-    SHARDSET_RETURN_IF_ERROR(CheckUsable());
-    if (std::string why = KeyProblem(sample.key); !why.empty()) return Invalid(sample.key, why);
+    SHARDSET_RETURN_IF_ERROR(file_.Usable());
+    if (std::string why = KeyProblem(sample.key); !why.empty()) {
+      return file_.InvalidSample(sample.key, why);
+    }
     if (columns_.empty()) SHARDSET_RETURN_IF_ERROR(StartColumns(sample));
     // Field i of the row: the sample's field for column i.
     order_.assign(columns_.size(), nullptr);
@@ -617,18 +620,17 @@ class TsvWriter final : public ShardWriter {
       } else if (IsTextCell(data)) {
         line_ += data;
       } else {
-        return Invalid(sample.key,
-                       fmt::format("field '{}' is not UTF-8 text without tab, newline, CR or NUL, "
-                                   "but its column holds text as is (the first sample, '{}', "
-                                   "made it a text column); a tsv cannot store it: pack to "
-                                   "native, tar or zip",
-                                   EscapeForDisplay(columns_[c].name),
-                                   EscapeForDisplay(first_key_)));
+        return file_.InvalidSample(
+            sample.key,
+            fmt::format("field '{}' is not UTF-8 text without tab, newline, CR or NUL, but its "
+                        "column holds text as is (the first sample, '{}', made it a text "
+                        "column); a tsv cannot store it: pack to native, tar or zip",
+                        EscapeForDisplay(columns_[c].name), EscapeForDisplay(first_key_)));
       }
     }
     line_.push_back('\n');
-    const uint64_t offset = file_->offset();
-    SHARDSET_RETURN_IF_ERROR(Append(line_));
+    const uint64_t offset = file_.offset();
+    SHARDSET_RETURN_IF_ERROR(file_.Append(line_));
     offsets_.push_back(offset);
     if (offsets_.size() == 1) first_key_ = sample.key;
     last_key_ = sample.key;
@@ -636,24 +638,24 @@ class TsvWriter final : public ShardWriter {
   }
 
   uint64_t num_samples() const override { return offsets_.size(); }
-  uint64_t bytes_written() const override { return file_->offset(); }
+  uint64_t bytes_written() const override { return file_.offset(); }
 
   Result<ShardInfo> Close() override {
-    SHARDSET_RETURN_IF_ERROR(CheckUsable());
-    closed_ = true;
+    SHARDSET_RETURN_IF_ERROR(file_.Usable());
+    file_.MarkClosed();
     if (columns_.empty()) {
       // No samples, so no columns: a header alone keeps the file a tsv.
-      SHARDSET_RETURN_IF_ERROR(Append(FormatHeader({ColumnDef{"key"}}) + "\n"));
+      SHARDSET_RETURN_IF_ERROR(file_.Append(FormatHeader({ColumnDef{"key"}}) + "\n"));
     }
     ShardInfo info;
-    info.path = file_->final_path();
+    info.path = file_.final_path();
     info.format = ShardFormat::kTsv;
     info.num_samples = offsets_.size();
-    info.file_size = file_->offset();
-    info.xxh3 = hash_.Digest();
+    info.file_size = file_.offset();
+    info.xxh3 = file_.xxh3();
     info.first_key = first_key_;
     info.last_key = last_key_;
-    SHARDSET_RETURN_IF_ERROR(file_->Commit(options_.sync));
+    SHARDSET_RETURN_IF_ERROR(file_.Commit(options_.sync));
     if (options_.sidecar_index) {
       Status s = WriteSidecars(info.path);
       if (!s.ok()) {
@@ -666,16 +668,6 @@ class TsvWriter final : public ShardWriter {
   }
 
  private:
-  Status CheckUsable() const {
-    if (closed_) return Status::InvalidArgument("shard writer already closed");
-    return failed_;
-  }
-
-  Status Invalid(std::string_view key, std::string_view what) const {
-    return Status::InvalidArgument(fmt::format("{}: sample '{}': {}", file_->final_path(),
-                                               EscapeForDisplay(key), what));
-  }
-
   static std::string KeyProblem(std::string_view key) {
     if (key.empty()) return "the key is empty; a tsv row starts with its key";
     if (!IsTextCell(key)) {
@@ -691,7 +683,8 @@ class TsvWriter final : public ShardWriter {
     std::vector<ColumnDef> columns{ColumnDef{"key"}};
     for (const InputField& f : s.fields) {
       if (std::string why = FieldNameProblem(f.name); !why.empty()) {
-        return Invalid(s.key, fmt::format("field '{}': {}", EscapeForDisplay(f.name), why));
+        return file_.InvalidSample(s.key,
+                                   fmt::format("field '{}': {}", EscapeForDisplay(f.name), why));
       }
       ColumnDef col;
       col.name = f.name;
@@ -702,12 +695,12 @@ class TsvWriter final : public ShardWriter {
     for (size_t i = 1; i < columns.size(); ++i) {
       for (size_t j = 1; j < i; ++j) {
         if (columns[i].name == columns[j].name) {
-          return Invalid(s.key,
-                         fmt::format("has field '{}' twice", EscapeForDisplay(columns[i].name)));
+          return file_.InvalidSample(
+              s.key, fmt::format("has field '{}' twice", EscapeForDisplay(columns[i].name)));
         }
       }
     }
-    SHARDSET_RETURN_IF_ERROR(Append(FormatHeader(columns) + "\n"));
+    SHARDSET_RETURN_IF_ERROR(file_.Append(FormatHeader(columns) + "\n"));
     columns_ = std::move(columns);
     return Status::OK();
   }
@@ -716,17 +709,10 @@ class TsvWriter final : public ShardWriter {
     std::string want, got;
     for (size_t c = 1; c < columns_.size(); ++c) want += (c > 1 ? ", " : "") + columns_[c].name;
     for (const InputField& f : s.fields) got += (got.empty() ? "" : ", ") + EscapeForDisplay(f.name);
-    return Invalid(s.key, fmt::format(
+    return file_.InvalidSample(s.key, fmt::format(
         "has fields ({}) but the tsv's columns, fixed by its first sample, are ({}); every row of "
         "a tsv has the same columns: pack samples with varying fields to native, tar or zip",
         got, want));
-  }
-
-  Status Append(std::string_view data) {
-    hash_.Update(data);
-    Status s = file_->Append(data);
-    if (!s.ok()) failed_ = s;
-    return s;
   }
 
   Status WriteSidecars(const std::string& path) const {
@@ -735,16 +721,13 @@ class TsvWriter final : public ShardWriter {
     return w.Commit(options_.sync);
   }
 
-  std::unique_ptr<AtomicFile> file_;
+  ShardFile file_;
   WriteOptions options_;
   std::vector<ColumnDef> columns_;  // empty until the first sample
   std::vector<const InputField*> order_;
   std::vector<uint64_t> offsets_;  // row starts, for the line indexes
   std::string line_;
   std::string first_key_, last_key_;
-  Xxh3Stream hash_;
-  Status failed_;
-  bool closed_ = false;
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "base/strings.h"
 #include "formats/member_samples.h"
 #include "formats/sample_key.h"
+#include "formats/shard_file.h"
 #include "formats/tar/tar_shard.h"
 #include "formats/zip/zip_format.h"
 #include "index/index.h"
@@ -456,14 +457,14 @@ class ZipWriter : public ShardWriter {
       : file_(std::move(file)), options_(options), checker_("zip entry", ZipNameRule) {}
 
   Status Add(const InputSample& sample) override {
-    SHARDSET_RETURN_IF_ERROR(CheckUsable());
-    SHARDSET_RETURN_IF_ERROR(checker_.Check(file_->final_path(), sample));
+    SHARDSET_RETURN_IF_ERROR(file_.Usable());
+    SHARDSET_RETURN_IF_ERROR(checker_.Check(file_.final_path(), sample));
     for (const InputField& f : sample.fields) {
       // Field flags are not kept: every field is an entry, and a reader
       // must find the same samples the writer was given.
       Status s = AppendEntry(JoinKeyField(sample.key, f.name), f.data);
       if (!s.ok()) {
-        failed_ = s;  // the file may hold part of the sample
+        file_.Fail(s);  // the file may hold part of the sample
         return s;
       }
     }
@@ -473,19 +474,19 @@ class ZipWriter : public ShardWriter {
 
   uint64_t num_samples() const override { return checker_.num_samples(); }
   uint64_t bytes_written() const override {
-    return file_->offset() + directory_.size() + kEndSize;
+    return file_.offset() + directory_.size() + kEndSize;
   }
 
   Result<ShardInfo> Close() override {
-    SHARDSET_RETURN_IF_ERROR(CheckUsable());
-    closed_ = true;
-    const uint64_t dir_offset = file_->offset();
+    SHARDSET_RETURN_IF_ERROR(file_.Usable());
+    file_.MarkClosed();
+    const uint64_t dir_offset = file_.offset();
     const uint64_t dir_size = directory_.size();
-    SHARDSET_RETURN_IF_ERROR(Append(directory_));
+    SHARDSET_RETURN_IF_ERROR(file_.Append(directory_));
     std::string end;
     if (entries_ >= 0xffff || dir_size >= kMax32 || dir_offset >= kMax32) {
       // Zip64 end record and locator (APPNOTE 4.3.14, 4.3.15).
-      const uint64_t end64 = file_->offset();
+      const uint64_t end64 = file_.offset();
       PutFixed32(&end, kEnd64Sig);
       PutFixed64(&end, kEnd64Size - 12);
       Put16(&end, kMadeBy);
@@ -509,27 +510,20 @@ class ZipWriter : public ShardWriter {
     PutFixed32(&end, static_cast<uint32_t>(std::min<uint64_t>(dir_size, kMax32)));
     PutFixed32(&end, static_cast<uint32_t>(std::min<uint64_t>(dir_offset, kMax32)));
     Put16(&end, 0);  // no comment
-    SHARDSET_RETURN_IF_ERROR(Append(end));
+    SHARDSET_RETURN_IF_ERROR(file_.Append(end));
     ShardInfo info;
-    info.path = file_->final_path();
+    info.path = file_.final_path();
     info.format = ShardFormat::kZip;
     info.num_samples = checker_.num_samples();
-    info.file_size = file_->offset();
-    info.xxh3 = file_hash_.Digest();
+    info.file_size = file_.offset();
+    info.xxh3 = file_.xxh3();
     info.first_key = checker_.first_key();
     info.last_key = checker_.last_key();
-    SHARDSET_RETURN_IF_ERROR(file_->Commit(options_.sync));
+    SHARDSET_RETURN_IF_ERROR(file_.Commit(options_.sync));
     return info;
   }
 
  private:
-  // A write error sticks: the file would hold part of a sample, so nothing
-  // more is written and Close() does not commit it.
-  Status CheckUsable() const {
-    if (closed_) return Status::InvalidArgument("shard writer already closed");
-    return failed_;
-  }
-
   // Local header (CRC and sizes in it: no data descriptor), bytes, and the
   // central header kept for Close().
   Status AppendEntry(const std::string& name, std::string_view data) {
@@ -546,7 +540,7 @@ class ZipWriter : public ShardWriter {
     }
     const uint32_t crc =
         static_cast<uint32_t>(crc32_z(0, reinterpret_cast<const Bytef*>(data.data()), data.size()));
-    const uint64_t offset = file_->offset();
+    const uint64_t offset = file_.offset();
     const bool big = data.size() >= kMax32 || stored.size() >= kMax32;
     const uint16_t flags = IsAscii(name) ? 0 : kFlagUtf8;
 
@@ -569,8 +563,8 @@ class ZipWriter : public ShardWriter {
       PutFixed64(&local, data.size());
       PutFixed64(&local, stored.size());
     }
-    SHARDSET_RETURN_IF_ERROR(Append(local));
-    SHARDSET_RETURN_IF_ERROR(Append(stored));
+    SHARDSET_RETURN_IF_ERROR(file_.Append(local));
+    SHARDSET_RETURN_IF_ERROR(file_.Append(stored));
 
     // The central zip64 field holds only the values that do not fit.
     std::string zip64;
@@ -605,21 +599,11 @@ class ZipWriter : public ShardWriter {
     return Status::OK();
   }
 
-  Status Append(std::string_view data) {
-    file_hash_.Update(data);
-    Status s = file_->Append(data);
-    if (!s.ok()) failed_ = s;
-    return s;
-  }
-
-  std::unique_ptr<AtomicFile> file_;
+  ShardFile file_;
   WriteOptions options_;
   std::string directory_;  // central headers of the entries written so far
   uint64_t entries_ = 0;
-  Xxh3Stream file_hash_;
   MemberSampleChecker checker_;
-  Status failed_;
-  bool closed_ = false;
 };
 
 // The bytes of an entry for ForEachEntry's visitor: decoded, CRC-checked
