@@ -149,6 +149,58 @@ Result<Header> ParseHeader(std::string_view d, const std::string& path) {
   return h;
 }
 
+struct ParsedIndex {
+  Header header;
+  index::IndexReader index;  // views the bytes ParseIndex was given
+};
+
+// The header and the index region after it; nothing outside `d` is read.
+Result<ParsedIndex> ParseIndex(std::string_view d, const std::string& path) {
+  SHARDSET_ASSIGN_OR_RETURN(Header header, ParseHeader(d, path));
+  SHARDSET_ASSIGN_OR_RETURN(index::IndexReader idx,
+                            index::IndexReader::Open(d, header.data_size, path));
+  if (idx.index_offset() != header.index_offset) {
+    return Status::Corruption(fmt::format(
+        "{}: the index region does not start after the header; the index is damaged: {}", path,
+        kRerun));
+  }
+  return ParsedIndex{std::move(header), std::move(idx)};
+}
+
+// Checks what a hostile index could use to read outside the folder, and
+// finds the derived label (`label_from_dir`).
+Status CheckEntryNames(const index::IndexReader& idx, bool label_from_dir,
+                       const std::string& index_path, uint64_t ordinal, const index::Entry& e,
+                       std::string* label) {
+  auto damaged = [&](std::string_view what) {
+    return Status::Corruption(fmt::format("{}: sample {} (key '{}'): {}; the index is damaged: {}",
+                                          index_path, ordinal, EscapeForDisplay(e.key), what,
+                                          kRerun));
+  };
+  // Every sample is at least one file; that also keeps the key's folders
+  // (and so the label) plain, as the checks below cover them.
+  if (e.fields.empty()) return damaged("a sample without files");
+  for (const index::FieldLoc& f : e.fields) {
+    const std::string& name = idx.fields()[f.field_id].name;
+    // The joined file name, not the key alone, is what must stay inside the
+    // folder: a file "..txt" has key "." and is a legitimate sample.
+    const std::string file = JoinKeyField(e.key, name);
+    if (!IsPlainRelativePath(file)) {
+      return damaged(fmt::format(
+          "field '{}' names the file '{}', which is not a plain relative path inside the folder",
+          EscapeForDisplay(name), EscapeForDisplay(file)));
+    }
+    if (label_from_dir && name == "cls") {
+      return damaged("a cls file next to the derived cls label");
+    }
+  }
+  if (label_from_dir) {
+    *label = ParentDirName(e.key);
+    if (label->empty()) return damaged("no parent folder to take its label from");
+  }
+  return Status::OK();
+}
+
 class FolderReader : public ShardReader {
  public:
   FolderReader(MappedFile file, index::IndexReader index, Header header, int root_fd,
@@ -225,37 +277,8 @@ class FolderReader : public ShardReader {
     return JoinPath(root_, JoinKeyField(key, field));
   }
 
-  Status Damaged(uint64_t ordinal, std::string_view key, std::string_view what) const {
-    return Status::Corruption(fmt::format("{}: sample {} (key '{}'): {}; the index is damaged: {}",
-                                          path(), ordinal, EscapeForDisplay(key), what, kRerun));
-  }
-
-  // Checks what a hostile index could use to read outside the folder, and
-  // finds the derived label.
   Status CheckEntry(uint64_t ordinal, const index::Entry& e, std::string* label) const {
-    // Every sample is at least one file; that also keeps the key's folders
-    // (and so the label) plain, as the checks below cover them.
-    if (e.fields.empty()) return Damaged(ordinal, e.key, "a sample without files");
-    for (const index::FieldLoc& f : e.fields) {
-      const std::string& name = index_.fields()[f.field_id].name;
-      // The joined file name, not the key alone, is what must stay inside the
-      // folder: a file "..txt" has key "." and is a legitimate sample.
-      if (!IsPlainRelativePath(JoinKeyField(e.key, name))) {
-        return Damaged(ordinal, e.key,
-                       fmt::format("field '{}' names the file '{}', which is not a plain "
-                                   "relative path inside the folder",
-                                   EscapeForDisplay(name),
-                                   EscapeForDisplay(JoinKeyField(e.key, name))));
-      }
-      if (label_from_dir_ && name == "cls") {
-        return Damaged(ordinal, e.key, "a cls file next to the derived cls label");
-      }
-    }
-    if (label_from_dir_) {
-      *label = ParentDirName(e.key);
-      if (label->empty()) return Damaged(ordinal, e.key, "no parent folder to take its label from");
-    }
-    return Status::OK();
+    return CheckEntryNames(index_, label_from_dir_, path(), ordinal, e, label);
   }
 
   // Reads the files of entry `e` into out->storage, back to back in field
@@ -500,6 +523,22 @@ Result<uint64_t> WriteIndex(const std::string& root, const std::string& index_pa
   return builder.num_samples();
 }
 
+Status CheckIndex(std::string_view bytes, const std::string& name) {
+  SHARDSET_ASSIGN_OR_RETURN(ParsedIndex parsed, ParseIndex(bytes, name));
+  const bool label_from_dir = parsed.header.flags & kFlagLabelFromDir;
+  std::vector<index::Entry> entries;
+  std::string label;
+  for (uint32_t b = 0; b < parsed.index.num_blocks(); ++b) {
+    SHARDSET_RETURN_IF_ERROR(parsed.index.GetBlock(b, &entries));
+    const uint64_t first = uint64_t{b} * parsed.index.block_samples();
+    for (size_t i = 0; i < entries.size(); ++i) {
+      SHARDSET_RETURN_IF_ERROR(
+          CheckEntryNames(parsed.index, label_from_dir, name, first + i, entries[i], &label));
+    }
+  }
+  return parsed.index.VerifyKeyTable();
+}
+
 bool Looks(const Probe& probe) {
   return probe.head.size() >= kIndexMagic.size() &&
          std::string_view(probe.head).substr(0, kIndexMagic.size()) == kIndexMagic;
@@ -508,14 +547,8 @@ bool Looks(const Probe& probe) {
 Result<std::unique_ptr<ShardReader>> Open(const std::string& index_path,
                                           const ReadOptions& options) {
   SHARDSET_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(index_path));
-  SHARDSET_ASSIGN_OR_RETURN(Header header, ParseHeader(file.data(), index_path));
-  SHARDSET_ASSIGN_OR_RETURN(index::IndexReader idx,
-                            index::IndexReader::Open(file.data(), header.data_size, index_path));
-  if (idx.index_offset() != header.index_offset) {
-    return Status::Corruption(fmt::format(
-        "{}: the index region does not start after the header; the index is damaged: {}",
-        index_path, kRerun));
-  }
+  SHARDSET_ASSIGN_OR_RETURN(ParsedIndex parsed, ParseIndex(file.data(), index_path));
+  Header& header = parsed.header;
   const int root_fd = ::open(header.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) {
     const int err = errno;
@@ -531,7 +564,8 @@ Result<std::unique_ptr<ShardReader>> Open(const std::string& index_path,
   }
   file.AdviseRandom();
   return std::unique_ptr<ShardReader>(
-      new FolderReader(std::move(file), std::move(idx), std::move(header), root_fd, options));
+      new FolderReader(std::move(file), std::move(parsed.index), std::move(header), root_fd,
+                       options));
 }
 
 }  // namespace shardset::folder

@@ -48,15 +48,25 @@ struct IndexOptions {
 };
 
 // Walks `root` exactly as pack walks a source folder (keys in bytewise order,
-// symlinks followed) and writes its folder index to `index_path` atomically.
-// Returns the number of samples indexed.
+// symlinks followed), reads every file once to checksum it, and writes its
+// folder index to `index_path` atomically. Returns the number of samples
+// indexed. InvalidArgument when `root` is not a folder, holds a dataset
+// (manifest.json), or contains `index_path`'s folder (a later run would index
+// the index); NotFound when `root` does not exist.
 Result<uint64_t> WriteIndex(const std::string& root, const std::string& index_path,
                             const IndexOptions& options);
 
 // True when the probe is a folder index (by its magic number).
 bool Looks(const Probe& probe);
 
-// Opens a folder index; the folder it names must exist.
+// Checks `bytes` as a folder index without touching the folder it names:
+// header, index region, and that every sample's files are plain relative
+// paths. Returns the first problem (Corruption or NotSupported); `name` is
+// used in messages. For fuzzing, and for tools that inspect an index alone.
+Status CheckIndex(std::string_view bytes, const std::string& name);
+
+// Opens a folder index; the folder it names must exist (else NotFound saying
+// it was moved or deleted).
 Result<std::unique_ptr<ShardReader>> Open(const std::string& index_path,
                                           const ReadOptions& options);
 

@@ -402,6 +402,7 @@ TEST_F(FolderTest, HostileKeysCannotReadOutsideTheFolder) {
     EXPECT_TRUE(st.IsCorruption()) << key << ": " << st.ToString();
     EXPECT_NE(st.message().find("not a plain relative path"), std::string::npos) << st.message();
     EXPECT_TRUE(r->FieldFiles(0).status().IsCorruption()) << key;
+    EXPECT_TRUE(CheckIndex(bytes, "hostile").IsCorruption()) << key;
     VerifyReport report;
     ASSERT_TRUE(r->Verify(&report).ok());
     EXPECT_EQ(report.problems.size(), 1u);
@@ -448,11 +449,13 @@ TEST_F(FolderTest, DamagedIndexIsAnErrorNeverACrash) {
     ASSERT_NE(r, nullptr);
     want = ReadAll(*r);
   }
+  EXPECT_TRUE(CheckIndex(good, "good").ok());
   // Every byte is covered by a checksum (header, blocks, field table,
   // directory and footer): every flip is an error at Open or at some Read.
   for (size_t i = 0; i < good.size(); ++i) {
     std::string bad = good;
     bad[i] ^= 0x20;
+    EXPECT_FALSE(CheckIndex(bad, "bad").ok()) << "flip at " << i;
     WriteBytes(Path("ds.fidx"), bad);
     auto r = Open(Path("ds.fidx"), {});
     if (!r.ok()) continue;
@@ -469,6 +472,7 @@ TEST_F(FolderTest, DamagedIndexIsAnErrorNeverACrash) {
     EXPECT_TRUE(failed || (*r)->num_samples() != want.size()) << "undetected flip at " << i;
   }
   for (size_t n = 0; n < good.size(); ++n) {
+    EXPECT_TRUE(CheckIndex(good.substr(0, n), "short").IsCorruption()) << n;
     WriteBytes(Path("ds.fidx"), good.substr(0, n));
     auto r = Open(Path("ds.fidx"), {});
     EXPECT_FALSE(r.ok()) << "truncated to " << n;
