@@ -63,13 +63,16 @@ struct InputSample {
 };
 
 // Every format shardset reads in place. Native, tar, zip and tsv are also
-// written by pack; tar.gz is read only (docs/formats/).
-enum class ShardFormat { kNative, kTar, kZip, kTsv, kTarGz };
+// written by pack; tar.gz is read only (docs/formats/). A folder shard is a
+// folder of loose files indexed in place: its shard file is the folder index
+// (docs/formats/folder-index.md), made by `shardset dataset create`, and its
+// field bytes stay in the original files.
+enum class ShardFormat { kNative, kTar, kZip, kTsv, kTarGz, kFolder };
 std::string_view FormatName(ShardFormat f);
-// "native" | "tar" | "zip" | "tsv" | "tar.gz" (also "tgz").
+// "native" | "tar" | "zip" | "tsv" | "tar.gz" (also "tgz") | "folder".
 Result<ShardFormat> ParseFormat(std::string_view name);
 // The file extension of a shard of this format, with the dot (".shard",
-// ".tar", ".zip", ".tsv", ".tar.gz").
+// ".tar", ".zip", ".tsv", ".tar.gz", ".fidx").
 std::string_view FormatExtension(ShardFormat f);
 // True when pack can write this format.
 bool FormatWritable(ShardFormat f);
@@ -99,6 +102,16 @@ struct ReadOptions {
   // tsv only: the columns, e.g. "key,cls,png:b64" (docs/formats/tsv.md
   // "Columns"). Empty: from the file's header line, else guessed.
   std::string tsv_columns;
+};
+
+// Where a field of a loose-file sample lives (ShardReader::FieldFiles).
+struct FieldFile {
+  std::string name;
+  // Absolute path of the file holding the field's bytes; empty for a derived
+  // field (e.g. the cls label taken from the folder name), which has no file.
+  std::string path;
+  uint64_t size = 0;
+  uint8_t flags = 0;
 };
 
 // What Verify found. Problems are one line each and name the shard, the
@@ -140,6 +153,11 @@ class ShardReader {
   // Checks every structure and checksum; problems go to *report (never stops
   // at the first). Returns non-OK only when the shard cannot be checked at all.
   virtual Status Verify(VerifyReport* report) const = 0;
+  // Folder shards only: the file behind each field of sample `ordinal`, in
+  // field order, for tools that link or list files instead of reading bytes
+  // (`shardset link`, `shardset list`). NotSupported for packed formats,
+  // whose fields live inside the shard file.
+  virtual Result<std::vector<FieldFile>> FieldFiles(uint64_t ordinal) const;
 
  protected:
   ShardReader() = default;

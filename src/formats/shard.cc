@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/file.h"
+#include "formats/folder/folder_shard.h"
 #include "formats/native/native_shard.h"
 #include "formats/probe.h"
 #include "formats/tar/tar_shard.h"
@@ -45,8 +46,10 @@ std::vector<std::string> TarSidecars(const std::string& path) { return {tar::Sid
 
 // In detection order: formats with a magic number first; tar's header
 // checksum next; tsv, which is only "text with tabs", last.
-constexpr std::array<FormatOps, 5> kFormats{{
+constexpr std::array<FormatOps, 6> kFormats{{
     {ShardFormat::kNative, "native", ".shard", LooksNative, native::Open, native::Create, nullptr,
+     nullptr},
+    {ShardFormat::kFolder, "folder", ".fidx", folder::Looks, folder::Open, nullptr, nullptr,
      nullptr},
     {ShardFormat::kZip, "zip", ".zip", zip::Looks, zip::Open, zip::Create, nullptr, nullptr},
     {ShardFormat::kTarGz, "tar.gz", ".tar.gz", targz::Looks, targz::Open, nullptr,
@@ -77,6 +80,12 @@ std::string FormatList() {
 }
 
 }  // namespace
+
+Result<std::vector<FieldFile>> ShardReader::FieldFiles(uint64_t) const {
+  return Status::NotSupported(fmt::format(
+      "{}: a {} shard; its fields live inside the shard file, not in files of their own",
+      path(), FormatName(format())));
+}
 
 const Field* Sample::Find(std::string_view name) const {
   for (const Field& f : fields) {
