@@ -516,6 +516,7 @@ Result<uint64_t> WriteIndex(const std::string& root, const std::string& index_pa
     }
     data_size = offset;
     builder.Add(p.key, locs, static_cast<uint32_t>(hash.Digest()));
+    if (options.progress) options.progress(builder.num_samples(), data_size);
   }
   std::string bytes = EncodeHeader(flags, data_size, real_root);
   bytes += builder.Finish(bytes.size());

@@ -44,6 +44,9 @@ struct IndexOptions {
   // Called with one line per skipped file (broken symlink, special file, ...).
   std::function<void(const std::string&)> warn;
   std::vector<std::string>* skipped = nullptr;
+  // Called after each sample indexed with the samples and file bytes so far
+  // (indexing reads every byte once, so a large folder takes minutes).
+  std::function<void(uint64_t samples, uint64_t bytes)> progress;
   bool sync = true;
 };
 

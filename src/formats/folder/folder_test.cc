@@ -83,9 +83,17 @@ TEST_F(FolderTest, RoundTripOfANestedTree) {
   Put(".hidden", "dot file");
   Put("..txt", "key is '.'");
   Put("empty.bin", "");
-  auto n = Index();
+  uint64_t calls = 0, last_bytes = 0;
+  IndexOptions o;
+  o.progress = [&](uint64_t samples, uint64_t bytes) {
+    EXPECT_EQ(samples, ++calls);
+    last_bytes = bytes;
+  };
+  auto n = Index(o);
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(*n, 8u);
+  EXPECT_EQ(calls, 8u);
+  EXPECT_EQ(last_bytes, 72u);  // the sum of the file sizes
   auto r = OpenOk();
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->format(), ShardFormat::kFolder);
