@@ -312,10 +312,12 @@ class FolderReader : public ShardReader {
           if (i > 0) files += ", ";
           files += EscapeForDisplay(FilePath(e.key, defs[e.fields[i].field_id].name));
         }
+        const bool one = e.fields.size() == 1;
         return Status::Corruption(fmt::format(
-            "{}: sample {} (key '{}') of {} changed since it was indexed (checksum mismatch, same "
-            "size); restore the file, or if it was changed on purpose {}",
-            files, ordinal, EscapeForDisplay(e.key), path(), kRerun));
+            "{}: sample {} (key '{}') of {}: {} changed since it was indexed (checksum mismatch, "
+            "same size); restore {}, or if it was changed on purpose {}",
+            files, ordinal, EscapeForDisplay(e.key), path(),
+            one ? "the file" : "one of its files", one ? "it" : "them", kRerun));
       }
     }
     out->storage.append(label);
