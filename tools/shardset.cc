@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <map>
+#include <set>
 #include <thread>
 #include <string>
 #include <vector>
@@ -17,122 +18,18 @@
 #include <nlohmann/json.hpp>
 
 #include "base/file.h"
+#include "cli.h"
 #include "base/strings.h"
 #include "formats/archive_entry.h"
 #include "shardset/dataset.h"
 #include "shardset/pack.h"
 #include "shardset/shard.h"
+#include "shardset/view.h"
 
 namespace shardset {
 namespace {
 
-using json = nlohmann::json;
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitNotFound = 3;
-constexpr int kExitCorrupt = 4;
-
-int ExitCode(const Status& s) {
-  switch (s.code()) {
-    case Status::Code::kOk: return kExitOk;
-    case Status::Code::kNotFound: return kExitNotFound;
-    case Status::Code::kCorruption: return kExitCorrupt;
-    case Status::Code::kInvalidArgument:
-    case Status::Code::kAlreadyExists: return kExitUsage;
-    default: return kExitFailure;
-  }
-}
-
-std::string verb_name;
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "shardset %s: %s\n", verb_name.c_str(), s.message().c_str());
-  return ExitCode(s);
-}
-
-// Progress goes to stderr, only on a terminal, and is erased when done.
-class Progress {
- public:
-  explicit Progress(bool quiet) : enabled_(!quiet && ::isatty(STDERR_FILENO)) {}
-  ~Progress() { Done(); }
-  void Show(const std::string& line) {
-    if (!enabled_) return;
-    std::fprintf(stderr, "\r\033[K%s", line.c_str());
-    std::fflush(stderr);
-    shown_ = true;
-  }
-  void Done() {
-    if (shown_) std::fprintf(stderr, "\r\033[K");
-    shown_ = false;
-  }
-
- private:
-  bool enabled_;
-  bool shown_ = false;
-};
-
-// JSON must be UTF-8: keys that are not are given with invalid bytes
-// replaced, plus their exact bytes in hex under "key_hex".
-void PutName(json* j, std::string_view field, std::string_view name) {
-  (*j)[std::string(field)] = std::string(name);
-  if (!IsValidUtf8(name)) {
-    std::string hex;
-    for (unsigned char c : name) hex += fmt::format("{:02x}", c);
-    (*j)[fmt::format("{}_hex", field)] = hex;
-  }
-}
-void PutKey(json* j, std::string_view key) { PutName(j, "key", key); }
-
-std::string Dump(const json& j, int indent = -1) {
-  return j.dump(indent, ' ', false, json::error_handler_t::replace);
-}
-
-bool WriteStdout(std::string_view data) {
-  return std::fwrite(data.data(), 1, data.size(), stdout) == data.size();
-}
-
-// Limits and options for reading shards and archives, shared by every verb
-// that reads them (docs/archives.md "Safety").
-struct ReadArgs {
-  std::string max_field_bytes = "4GiB";
-  uint64_t max_entries = uint64_t{1} << 32;
-  uint64_t max_ratio = 200;
-  std::string tsv_columns;
-
-  Result<ReadOptions> ToOptions() const {
-    ReadOptions ro;
-    auto bytes = ParseSize(max_field_bytes);
-    if (!bytes.ok()) return bytes.status().WithPrefix("--max-field-bytes");
-    ro.max_field_bytes = *bytes;
-    ro.max_entries = max_entries;
-    ro.max_ratio = max_ratio;
-    ro.tsv_columns = tsv_columns;
-    return ro;
-  }
-};
-
-void AddReadFlags(CLI::App* app, ReadArgs* a) {
-  app->add_option("--max-field-bytes", a->max_field_bytes,
-                  "Refuse an archive field that decodes (inflate, base64) to more than this")
-      ->capture_default_str()
-      ->group("Reading archives");
-  app->add_option("--max-entries", a->max_entries,
-                  "Refuse an archive with more entries (members, rows) than this")
-      ->capture_default_str()
-      ->group("Reading archives");
-  app->add_option("--max-ratio", a->max_ratio,
-                  "Refuse compressed data that expands more than this many times (a zip field "
-                  "above 1 MiB, a whole tar.gz stream above 64 MiB; 0: no limit); stops zip and "
-                  "gzip bombs")
-      ->capture_default_str()
-      ->group("Reading archives");
-  app->add_option("--tsv-columns", a->tsv_columns,
-                  "TSV columns: names, ':b64' for base64, the first is the key (e.g. "
-                  "key,cls,png:b64); default: the file's header line, else guessed")
-      ->group("Reading archives");
-}
+using namespace cli;
 
 // ---------------------------------------------------------------- pack
 struct PackArgs {
@@ -209,10 +106,17 @@ int RunPack(const PackArgs& a, const ReadOptions& ro) {
   return kExitOk;
 }
 
+// Shards behind a dataset or view (summed over a view's sources).
+size_t NumShards(const View& v) {
+  size_t n = 0;
+  for (size_t s = 0; s < v.num_sources(); ++s) n += v.dataset(s).num_shards();
+  return n;
+}
+
 // ---------------------------------------------------------------- ls
 int RunLs(const std::vector<std::string>& targets, ReadOptions ro, bool json_out) {
   ro.verify_checksums = false;  // ls touches no field bytes
-  auto ds = Dataset::Open(targets, ro);
+  auto ds = View::Open(targets, ro);
   if (!ds.ok()) return Fail(ds.status());
   Sample s;
   std::string line;
@@ -272,25 +176,44 @@ int RunLsEntries(const std::vector<std::string>& targets, const ReadOptions& ro,
 }
 
 // ---------------------------------------------------------------- info
+struct FieldStats {
+  uint64_t count = 0, bytes = 0;
+  bool derived = false;
+};
+
+void PrintLabels(const std::map<std::string, uint64_t>& labels, const std::string& label_field) {
+  if (labels.empty()) {
+    std::printf("labels:   none (no '%s' field; pack with --label-from-dir)\n",
+                label_field.c_str());
+    return;
+  }
+  std::printf("labels:   %zu distinct values of '%s'\n", labels.size(), label_field.c_str());
+  uint64_t most = 0;
+  for (const auto& [l, n] : labels) most = std::max(most, n);
+  for (const auto& [l, n] : labels) {
+    int bar = most ? static_cast<int>(40.0 * double(n) / double(most)) : 0;
+    std::printf("  %-10s %8llu  %s\n", EscapeForDisplay(l).c_str(),
+                static_cast<unsigned long long>(n), std::string(bar, '#').c_str());
+  }
+}
+
 int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
-            const std::string& label_field, bool json_out) {
+            const std::string& label_field, bool json_out, bool quiet) {
   ro.verify_checksums = false;  // a summary; verify checks the bytes
-  auto ds_or = Dataset::Open(targets, ro);
-  if (!ds_or.ok()) return Fail(ds_or.status());
-  const Dataset& ds = **ds_or;
-  struct FieldStats {
-    uint64_t count = 0, bytes = 0;
-    bool derived = false;
-  };
+  auto view_or = View::Open(targets, ro);
+  if (!view_or.ok()) return Fail(view_or.status());
+  const View& v = **view_or;
   std::map<std::string, FieldStats> fields;
   std::map<std::string, uint64_t> labels;
-  uint64_t file_bytes = 0, sample_bytes = 0, source_bytes = 0;
-  const auto& shard_list = ds.manifest().shards;
-  for (const ManifestShard& ms : shard_list) file_bytes += ms.file_size;
+  // Labels per source (a view's composition).
+  std::vector<std::map<std::string, uint64_t>> source_labels(v.num_sources());
+  uint64_t sample_bytes = 0, source_bytes = 0;
+  Progress bar(quiet || json_out);
   Sample s;
-  for (uint64_t i = 0; i < ds.num_samples(); ++i) {
-    Status st = ds.Read(i, &s);
+  for (uint64_t i = 0; i < v.num_samples(); ++i) {
+    Status st = v.Read(i, &s);
     if (!st.ok()) return Fail(st);
+    const uint32_t src = v.entry(i).source;
     for (const Field& f : s.fields) {
       FieldStats& fs = fields[std::string(f.name)];
       ++fs.count;
@@ -298,9 +221,78 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
       fs.derived = f.flags & kFieldDerived;
       sample_bytes += f.data.size();
       if (!(f.flags & kFieldDerived)) source_bytes += f.data.size();
-      if (f.name == label_field) ++labels[std::string(f.data)];
     }
+    if (auto label = SampleLabel(s, label_field); label.ok()) {
+      ++labels[*label];
+      ++source_labels[src][*label];
+    }
+    if (i % 8192 == 0) bar.Show(fmt::format("reading: {}/{} samples", i, v.num_samples()));
   }
+  bar.Done();
+  json fj = json::object();
+  for (const auto& [name, fs] : fields) {
+    fj[name] = {{"samples", fs.count}, {"bytes", fs.bytes}, {"derived", fs.derived}};
+  }
+  if (v.is_view_file()) {
+    json recipe = json::parse(v.recipe_json(), nullptr, false);
+    if (json_out) {
+      json sources = json::array();
+      for (size_t i = 0; i < v.num_sources(); ++i) {
+        const ViewSource& src = v.source(i);
+        sources.push_back({{"name", src.name},
+                           {"targets", src.targets},
+                           {"samples", src.num_samples},
+                           {"selected", src.selected},
+                           {"shards", src.shards.size()},
+                           {"labels", source_labels[i]}});
+      }
+      json j = {{"target", v.target()},   {"view", true},
+                {"samples", v.num_samples()}, {"bytes", v.file_size()},
+                {"field_bytes", sample_bytes}, {"fields", fj},
+                {"label_field", label_field}, {"labels", labels},
+                {"sources", sources},       {"recipe", recipe}};
+      std::puts(Dump(j, 2).c_str());
+      return kExitOk;
+    }
+    std::printf("view:     %s\n", v.target().c_str());
+    std::printf("samples:  %llu (view file %s, %.2f bytes per sample)\n",
+                static_cast<unsigned long long>(v.num_samples()), FormatBytes(v.file_size()).c_str(),
+                v.num_samples() ? double(v.file_size()) / double(v.num_samples()) : 0.0);
+    std::printf("size:     %s of fields, read in place from %zu source%s\n",
+                FormatBytes(sample_bytes).c_str(), v.num_sources(),
+                v.num_sources() == 1 ? "" : "s");
+    std::printf("sources:\n");
+    for (size_t i = 0; i < v.num_sources(); ++i) {
+      const ViewSource& src = v.source(i);
+      std::printf("  %-12s %8llu of %llu samples (%5.1f%%)  %s\n",
+                  EscapeForDisplay(src.name).c_str(),
+                  static_cast<unsigned long long>(src.selected),
+                  static_cast<unsigned long long>(src.num_samples),
+                  src.num_samples ? 100.0 * double(src.selected) / double(src.num_samples) : 0.0,
+                  fmt::format("{}", fmt::join(src.targets, " ")).c_str());
+    }
+    std::printf("fields:\n");
+    for (const auto& [name, fs] : fields) {
+      std::printf("  %-10s %8llu samples  %10s%s\n", EscapeForDisplay(name).c_str(),
+                  static_cast<unsigned long long>(fs.count), FormatBytes(fs.bytes).c_str(),
+                  fs.derived ? "  (derived)" : "");
+    }
+    PrintLabels(labels, label_field);
+    if (!labels.empty() && v.num_sources() > 1) {
+      std::printf("labels per source:\n");
+      for (size_t i = 0; i < v.num_sources(); ++i) {
+        std::string line;
+        for (const auto& [l, n] : source_labels[i]) line += fmt::format(" {}:{}", l, n);
+        std::printf("  %-12s%s\n", EscapeForDisplay(v.source(i).name).c_str(), line.c_str());
+      }
+    }
+    std::printf("recipe:   %s\n", Dump(recipe).c_str());
+    return kExitOk;
+  }
+  const Dataset& ds = v.dataset(0);
+  uint64_t file_bytes = 0;
+  const auto& shard_list = ds.manifest().shards;
+  for (const ManifestShard& ms : shard_list) file_bytes += ms.file_size;
   const double overhead =
       source_bytes ? 100.0 * (double(file_bytes) - double(source_bytes)) / double(source_bytes)
                    : 0.0;
@@ -313,10 +305,6 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
     j["field_bytes"] = sample_bytes;
     j["source_bytes"] = source_bytes;
     j["overhead_percent"] = overhead;
-    json fj = json::object();
-    for (const auto& [name, fs] : fields) {
-      fj[name] = {{"samples", fs.count}, {"bytes", fs.bytes}, {"derived", fs.derived}};
-    }
     j["fields"] = fj;
     j["label_field"] = label_field;
     j["labels"] = labels;
@@ -332,10 +320,12 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
     std::puts(Dump(j, 2).c_str());
     return kExitOk;
   }
+  std::set<std::string> formats;
+  for (const ManifestShard& ms : shard_list) formats.insert(std::string(FormatName(ms.format)));
   std::printf("target:   %s\n", ds.target().c_str());
   std::printf("samples:  %llu\n", static_cast<unsigned long long>(ds.num_samples()));
   std::printf("shards:   %zu (%s)\n", ds.num_shards(),
-              ds.num_shards() ? std::string(FormatName(shard_list[0].format)).c_str() : "-");
+              formats.empty() ? "-" : fmt::format("{}", fmt::join(formats, ", ")).c_str());
   std::printf("size:     %s on disk for %s of source files (overhead %+.2f%%)\n",
               FormatBytes(file_bytes).c_str(), FormatBytes(source_bytes).c_str(), overhead);
   std::printf("fields:\n");
@@ -344,19 +334,7 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
                 static_cast<unsigned long long>(fs.count), FormatBytes(fs.bytes).c_str(),
                 fs.derived ? "  (derived)" : "");
   }
-  if (labels.empty()) {
-    std::printf("labels:   none (no '%s' field; pack with --label-from-dir)\n",
-                label_field.c_str());
-  } else {
-    std::printf("labels:   %zu distinct values of '%s'\n", labels.size(), label_field.c_str());
-    uint64_t most = 0;
-    for (const auto& [l, n] : labels) most = std::max(most, n);
-    for (const auto& [l, n] : labels) {
-      int bar = most ? static_cast<int>(40.0 * double(n) / double(most)) : 0;
-      std::printf("  %-10s %8llu  %s\n", EscapeForDisplay(l).c_str(),
-                  static_cast<unsigned long long>(n), std::string(bar, '#').c_str());
-    }
-  }
+  PrintLabels(labels, label_field);
   return kExitOk;
 }
 
@@ -367,7 +345,7 @@ int RunCat(const std::vector<std::string>& targets, const ReadOptions& ro,
   if (keys.empty() == ordinals.empty()) {
     return Fail(Status::InvalidArgument("give one or more KEYs, or --ordinal N (not both)"));
   }
-  auto ds = Dataset::Open(targets, ro);
+  auto ds = View::Open(targets, ro);
   if (!ds.ok()) return Fail(ds.status());
   Sample s;
   auto emit = [&](uint64_t ordinal) -> Status {
@@ -417,7 +395,7 @@ int RunCat(const std::vector<std::string>& targets, const ReadOptions& ro,
 // ---------------------------------------------------------------- extract
 int RunExtract(const std::vector<std::string>& targets, const ReadOptions& ro,
                const std::string& out, bool derived, bool quiet) {
-  auto ds = Dataset::Open(targets, ro);
+  auto ds = View::Open(targets, ro);
   if (!ds.ok()) return Fail(ds.status());
   Progress bar(quiet);
   ExtractOptions o;
@@ -458,7 +436,7 @@ int RunIndex(const std::vector<std::string>& files, const ReadOptions& ro) {
 // ---------------------------------------------------------------- verify
 int RunVerify(const std::vector<std::string>& targets, const ReadOptions& ro, bool json_out,
               bool quiet) {
-  auto ds = Dataset::Open(targets, ro);
+  auto ds = View::Open(targets, ro);
   if (!ds.ok()) {
     // A shard too damaged to open is itself a verify failure.
     if (json_out) {
@@ -480,7 +458,7 @@ int RunVerify(const std::vector<std::string>& targets, const ReadOptions& ro, bo
               {"ok", report.ok()},
               {"samples", report.samples_checked},
               {"bytes", report.bytes_checked},
-              {"shards", (*ds)->num_shards()},
+              {"shards", NumShards(**ds)},
               {"problems", report.problems}};
     std::puts(Dump(j, 2).c_str());
   } else {
@@ -490,7 +468,7 @@ int RunVerify(const std::vector<std::string>& targets, const ReadOptions& ro, bo
     std::printf("%s: %s: %llu samples, %zu shards, %s checked; %zu problem%s\n",
                 (*ds)->target().c_str(),
                 report.ok() ? "OK" : "FAILED",
-                static_cast<unsigned long long>(report.samples_checked), (*ds)->num_shards(),
+                static_cast<unsigned long long>(report.samples_checked), NumShards(**ds),
                 FormatBytes(report.bytes_checked).c_str(), report.problems.size(),
                 report.problems.size() == 1 ? "" : "s");
   }
@@ -503,10 +481,12 @@ int RunVerify(const std::vector<std::string>& targets, const ReadOptions& ro, bo
 
 int main(int argc, char** argv) {
   using namespace shardset;
+  using namespace shardset::cli;
   CLI::App app{
       "shardset: pack many small files into a few indexed shards, and read them back by key "
-      "or ordinal at disk speed.\nTARGET is a dataset folder, or one or more shards or archives "
-      "(native, tar, tar.gz, zip, tsv: recognised by content) read as one dataset.\n"
+      "or ordinal at disk speed.\nTARGET is a dataset folder, a view file, or one or more shards "
+      "or archives (native, tar, tar.gz, zip, tsv: recognised by content) read as one "
+      "dataset.\n"
       "Exit codes: 0 ok, 1 failure, 2 bad usage, 3 not found, 4 corruption found."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "shardset 0.1.0");
@@ -559,8 +539,8 @@ int main(int argc, char** argv) {
   std::vector<uint64_t> ordinals;
   bool json_out = false, derived = false, quiet = false, entries = false;
   constexpr const char* kTargets =
-      "Dataset folder, or one or more shards or archives (native, tar, tar.gz, zip, tsv) read "
-      "as one dataset in this order";
+      "Dataset folder, view file, or one or more shards or archives (native, tar, tar.gz, zip, "
+      "tsv, folder index) read as one dataset in this order";
 
   auto* ls = app.add_subcommand("ls", "List samples: key, then each field with its size");
   ls->add_option("TARGET", targets, kTargets)->required();
@@ -574,6 +554,7 @@ int main(int argc, char** argv) {
   info->add_option("--label-field", label_field, "Field holding the label")
       ->capture_default_str();
   info->add_flag("--json", json_out, "Print as JSON");
+  info->add_flag("-q,--quiet", quiet, "No progress bar");
   AddReadFlags(info, &read_args);
 
   auto* cat = app.add_subcommand("cat", "Write the bytes of samples to stdout, by key or ordinal");
@@ -615,6 +596,8 @@ int main(int argc, char** argv) {
   ver->add_flag("-q,--quiet", quiet, "No progress bar");
   AddReadFlags(ver, &read_args);
 
+  ViewVerbs* view_verbs = AddViewVerbs(&app, &read_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -626,8 +609,9 @@ int main(int argc, char** argv) {
   auto ro = read_args.ToOptions();
   if (!ro.ok()) return Fail(ro.status());
   if (sub == p) return RunPack(pack, *ro);
+  if (int rc = RunViewVerb(view_verbs, sub, *ro, argc, argv); rc >= 0) return rc;
   if (sub == ls) return entries ? RunLsEntries(targets, *ro, json_out) : RunLs(targets, *ro, json_out);
-  if (sub == info) return RunInfo(targets, *ro, label_field, json_out);
+  if (sub == info) return RunInfo(targets, *ro, label_field, json_out, quiet);
   if (sub == cat) {
     if (targets.empty()) {
       if (cat_target.empty()) return Fail(Status::InvalidArgument("give a TARGET (or --target)"));

@@ -137,26 +137,33 @@ class Dataset {
   mutable std::vector<std::string> first_keys_;
 };
 
-struct ExtractOptions {
-  // Also write derived fields (made by pack, e.g. the cls label).
-  bool derived = false;
-  // Called after each sample with (samples done, files written).
-  std::function<void(uint64_t, uint64_t)> progress;
+struct CreateDatasetOptions {
+  // Folders of loose files: add a derived "cls" field holding each sample's
+  // parent folder name (as pack --label-from-dir).
+  bool label_from_dir = false;
+  // Folders of loose files: skip unreadable files with a warning.
+  bool skip_unreadable = false;
+  ReadOptions read;
+  bool sync = true;
+  // The command that made it, recorded in the manifest's recipe.
+  std::string recipe_json = "{}";
+  std::function<void(const std::string&)> warn;
+  // Called as each input starts: (input index, inputs, path).
+  std::function<void(size_t, size_t, const std::string&)> progress;
 };
 
-struct ExtractResult {
-  uint64_t files = 0;
-  uint64_t bytes = 0;
-};
-
-// Writes every sample's fields to `out`/key.field. Nothing is ever written
-// outside `out`: keys that are absolute or contain "." / ".." / empty
-// components are refused (InvalidArgument naming the sample), and folders are
-// entered with O_NOFOLLOW relative to `out`, so a symlink inside `out` cannot
-// redirect a write elsewhere. Each file appears under its name complete
-// (written to a temporary name, then renamed).
-Result<ExtractResult> Extract(const Dataset& dataset, const std::string& out,
-                              const ExtractOptions& options = {});
+// Makes the dataset folder `dir` from existing data, in place, in the given
+// order, without rewriting a byte of it (`shardset dataset create`):
+// - a shard or archive file (any format) is listed where it is; a tar, tar.gz
+//   or tsv missing its sidecar index gets one, written next to it;
+// - a folder of loose files is indexed in place into dir/folder-NNNNNN.fidx
+//   (a folder shard, docs/formats/folder-index.md);
+// - a dataset folder contributes its shards.
+// The manifest lists shards by paths relative to `dir` ("../raw/a.tar"), so
+// `dir` and its sources can move together. `dir` must not exist; it is built
+// under a temporary name and renamed when complete.
+Result<Manifest> CreateDataset(const std::string& dir, const std::vector<std::string>& inputs,
+                               const CreateDatasetOptions& options = {});
 
 }  // namespace shardset
 

@@ -63,6 +63,9 @@ struct ViewEntry {
   bool operator==(const ViewEntry&) const = default;
 };
 
+// True when `path` is a view file (by its magic number; folders are not).
+bool IsViewFile(const std::string& path);
+
 // The fingerprint a view records for the shard at `path` (ViewShard::edge_hash).
 Result<uint64_t> EdgeHash(const std::string& path);
 
@@ -146,6 +149,27 @@ class View {
   explicit View(std::unique_ptr<Rep> rep);
   std::unique_ptr<Rep> rep_;
 };
+
+struct ExtractOptions {
+  // Also write derived fields (made by pack, e.g. the cls label).
+  bool derived = false;
+  // Called after each sample with (samples done, files written).
+  std::function<void(uint64_t, uint64_t)> progress;
+};
+
+struct ExtractResult {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+};
+
+// Writes every sample's fields to `out`/key.field. Nothing is ever written
+// outside `out`: keys that are absolute or contain "." / ".." / empty
+// components are refused (InvalidArgument naming the sample), and folders are
+// entered with O_NOFOLLOW relative to `out`, so a symlink inside `out` cannot
+// redirect a write elsewhere. Each file appears under its name complete
+// (written to a temporary name, then renamed).
+Result<ExtractResult> Extract(const View& view, const std::string& out,
+                              const ExtractOptions& options = {});
 
 // The name a source gets when none is given: the target's last path
 // component without a shard or view extension ("data/camvid/" -> "camvid").

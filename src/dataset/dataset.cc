@@ -73,8 +73,10 @@ Result<Manifest> Manifest::FromJson(std::string_view text, const std::string& pa
     for (const json& s : j.at("shards")) {
       ManifestShard ms;
       ms.path = s.at("path").get<std::string>();
-      if (ms.path.empty() || ms.path[0] == '/' || ms.path.find("..") != std::string::npos) {
-        return bad(fmt::format("shard path '{}' leaves the dataset folder", ms.path));
+      // Paths are relative to the dataset folder; `dataset create` lists
+      // shards it adopts where they are ("../raw/a.tar" or absolute).
+      if (ms.path.empty() || ms.path.find('\0') != std::string::npos) {
+        return bad(fmt::format("shard path '{}' is empty or holds a NUL byte", ms.path));
       }
       auto format = ParseFormat(s.at("format").get<std::string>());
       if (!format.ok()) return bad(format.status().message());
@@ -124,7 +126,7 @@ Result<std::unique_ptr<Dataset>> Dataset::Open(const std::string& target,
     ds->has_manifest_ = true;
     for (const ManifestShard& ms : ds->manifest_.shards) {
       auto slot = std::make_unique<Slot>();
-      slot->path = JoinPath(target, ms.path);
+      slot->path = ms.path[0] == '/' ? ms.path : JoinPath(target, ms.path);
       ds->slots_.push_back(std::move(slot));
     }
   } else {

@@ -10,7 +10,7 @@
 #include "base/file.h"
 #include "base/strings.h"
 #include "formats/sample_key.h"
-#include "shardset/dataset.h"
+#include "shardset/view.h"
 
 namespace shardset {
 namespace {
@@ -72,7 +72,7 @@ Status WriteInside(int root_fd, const std::string& out, std::string_view rel,
 
 }  // namespace
 
-Result<ExtractResult> Extract(const Dataset& ds, const std::string& out,
+Result<ExtractResult> Extract(const View& ds, const std::string& out,
                               const ExtractOptions& options) {
   // Every key's folders are checked before anything is written, so a hostile
   // archive ("../x", "/etc/x", "a//b/x") leaves no partial extraction behind.

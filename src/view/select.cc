@@ -701,6 +701,24 @@ Status CheckPartName(const std::string& name) {
   return Status::OK();
 }
 
+// Names valid and unique, sources not empty (PlanDraws divides by their sizes).
+Status CheckParts(const std::vector<MixPart>& parts) {
+  if (parts.empty()) return Status::InvalidArgument("a mix needs at least one NAME=SRC part");
+  std::set<std::string> names;
+  for (const MixPart& p : parts) {
+    SHARDSET_RETURN_IF_ERROR(CheckPartName(p.name));
+    if (!names.insert(p.name).second) {
+      return Status::InvalidArgument(fmt::format("mix part '{}' is given twice", p.name));
+    }
+    if (p.source->num_samples() == 0) {
+      return Status::InvalidArgument(fmt::format(
+          "mix part '{}': {} has no samples; there is nothing to draw from", p.name,
+          p.source->target()));
+    }
+  }
+  return Status::OK();
+}
+
 // How many times each sample of a part appears in one view: every sample
 // `copies` times, and those of rank < `extra` once more.
 struct Draw {
@@ -772,6 +790,11 @@ Result<std::vector<std::vector<Draw>>> PlanDraws(const MixOptions& o,
     for (size_t i = 0; i < parts.size(); ++i) {
       const MixPart& p = parts[i];
       const uint64_t n = p.source->num_samples();
+      if (n == 0) {
+        return Status::InvalidArgument(fmt::format(
+            "mix part '{}': {} has no samples; there is nothing to draw from", p.name,
+            p.source->target()));
+      }
       SHARDSET_ASSIGN_OR_RETURN(uint64_t k, PartCount(p, n, shares[i]));
       if (k > n && !o.replace) {
         return Status::InvalidArgument(fmt::format(
@@ -793,19 +816,7 @@ Result<std::vector<ViewMade>> MixViews(const MixOptions& o,
                                        const std::vector<std::string>& paths,
                                        const std::vector<std::string>& recipes) {
   const std::vector<MixPart>& parts = views[0];
-  if (parts.empty()) return Status::InvalidArgument("a mix needs at least one NAME=SRC part");
-  std::set<std::string> names;
-  for (const MixPart& p : parts) {
-    SHARDSET_RETURN_IF_ERROR(CheckPartName(p.name));
-    if (!names.insert(p.name).second) {
-      return Status::InvalidArgument(fmt::format("mix part '{}' is given twice", p.name));
-    }
-    if (p.source->num_samples() == 0) {
-      return Status::InvalidArgument(fmt::format(
-          "mix part '{}': {} has no samples; there is nothing to draw from", p.name,
-          p.source->target()));
-    }
-  }
+  SHARDSET_RETURN_IF_ERROR(CheckParts(parts));
   SHARDSET_ASSIGN_OR_RETURN(auto draws, PlanDraws(o, views));
   // The view's sources: each part's sources in order, named after the part
   // (part/source when a part is itself a view of several sources).
@@ -883,6 +894,7 @@ Result<ViewMade> Mix(const MixOptions& o, const std::string& out) {
 Result<std::vector<ViewMade>> MixSweep(const MixOptions& o, std::string_view sweep_part,
                                        Decimal start, Decimal stop, Decimal step,
                                        const std::string& out_dir) {
+  SHARDSET_RETURN_IF_ERROR(CheckParts(o.parts));
   size_t swept = o.parts.size();
   for (size_t i = 0; i < o.parts.size(); ++i) {
     if (o.parts[i].name == sweep_part) swept = i;

@@ -59,7 +59,7 @@ std::string RecordedTarget(const std::string& target, const std::string& view_pa
 
 std::string ResolveTarget(const std::string& recorded, const std::string& view_path) {
   if (!recorded.empty() && recorded[0] == '/') return recorded;
-  return JoinPath(DirName(view_path), recorded);
+  return fs::path(JoinPath(DirName(view_path), recorded)).lexically_normal().string();
 }
 
 std::string Command(const std::string& recipe_json) {
@@ -105,6 +105,13 @@ Result<ViewSource> SourceFromJson(const json& j) {
 }
 
 }  // namespace
+
+bool IsViewFile(const std::string& path) {
+  FdCloser fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  char magic[8];
+  return fd.get() >= 0 && ::pread(fd.get(), magic, 8, 0) == 8 &&
+         std::string_view(magic, 8) == view::kMagic;
+}
 
 Result<uint64_t> EdgeHash(const std::string& path) {
   FdCloser fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -494,14 +501,7 @@ Result<std::unique_ptr<View>> View::Open(const std::vector<std::string>& targets
                                          const ReadOptions& options) {
   auto rep = std::make_unique<Rep>();
   rep->options = options;
-  bool is_view = false;
-  if (targets.size() == 1 && !IsDirectory(targets[0])) {
-    FdCloser fd(::open(targets[0].c_str(), O_RDONLY | O_CLOEXEC));
-    char magic[8];
-    is_view = fd.get() >= 0 && ::pread(fd.get(), magic, 8, 0) == 8 &&
-              std::string_view(magic, 8) == view::kMagic;
-  }
-  if (is_view) {
+  if (targets.size() == 1 && IsViewFile(targets[0])) {
     rep->target = targets[0];
     rep->is_file = true;
     SHARDSET_ASSIGN_OR_RETURN(rep->file, MappedFile::Open(targets[0]));

@@ -29,6 +29,7 @@
 #include "formats/zip/zip_shard.h"
 #include "shardset/dataset.h"
 #include "shardset/shard.h"
+#include "shardset/view.h"
 #include "testing/test_util.h"
 
 namespace shardset::zip {
@@ -801,7 +802,7 @@ TEST_F(ZipTest, UnsafeNamesReadAsKeysButNeverExtractOutside) {
   EXPECT_EQ(*r->Key(1), "../evil");
   EXPECT_EQ(*r->Key(2), "/abs");
   fs::create_directories(Path("jail"));
-  auto ds = Dataset::Open(path);
+  auto ds = View::Open(path);
   ASSERT_TRUE(ds.ok()) << ds.status().ToString();
   auto extracted = Extract(**ds, Path("jail/out"));
   EXPECT_EQ(extracted.status().code(), Status::Code::kInvalidArgument)

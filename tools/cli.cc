@@ -1,0 +1,99 @@
+#include "cli.h"
+
+#include <fmt/format.h>
+
+namespace shardset::cli {
+
+int ExitCode(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kOk: return kExitOk;
+    case Status::Code::kNotFound: return kExitNotFound;
+    case Status::Code::kCorruption: return kExitCorrupt;
+    case Status::Code::kInvalidArgument:
+    case Status::Code::kAlreadyExists: return kExitUsage;
+    default: return kExitFailure;
+  }
+}
+
+std::string verb_name;
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "shardset %s: %s\n", verb_name.c_str(), s.message().c_str());
+  return ExitCode(s);
+}
+
+void PutName(json* j, std::string_view field, std::string_view name) {
+  (*j)[std::string(field)] = std::string(name);
+  if (!IsValidUtf8(name)) {
+    std::string hex;
+    for (unsigned char c : name) hex += fmt::format("{:02x}", c);
+    (*j)[fmt::format("{}_hex", field)] = hex;
+  }
+}
+
+std::string Dump(const json& j, int indent) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+bool WriteStdout(std::string_view data) {
+  return std::fwrite(data.data(), 1, data.size(), stdout) == data.size();
+}
+
+Result<ReadOptions> ReadArgs::ToOptions() const {
+  ReadOptions ro;
+  auto bytes = ParseSize(max_field_bytes);
+  if (!bytes.ok()) return bytes.status().WithPrefix("--max-field-bytes");
+  ro.max_field_bytes = *bytes;
+  ro.max_entries = max_entries;
+  ro.max_ratio = max_ratio;
+  ro.tsv_columns = tsv_columns;
+  return ro;
+}
+
+void AddReadFlags(CLI::App* app, ReadArgs* a) {
+  app->add_option("--max-field-bytes", a->max_field_bytes,
+                  "Refuse an archive field that decodes (inflate, base64) to more than this")
+      ->capture_default_str()
+      ->group("Reading archives");
+  app->add_option("--max-entries", a->max_entries,
+                  "Refuse an archive with more entries (members, rows) than this")
+      ->capture_default_str()
+      ->group("Reading archives");
+  app->add_option("--max-ratio", a->max_ratio,
+                  "Refuse compressed data that expands more than this many times (a zip field "
+                  "above 1 MiB, a whole tar.gz stream above 64 MiB; 0: no limit); stops zip and "
+                  "gzip bombs")
+      ->capture_default_str()
+      ->group("Reading archives");
+  app->add_option("--tsv-columns", a->tsv_columns,
+                  "TSV columns: names, ':b64' for base64, the first is the key (e.g. "
+                  "key,cls,png:b64); default: the file's header line, else guessed")
+      ->group("Reading archives");
+}
+
+std::string CommandLine(int argc, char** argv) {
+  std::string out = "shardset";
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a(argv[i]);
+    const bool plain = !a.empty() && a.find_first_not_of(
+                                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_-.,/:=@%+") == std::string_view::npos;
+    out += ' ';
+    if (plain) {
+      out += a;
+    } else {
+      out += '\'';
+      for (char c : a) {
+        if (c == '\'') {
+          out += "'\\''";
+        } else {
+          out += c;
+        }
+      }
+      out += '\'';
+    }
+  }
+  return out;
+}
+
+}  // namespace shardset::cli

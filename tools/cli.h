@@ -1,0 +1,90 @@
+// Shared by the CLI's verb files: exit codes, error and progress output,
+// JSON helpers and the flags of every verb that reads shards.
+#ifndef SHARDSET_TOOLS_CLI_H_
+#define SHARDSET_TOOLS_CLI_H_
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "base/strings.h"
+#include "shardset/shard.h"
+#include "shardset/status.h"
+
+namespace shardset::cli {
+
+using json = nlohmann::json;
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitNotFound = 3;
+inline constexpr int kExitCorrupt = 4;
+
+int ExitCode(const Status& s);
+// The verb being run, for error lines ("shardset <verb>: ...").
+extern std::string verb_name;
+// Prints "shardset <verb>: <message>" to stderr; returns the exit code.
+int Fail(const Status& s);
+
+// Progress goes to stderr, only on a terminal, and is erased when done.
+class Progress {
+ public:
+  explicit Progress(bool quiet) : enabled_(!quiet && ::isatty(STDERR_FILENO)) {}
+  ~Progress() { Done(); }
+  void Show(const std::string& line) {
+    if (!enabled_) return;
+    std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  void Done() {
+    if (shown_) std::fprintf(stderr, "\r\033[K");
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+};
+
+// JSON must be UTF-8: names that are not are given with invalid bytes
+// replaced, plus their exact bytes in hex under "<field>_hex".
+void PutName(json* j, std::string_view field, std::string_view name);
+inline void PutKey(json* j, std::string_view key) { PutName(j, "key", key); }
+std::string Dump(const json& j, int indent = -1);
+bool WriteStdout(std::string_view data);
+
+// Limits and options for reading shards and archives, shared by every verb
+// that reads them (docs/archives.md "Safety").
+struct ReadArgs {
+  std::string max_field_bytes = "4GiB";
+  uint64_t max_entries = uint64_t{1} << 32;
+  uint64_t max_ratio = 200;
+  std::string tsv_columns;
+
+  Result<ReadOptions> ToOptions() const;
+};
+
+void AddReadFlags(CLI::App* app, ReadArgs* a);
+
+// The command line as a shell would take it back ("shardset mix a=x:0.1 ..."),
+// recorded in recipes so a view can be re-made.
+std::string CommandLine(int argc, char** argv);
+
+// The verbs that make datasets and views (view_verbs.cc): dataset create,
+// split, select, mix, link, list.
+struct ViewVerbs;
+ViewVerbs* AddViewVerbs(CLI::App* app, ReadArgs* read_args);
+// Runs `sub` if it is one of them; -1 otherwise.
+int RunViewVerb(ViewVerbs* verbs, CLI::App* sub, const ReadOptions& ro, int argc, char** argv);
+
+}  // namespace shardset::cli
+
+#endif  // SHARDSET_TOOLS_CLI_H_
