@@ -392,6 +392,8 @@ int Decimal::Compare(const Decimal& o) const {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+// The weights at their common scale must sum below 2^128 (each is below
+// 10^38; PlanDraws refuses weights that do not, split's ratios are at most 1).
 std::vector<uint64_t> Apportion(uint64_t total, const std::vector<Decimal>& weights) {
   uint32_t s = 0;
   for (const Decimal& w : weights) s = std::max(s, w.scale);
@@ -416,20 +418,24 @@ std::vector<uint64_t> Apportion(uint64_t total, const std::vector<Decimal>& weig
     u128 r_shift = r;  // r * 2^k mod sum, doubled each bit
     u128 q_shift = 0;  // floor(r * 2^k / sum)
     for (int bit = 0; bit < 64; ++bit) {
+      // Both remainders stay below sum, which may pass 2^127: add and
+      // double them modulo sum without ever holding more than sum.
       if (t & 1) {
         acc_q += q_shift;
-        acc_r += r_shift;
-        if (acc_r >= sum) {
-          acc_r -= sum;
+        if (acc_r >= sum - r_shift) {
+          acc_r -= sum - r_shift;
           ++acc_q;
+        } else {
+          acc_r += r_shift;
         }
       }
       t >>= 1;
       q_shift *= 2;
-      r_shift *= 2;
-      if (r_shift >= sum) {
-        r_shift -= sum;
+      if (r_shift >= sum - r_shift) {
+        r_shift -= sum - r_shift;
         ++q_shift;
+      } else {
+        r_shift *= 2;
       }
     }
     part += acc_q;
@@ -526,7 +532,15 @@ Result<SplitResult> Split(const View& src, const std::string& out_dir,
   Decimal sum;
   std::vector<Decimal> ratios;
   if (!o.by_prefix) {
-    for (const SplitPart& p : o.parts) ratios.push_back(p.ratio);
+    for (const SplitPart& p : o.parts) {
+      // One at a time first, so that the sum below cannot wrap around.
+      if (p.ratio.Compare(Decimal{1, 0}) > 0) {
+        return Status::InvalidArgument(fmt::format(
+            "part {}'s ratio {} is more than 1; ratios are shares of the samples (0.8, 80%)",
+            EscapeForDisplay(p.name), p.ratio.ToString()));
+      }
+      ratios.push_back(p.ratio);
+    }
     // The sum, exactly, at the largest scale.
     uint32_t scale = 0;
     for (const Decimal& r : ratios) scale = std::max(scale, r.scale);
@@ -783,6 +797,18 @@ Result<std::vector<std::vector<Draw>>> PlanDraws(const MixOptions& o,
       bool any = false;
       for (const Decimal& w : weights) any = any || w.num > 0;
       if (!any) return Status::InvalidArgument("the mix's weights are all zero");
+      uint32_t scale = 0;
+      for (const Decimal& w : weights) scale = std::max(scale, w.scale);
+      u128 sum = 0;
+      for (const Decimal& w : weights) {
+        const u128 x = static_cast<u128>(w.num) * Pow10(scale - w.scale);
+        if (sum + x < sum) {
+          return Status::InvalidArgument(
+              "the mix's weights are too far apart to share exactly; write them with fewer "
+              "digits");
+        }
+        sum += x;
+      }
       const std::vector<uint64_t> a = Apportion(o.size - fixed, weights);
       for (size_t k = 0; k < weighted.size(); ++k) shares[weighted[k]] = a[k];
     }

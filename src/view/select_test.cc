@@ -403,6 +403,11 @@ TEST_F(SelectTest, SplitRefusesBadOptionsWritingNothing) {
   expect_invalid(Ratios({{"train", "0.8"}, {"val", "0.3"}}), "sum past 1");
   expect_invalid(Ratios({{"train", "1.00000000000000001"}}), "sum just past 1");
   expect_invalid(Ratios({}), "no parts");
+  // Ratios whose exact sum would wrap around 128 bits.
+  expect_invalid(Ratios({{"a", "999999999999999999"}, {"b", "999999999999999999"},
+                         {"c", "999999999999999999"}, {"d", "999999999999999999"},
+                         {"e", "0.00000000000000000001"}}),
+                 "huge ratios");
   expect_invalid(Ratios({{"train", "0.5"}, {"train", "0.5"}}), "duplicate");
   expect_invalid(Ratios({{"a/b", "0.5"}}), "slash");
   expect_invalid(Ratios({{"", "0.5"}}), "empty name");
@@ -870,6 +875,14 @@ TEST_F(MixTest, BadRecipesWriteNothing) {
   auto small = Options({Part("b", b_.get(), K::kCount, "100"), Part("c", c_.get(), K::kWeight, "1")});
   small.size = 50;
   expect_invalid(small, "size below the fixed parts");
+  // Weights whose exact sum needs more than 128 bits.
+  auto apart = Options({Part("w1", b_.get(), K::kWeight, "999999999999999999"),
+                        Part("w2", b_.get(), K::kWeight, "999999999999999999"),
+                        Part("w3", b_.get(), K::kWeight, "999999999999999999"),
+                        Part("w4", b_.get(), K::kWeight, "999999999999999999"),
+                        Part("w5", b_.get(), K::kWeight, "0.00000000000000000001")});
+  apart.size = 10;
+  expect_invalid(apart, "weights too far apart");
   auto heavy = Options({Part("b", b_.get(), K::kWeight, "1")});
   heavy.size = 301;
   expect_invalid(heavy, "weighted share past n");
