@@ -393,8 +393,10 @@ Status View::Rep::Parse() {
   const uint64_t meta_offset = DecodeFixed64(f + 32);
   const uint64_t meta_size = DecodeFixed64(f + 40);
   const uint64_t footer_offset = d.size() - view::kFooterSize;
+  // (The block count is computed so that no entry count can wrap it.)
   if (shift != view::kBlockShift ||
-      num_blocks != (num_entries + view::kBlockEntries - 1) / view::kBlockEntries ||
+      num_blocks != num_entries / view::kBlockEntries +
+                        (num_entries % view::kBlockEntries != 0 ? 1 : 0) ||
       directory_offset < view::kHeaderSize || directory_offset > footer_offset ||
       num_blocks > (footer_offset - directory_offset) / view::kDirectoryEntrySize ||
       meta_offset != directory_offset + num_blocks * view::kDirectoryEntrySize ||

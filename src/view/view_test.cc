@@ -545,6 +545,44 @@ TEST_F(ViewTest, ResealedHostileTablesDoNotCrash) {
   }
 }
 
+// A view that claims 2^64 - 1 entries and no blocks: the block count
+// (entries + 4095) / 4096 wraps to 0, matching the empty directory.
+TEST_F(ViewTest, EntryCountThatWrapsTheBlockCountIsCorruption) {
+  MakeShard("a.shard", 10);
+  const std::string path = Path("v.view");
+  WriteView(path, {SourceOf("a", {Path("a.shard")})}, {});
+  const std::string good = ReadBytes(path);
+  const size_t f = good.size() - view::kFooterSize;
+  const uint64_t meta_offset = DecodeFixed64(good.data() + f + 32);
+  std::string meta = good.substr(meta_offset, f - meta_offset);
+  const size_t at = meta.find("\"num_samples\":0");
+  ASSERT_NE(at, std::string::npos) << meta;
+  meta.replace(at, 15, "\"num_samples\":18446744073709551615");
+  for (uint64_t claimed : {~uint64_t{0}, ~uint64_t{0} - 4000}) {
+    SCOPED_TRACE(claimed);
+    std::string m = meta;
+    if (claimed != ~uint64_t{0}) {
+      m.replace(m.find("18446744073709551615"), 20, std::to_string(claimed));
+    }
+    std::string d = good.substr(0, meta_offset) + m;
+    std::string footer = good.substr(f, view::kFooterSize);
+    std::string b;
+    PutFixed64(&b, claimed);
+    footer.replace(0, 8, b);
+    b.clear();
+    PutFixed64(&b, m.size());
+    footer.replace(40, 8, b);
+    b.clear();
+    PutFixed64(&b, Xxh3(d + footer.substr(0, 48)));
+    footer.replace(48, 8, b);
+    WriteBytes(path, d + footer);
+    auto v = View::Open(path);
+    ASSERT_FALSE(v.ok()) << "opened a view of " << (*v)->num_samples() << " entries and "
+                         << (*v)->file_size() << " bytes";
+    EXPECT_TRUE(v.status().IsCorruption()) << v.status().ToString();
+  }
+}
+
 TEST_F(ViewTest, NotAViewNamedLikeOne) {
   WriteBytes(Path("junk.view"), "hello, this is not a view file at all, not even close.....");
   auto v = View::Open(Path("junk.view"));
