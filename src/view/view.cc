@@ -630,25 +630,33 @@ Result<uint64_t> View::Find(std::string_view key) const {
       return r.Wrap(s, ord.status());
     }
   }
+  // Within a block the earliest position wins, whichever source it is from.
+  std::vector<ViewEntry> in_block;
   for (uint64_t b = 0; b < r.num_blocks && !wanted.empty(); ++b) {
     const view::BlockInfo info = r.block(b);
     const uint64_t first = b * view::kBlockEntries;
     const uint64_t n = std::min(view::kBlockEntries, r.num_entries - first);
+    in_block.clear();
     for (const auto& [src, ord] : wanted) {
       if (src < info.base_source || ord < info.base_ordinal) continue;
       if (info.kind == view::kRun) {
-        if (src == info.base_source && ord - info.base_ordinal < n) {
-          return first + (ord - info.base_ordinal);
-        }
+        if (src == info.base_source && ord - info.base_ordinal < n) in_block.push_back({src, ord});
         continue;
       }
       if (info.src_bits < 32 && src - info.base_source >= (uint64_t{1} << info.src_bits)) continue;
       if (info.ord_bits < 64 && ord - info.base_ordinal >= (uint64_t{1} << info.ord_bits)) {
         continue;
       }
-      for (uint64_t i = 0; i < n; ++i) {
-        if (entry(first + i) == ViewEntry{src, ord}) return first + i;
-      }
+      in_block.push_back({src, ord});
+    }
+    if (in_block.empty()) continue;
+    if (info.kind == view::kRun) {
+      // One source per run, so at most one candidate.
+      return first + (in_block[0].ordinal - info.base_ordinal);
+    }
+    for (uint64_t i = 0; i < n; ++i) {
+      const ViewEntry e = entry(first + i);
+      if (std::find(in_block.begin(), in_block.end(), e) != in_block.end()) return first + i;
     }
   }
   return Status::NotFound(
