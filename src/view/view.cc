@@ -503,7 +503,12 @@ Result<std::unique_ptr<View>> View::Open(const std::vector<std::string>& targets
                                          const ReadOptions& options) {
   auto rep = std::make_unique<Rep>();
   rep->options = options;
-  if (targets.size() == 1 && IsViewFile(targets[0])) {
+  // A file named *.view is read as a view even when its magic is damaged or
+  // cut short, so such damage is reported as a damaged view rather than as a
+  // shard of no known format.
+  const bool named_view = targets.size() == 1 && targets[0].ends_with(".view") &&
+                          PathExists(targets[0]) && !IsDirectory(targets[0]);
+  if (targets.size() == 1 && (named_view || IsViewFile(targets[0]))) {
     rep->target = targets[0];
     rep->is_file = true;
     SHARDSET_ASSIGN_OR_RETURN(rep->file, MappedFile::Open(targets[0]));

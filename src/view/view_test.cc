@@ -586,7 +586,16 @@ TEST_F(ViewTest, EntryCountThatWrapsTheBlockCountIsCorruption) {
 TEST_F(ViewTest, NotAViewNamedLikeOne) {
   WriteBytes(Path("junk.view"), "hello, this is not a view file at all, not even close.....");
   auto v = View::Open(Path("junk.view"));
-  EXPECT_FALSE(v.ok());
+  ASSERT_FALSE(v.ok());
+  EXPECT_TRUE(v.status().IsCorruption()) << v.status().ToString();
+  EXPECT_NE(v.status().message().find("not a view file"), std::string::npos)
+      << v.status().ToString();
+  // A folder named like a view is still a dataset folder.
+  PackTree(Path("tree"), Path("ds.view"), 1, 3, 10);
+  auto folder = View::Open(Path("ds.view"));
+  ASSERT_TRUE(folder.ok()) << folder.status().ToString();
+  EXPECT_FALSE((*folder)->is_view_file());
+  EXPECT_EQ((*folder)->num_samples(), 3u);
   auto missing = View::Open(Path("missing.view"));
   EXPECT_FALSE(missing.ok());
   EXPECT_TRUE(missing.status().IsNotFound()) << missing.status().ToString();
