@@ -181,6 +181,15 @@ struct FieldStats {
   bool derived = false;
 };
 
+void PrintFields(const std::map<std::string, FieldStats>& fields) {
+  std::printf("fields:\n");
+  for (const auto& [name, fs] : fields) {
+    std::printf("  %-10s %8llu samples  %10s%s\n", EscapeForDisplay(name).c_str(),
+                static_cast<unsigned long long>(fs.count), FormatBytes(fs.bytes).c_str(),
+                fs.derived ? "  (derived)" : "");
+  }
+}
+
 void PrintLabels(const std::map<std::string, uint64_t>& labels, const std::string& label_field) {
   if (labels.empty()) {
     std::printf("labels:   none (no '%s' field; pack with --label-from-dir)\n",
@@ -271,12 +280,7 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
                   src.num_samples ? 100.0 * double(src.selected) / double(src.num_samples) : 0.0,
                   fmt::format("{}", fmt::join(src.targets, " ")).c_str());
     }
-    std::printf("fields:\n");
-    for (const auto& [name, fs] : fields) {
-      std::printf("  %-10s %8llu samples  %10s%s\n", EscapeForDisplay(name).c_str(),
-                  static_cast<unsigned long long>(fs.count), FormatBytes(fs.bytes).c_str(),
-                  fs.derived ? "  (derived)" : "");
-    }
+    PrintFields(fields);
     PrintLabels(labels, label_field);
     if (!labels.empty() && v.num_sources() > 1) {
       std::printf("labels per source:\n");
@@ -326,14 +330,15 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
   std::printf("samples:  %llu\n", static_cast<unsigned long long>(ds.num_samples()));
   std::printf("shards:   %zu (%s)\n", ds.num_shards(),
               formats.empty() ? "-" : fmt::format("{}", fmt::join(formats, ", ")).c_str());
-  std::printf("size:     %s on disk for %s of source files (overhead %+.2f%%)\n",
-              FormatBytes(file_bytes).c_str(), FormatBytes(source_bytes).c_str(), overhead);
-  std::printf("fields:\n");
-  for (const auto& [name, fs] : fields) {
-    std::printf("  %-10s %8llu samples  %10s%s\n", EscapeForDisplay(name).c_str(),
-                static_cast<unsigned long long>(fs.count), FormatBytes(fs.bytes).c_str(),
-                fs.derived ? "  (derived)" : "");
+  if (formats.size() == 1 && *formats.begin() == FormatName(ShardFormat::kFolder)) {
+    // Folder shards hold only an index; the files stay where they are.
+    std::printf("size:     %s of index; %s of files read in place\n",
+                FormatBytes(file_bytes).c_str(), FormatBytes(source_bytes).c_str());
+  } else {
+    std::printf("size:     %s on disk for %s of source files (overhead %+.2f%%)\n",
+                FormatBytes(file_bytes).c_str(), FormatBytes(source_bytes).c_str(), overhead);
   }
+  PrintFields(fields);
   PrintLabels(labels, label_field);
   return kExitOk;
 }
