@@ -455,11 +455,11 @@ std::vector<uint64_t> Apportion(uint64_t total, const std::vector<Decimal>& weig
 
 namespace {
 
-// Counts per (group, part): each within one of exact (floor or floor + 1 of
-// n_g * r_s), and the parts' totals as close to their global apportionment
-// as that allows. Groups hand out their leftover units (at most one per
-// part), largest leftover first, each to the parts still furthest below
-// their global target.
+// Counts per (group, part): each strictly within one of exact (n_g * r_s
+// when whole, else its floor or ceiling), and the parts' totals as close to
+// their global apportionment as that allows. Groups hand out their leftover
+// units (at most one per part), largest leftover first, each to the parts
+// still furthest below their global target.
 std::vector<std::vector<uint64_t>> SplitCounts(const std::vector<uint64_t>& group_sizes,
                                                const std::vector<Decimal>& ratios,
                                                bool ratios_sum_to_one, const Decimal& sum) {
@@ -498,7 +498,12 @@ std::vector<std::vector<uint64_t>> SplitCounts(const std::vector<uint64_t>& grou
   for (size_t g : order) {
     std::vector<size_t> pick(parts);
     for (size_t s = 0; s < parts; ++s) pick[s] = s;
+    // Only parts whose share of this group has a fraction may round up: a
+    // part with a whole share gets exactly it. There are always enough of
+    // them (the fractions sum to the leftover, or to within 1/2 of it when
+    // the ratios sum below 1, and each is below 1).
     std::stable_sort(pick.begin(), pick.end(), [&](size_t a, size_t b) {
+      if ((rems[g][a] > 0) != (rems[g][b] > 0)) return rems[g][a] > 0;
       if (demand[a] != demand[b]) return demand[a] > demand[b];
       return rems[g][a] > rems[g][b];
     });

@@ -478,6 +478,64 @@ TEST_F(SelectTest, SplitStratifiedKeepsEveryLabelWithinOne) {
   }
 }
 
+// Random label sizes and ratios: every (label, part) count within one of
+// exact (strictly: never a whole sample off), nothing in two parts, and all
+// used when the ratios sum to 1.
+TEST_F(SelectTest, SplitStratifiedRandomized) {
+  std::mt19937_64 rng(12);
+  for (int round = 0; round < 300; ++round) {
+    SCOPED_TRACE(round);
+    const size_t num_labels = 1 + rng() % 12;
+    std::vector<uint64_t> sizes(num_labels);
+    std::vector<std::string> labels;
+    for (size_t l = 0; l < num_labels; ++l) {
+      sizes[l] = rng() % 4 == 0 ? 1 + rng() % 3 : 1 + rng() % 60;
+      for (uint64_t i = 0; i < sizes[l]; ++i) labels.push_back(std::to_string(l));
+    }
+    std::shuffle(labels.begin(), labels.end(), rng);
+    const std::string shard = fmt::format("r{}.shard", round);
+    auto src = Open(MakeShard(shard, labels));
+    ASSERT_NE(src, nullptr);
+    // Ratios in thousandths summing to 1000 (or less, every third round),
+    // zeros among them.
+    const size_t parts = 2 + rng() % 4;
+    const uint64_t budget = round % 3 == 2 ? 1 + rng() % 999 : 1000;
+    std::vector<uint64_t> th(parts, 0);
+    uint64_t left = budget;
+    for (size_t p = 0; p + 1 < parts; ++p) {
+      th[p] = rng() % 5 == 0 ? 0 : rng() % (left + 1);
+      left -= th[p];
+    }
+    th[parts - 1] = left;
+    std::vector<std::pair<std::string, std::string>> ratios;
+    for (size_t p = 0; p < parts; ++p) {
+      ratios.emplace_back(fmt::format("p{}", p), Decimal{th[p], 3}.ToString());
+    }
+    auto o = Ratios(ratios, rng());
+    o.stratify = true;
+    const std::string out = Path(fmt::format("out{}", round));
+    auto r = Split(*src, out, o);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    std::set<uint64_t> seen;
+    for (size_t p = 0; p < parts; ++p) {
+      std::vector<uint64_t> per_label(num_labels, 0);
+      for (uint64_t ord : Ordinals(JoinPath(out, ratios[p].first + ".view"))) {
+        ASSERT_TRUE(seen.insert(ord).second);
+        ++per_label[std::stoul(labels[ord])];
+      }
+      for (size_t l = 0; l < num_labels; ++l) {
+        const int64_t exact = static_cast<int64_t>(sizes[l] * th[p]);  // in thousandths
+        const int64_t got = static_cast<int64_t>(per_label[l]) * 1000;
+        EXPECT_LT(std::abs(got - exact), 1000)
+            << "label " << l << " (" << sizes[l] << ") part " << p << " ratio "
+            << ratios[p].second << ": " << per_label[l];
+      }
+    }
+    if (budget == 1000) EXPECT_EQ(r->left_out, 0u);
+    EXPECT_EQ(seen.size() + r->left_out, labels.size());
+  }
+}
+
 TEST_F(SelectTest, SplitByPrefix) {
   const std::vector<std::string> keys = {"test/0",  "test/1",      "train",        "train/0",
                                          "train/1", "train/sub/2", "training/x",   "trainz",
