@@ -951,6 +951,12 @@ Result<std::vector<ViewMade>> MixSweep(const MixOptions& o, std::string_view swe
       return Status::InvalidArgument(
           fmt::format("--sweep makes more than {} views; take a larger step", kMaxSweepViews));
     }
+    if (v >= kMaxDecimalNum) {  // a Decimal holds at most 18 digits
+      return Status::InvalidArgument(fmt::format(
+          "--sweep {}:{}:{} needs more than 18 digits at the step's {} decimals; use a step "
+          "with fewer decimals",
+          start.ToString(), stop.ToString(), step.ToString(), scale));
+    }
     std::vector<MixPart> parts = o.parts;
     parts[swept].kind = counts ? MixPart::Kind::kCount : MixPart::Kind::kFraction;
     parts[swept].amount = Decimal{static_cast<uint64_t>(v), scale};

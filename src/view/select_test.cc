@@ -963,7 +963,9 @@ TEST_F(MixTest, BadSweepsWriteNothing) {
   };
   for (const Case& c : {Case{"nope", "0", "1", "0.1"}, Case{"b", "0", "1", "0"},
                         Case{"b", "1", "0", "0.1"}, Case{"b", "0", "1.5", "0.5"},
-                        Case{"b", "0", "400", "100"}, Case{"b", "0", "1", "0.00001"}}) {
+                        Case{"b", "0", "400", "100"}, Case{"b", "0", "1", "0.00001"},
+                        // 1 at the step's scale (10^20) does not fit a decimal.
+                        Case{"b", "1", "1", "0.00000000000000000001"}}) {
     auto r = MixSweep(o, c.part, D(c.start), D(c.stop), D(c.step), Path("sweep"));
     ASSERT_FALSE(r.ok()) << c.part << " " << c.start << ":" << c.stop << ":" << c.step;
     EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << r.status().ToString();
