@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on real data: Debian's Fashion-MNIST (70,000 images) becomes a
-# PNG tree, is packed into shards, summarised, verified, and read back.
+# PNG tree, is packed into shards, summarised, verified, and read back; then
+# the PNG folder itself becomes a dataset in place, split and mixed into views.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -47,4 +48,16 @@ shardset cat "$DEMO/fmnist-train" --ordinal 12345 | cmp - "$DEMO/fashion-mnist/t
   && echo "ordinal 12345: the same bytes"
 echo "its label: $(shardset cat "$DEMO/fmnist-train" "$KEY" --field cls)"
 
-printf '\nDone. The dataset is in %s; try: shardset --help\n' "$DEMO/fmnist-train"
+step "7. The PNG folder itself as a dataset (indexed in place, no copy), split and mixed into views" \
+     "shardset dataset create $DEMO/fm --shards $DEMO/fashion-mnist --label-from-dir"
+rm -rf "$DEMO/fm" "$DEMO/fm-splits" "$DEMO/sweep"
+shardset dataset create "$DEMO/fm" --shards "$DEMO/fashion-mnist" --label-from-dir
+shardset split "$DEMO/fm" --ratios train=0.8,val=0.1,test=0.1 --stratify --seed 1 -o "$DEMO/fm-splits"
+shardset mix test="$DEMO/fm-splits/test.view" more="$DEMO/fm-splits/train.view" \
+  --sweep more=0:1:0.25 --seed 7 -o "$DEMO/sweep"
+echo "$(ls "$DEMO/sweep" | wc -l) views, $(du -cb "$DEMO"/sweep/*.view | tail -1 | cut -f1) bytes in all"
+
+step "8. A view reads like a dataset" "shardset info $DEMO/sweep/test-all+more-0.25.view"
+shardset info "$DEMO/sweep/test-all+more-0.25.view" | grep -v '^  [0-9] '
+
+printf '\nDone. The dataset is in %s, views in %s; try: shardset --help\n' "$DEMO/fmnist-train" "$DEMO/sweep"
