@@ -647,7 +647,7 @@ Result<ViewMade> Select(const View& src, const std::string& out, const SelectOpt
   const bool by_keys = !o.keys_file.empty();
   if (by_keys) {
     SHARDSET_ASSIGN_OR_RETURN(std::string text, ReadFile(o.keys_file, uint64_t{16} << 30));
-    uint64_t missing = 0, line_no = 0;
+    uint64_t missing = 0, line_no = 0, listed = 0;
     std::string first_missing;
     size_t start = 0;
     while (start < text.size()) {
@@ -658,6 +658,7 @@ Result<ViewMade> Select(const View& src, const std::string& out, const SelectOpt
       ++line_no;
       if (!key.empty() && key.back() == '\r') key.remove_suffix(1);
       if (key.empty()) continue;
+      ++listed;
       auto pos = src.Find(key);
       if (pos.ok()) {
         positions.push_back(*pos);
@@ -669,8 +670,8 @@ Result<ViewMade> Select(const View& src, const std::string& out, const SelectOpt
     }
     if (missing > 0) {
       return Status::NotFound(fmt::format(
-          "{}: {} key(s) of {} are not in {}, the first {}; fix the list or the source",
-          o.keys_file, missing, o.keys_file, src.target(), first_missing));
+          "{}: {} of its {} keys are not in {}, the first {}; fix the list or the source",
+          o.keys_file, missing, listed, src.target(), first_missing));
     }
   }
   if (src.num_samples() == 0) {

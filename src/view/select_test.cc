@@ -674,7 +674,10 @@ TEST_F(SelectTreeTest, MissingKeyIsNotFoundAndWritesNothing) {
   EXPECT_TRUE(r.status().IsNotFound()) << r.status().ToString();
   EXPECT_NE(r.status().message().find("training/9/9"), std::string::npos) << r.status().ToString();
   EXPECT_NE(r.status().message().find("line 2"), std::string::npos) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("2 key"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("2 of its 4 keys"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ(r.status().message().find(Path("keys.txt"), 1), std::string::npos)
+      << "names the file twice: " << r.status().ToString();
   EXPECT_EQ(Listing(), before);
   // A keys file that does not exist.
   o.keys_file = Path("nope.txt");
