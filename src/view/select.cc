@@ -139,15 +139,18 @@ class RankCutter {
 
 // ------------------------------------------------------------ labels
 
-// Labels compare as numbers when both are non-negative integers ("2" < "10"),
-// otherwise bytewise.
+// Non-negative integer labels first, as numbers ("2" < "10"), then the others
+// bytewise. (Comparing numbers as numbers but a number and a word bytewise is
+// no order at all: "1x" < "9" < "10" < "1x", which std::sort must not get.)
 bool LabelLess(const std::string& a, const std::string& b) {
   auto num = [](const std::string& s, uint64_t* v) {
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
     return ec == std::errc() && p == s.data() + s.size() && !s.empty();
   };
-  uint64_t x, y;
-  if (num(a, &x) && num(b, &y) && x != y) return x < y;
+  uint64_t x = 0, y = 0;
+  const bool na = num(a, &x), nb = num(b, &y);
+  if (na != nb) return na;
+  if (na && x != y) return x < y;
   return a < b;
 }
 

@@ -536,6 +536,34 @@ TEST_F(SelectTest, SplitStratifiedRandomized) {
   }
 }
 
+// Labels that are numbers and labels that are words, mixed (the labels'
+// order decides the order groups get their leftover samples in).
+TEST_F(SelectTest, SplitStratifiedMixedLabels) {
+  std::vector<std::string> names = {"9", "10", "1x", "2", "02", "background", "100", "1",
+                                    "", "a", "Z", "20", "3", "x1", "-1", "18446744073709551616",
+                                    "7", "07", "0", " 5"};
+  std::vector<std::string> labels;
+  for (size_t i = 0; i < names.size(); ++i) {
+    for (size_t k = 0; k < 3 + i % 5; ++k) labels.push_back(names[i]);
+  }
+  std::mt19937_64 rng(4);
+  std::shuffle(labels.begin(), labels.end(), rng);
+  auto src = Open(MakeShard("a.shard", labels));
+  ASSERT_NE(src, nullptr);
+  auto o = Ratios({{"train", "0.5"}, {"val", "0.3"}, {"test", "0.2"}});
+  o.stratify = true;
+  auto r = Split(*src, Path("out"), o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::map<std::string, uint64_t> train;
+  for (uint64_t ord : Ordinals(Path("out/train.view"))) ++train[labels[ord]];
+  for (size_t i = 0; i < names.size(); ++i) {
+    const uint64_t n = 3 + i % 5;
+    EXPECT_TRUE(train[names[i]] == n / 2 || train[names[i]] == (n + 1) / 2)
+        << "'" << names[i] << "': " << train[names[i]] << " of " << n;
+  }
+  EXPECT_EQ(r->left_out, 0u);
+}
+
 TEST_F(SelectTest, SplitByPrefix) {
   const std::vector<std::string> keys = {"test/0",  "test/1",      "train",        "train/0",
                                          "train/1", "train/sub/2", "training/x",   "trainz",
