@@ -346,6 +346,7 @@ Result<Decimal> Decimal::Parse(std::string_view text) {
   if (t.empty()) return bad();
   Decimal d;
   bool seen_point = false, seen_digit = false;
+  // (At most 18 decimals as written; a '%' adds 2 to the scale.)
   for (char c : t) {
     if (c == '.') {
       if (seen_point) return bad();
@@ -362,6 +363,10 @@ Result<Decimal> Decimal::Parse(std::string_view text) {
     if (seen_point) ++d.scale;
   }
   if (!seen_digit) return bad();
+  if (d.scale > kMaxDecimalScale - 2) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' has too many decimals (at most 18)", EscapeForDisplay(text)));
+  }
   if (percent) d.scale += 2;
   if (d.scale > kMaxDecimalScale) {
     return Status::InvalidArgument(

@@ -44,6 +44,8 @@ TEST(DecimalTest, Parse) {
                         Case{"12.5%", 125, 3}, Case{"1.0", 10, 1}, Case{"0.25", 25, 2},
                         Case{"2.50", 250, 2}, Case{"0", 0, 0}, Case{"007", 7, 0},
                         Case{"100%", 100, 2}, Case{"0.000001", 1, 6},
+                        Case{"0.000000000000000001", 1, 18},
+                        Case{"0.000000000000000001%", 1, 20},
                         Case{"999999999999999999", 999999999999999999ull, 0}}) {
     auto d = Decimal::Parse(c.text);
     ASSERT_TRUE(d.ok()) << c.text << ": " << d.status().ToString();
@@ -52,7 +54,8 @@ TEST(DecimalTest, Parse) {
   }
   for (const char* bad : {"-1", "+1", "1e3", "", ".", "1.2.3", "abc", "%", "1%%", " 1", "1 ",
                           "0x10", "1,5", "inf", "nan", "-0", "%1", "1234567890123456789",
-                          "0.0000000000000000000001"}) {
+                          "0.0000000000000000000001", "0.0000000000000000001",
+                          "0.0000000000000000001%"}) {
     auto d = Decimal::Parse(bad);
     EXPECT_FALSE(d.ok()) << "'" << bad << "' parsed as " << (d.ok() ? d->ToString() : "");
     if (!d.ok()) {
@@ -119,8 +122,8 @@ TEST(DecimalTest, Compare) {
   EXPECT_EQ(D("0.1").Compare(D("0.25")), -1);
   EXPECT_EQ(D("1").Compare(D("0.999999999999999999")), 1);
   EXPECT_EQ(D("0").Compare(D("0.000")), 0);
-  EXPECT_EQ(D("999999999999999999").Compare(D("0.00000000000000000001")), 1);
-  EXPECT_EQ(D("0.00000000000000000001").Compare(D("999999999999999999")), -1);
+  EXPECT_EQ(D("999999999999999999").Compare(D("0.000000000000000001%")), 1);
+  EXPECT_EQ(D("0.000000000000000001%").Compare(D("999999999999999999")), -1);
   EXPECT_EQ(D("100%").Compare(D("1")), 0);
 }
 
@@ -198,7 +201,7 @@ TEST(ApportionTest, HugeTotals) {
   EXPECT_EQ(Apportion(max, {D("1"), D("0")}), (V{max, 0}));
   // Weights that need all 128 bits: their sum is past 2^127.
   const Decimal big = D("999999999999999999");
-  const Decimal tiny = D("0.00000000000000000001");
+  const Decimal tiny = D("0.000000000000000001%");
   EXPECT_EQ(Apportion(3, {big, big, tiny}), (V{2, 1, 0}));
   EXPECT_EQ(Apportion(max, {big, tiny}), (V{max, 0}));
   const auto a = Apportion(max, {big, big, tiny});
@@ -406,7 +409,7 @@ TEST_F(SelectTest, SplitRefusesBadOptionsWritingNothing) {
   // Ratios whose exact sum would wrap around 128 bits.
   expect_invalid(Ratios({{"a", "999999999999999999"}, {"b", "999999999999999999"},
                          {"c", "999999999999999999"}, {"d", "999999999999999999"},
-                         {"e", "0.00000000000000000001"}}),
+                         {"e", "0.000000000000000001%"}}),
                  "huge ratios");
   expect_invalid(Ratios({{"train", "0.5"}, {"train", "0.5"}}), "duplicate");
   expect_invalid(Ratios({{"a/b", "0.5"}}), "slash");
@@ -969,7 +972,7 @@ TEST_F(MixTest, BadRecipesWriteNothing) {
                         Part("w2", b_.get(), K::kWeight, "999999999999999999"),
                         Part("w3", b_.get(), K::kWeight, "999999999999999999"),
                         Part("w4", b_.get(), K::kWeight, "999999999999999999"),
-                        Part("w5", b_.get(), K::kWeight, "0.00000000000000000001")});
+                        Part("w5", b_.get(), K::kWeight, "0.000000000000000001%")});
   apart.size = 10;
   expect_invalid(apart, "weights too far apart");
   auto heavy = Options({Part("b", b_.get(), K::kWeight, "1")});
@@ -996,7 +999,7 @@ TEST_F(MixTest, BadSweepsWriteNothing) {
                         Case{"b", "1", "0", "0.1"}, Case{"b", "0", "1.5", "0.5"},
                         Case{"b", "0", "400", "100"}, Case{"b", "0", "1", "0.00001"},
                         // 1 at the step's scale (10^20) does not fit a decimal.
-                        Case{"b", "1", "1", "0.00000000000000000001"}}) {
+                        Case{"b", "1", "1", "0.000000000000000001%"}}) {
     auto r = MixSweep(o, c.part, D(c.start), D(c.stop), D(c.step), Path("sweep"));
     ASSERT_FALSE(r.ok()) << c.part << " " << c.start << ":" << c.stop << ":" << c.step;
     EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << r.status().ToString();
