@@ -45,21 +45,31 @@ Status ReadFullyAt(int fd, uint64_t offset, size_t n, std::string* out, const st
   return Status::OK();
 }
 
-// The path a view records for `target`: relative to the view file's folder,
-// so a folder holding datasets and views can move as a whole.
-std::string RecordedTarget(const std::string& target, const std::string& view_path) {
-  std::error_code ec;
-  const fs::path abs_target = fs::weakly_canonical(fs::absolute(target, ec), ec);
-  const fs::path view_dir = fs::weakly_canonical(fs::absolute(view_path, ec), ec).parent_path();
-  if (ec) return fs::absolute(target).lexically_normal().string();
-  fs::path rel = abs_target.lexically_relative(view_dir);
-  if (rel.empty()) return abs_target.string();
-  return rel.string();
-}
-
 std::string ResolveTarget(const std::string& recorded, const std::string& view_path) {
   if (!recorded.empty() && recorded[0] == '/') return recorded;
   return fs::path(JoinPath(DirName(view_path), recorded)).lexically_normal().string();
+}
+
+// The path a view records for `target`: relative to the view file's folder,
+// so a folder holding datasets and views can move as a whole. The path as
+// written comes first, so a dataset reached through a symlink inside the
+// folder stays inside it (resolving the symlink would record where it points
+// now, outside the folder); then with symlinks resolved (a ".." after a
+// symlink means its real parent); each only if it leads from the view's
+// folder back to the target.
+std::string RecordedTarget(const std::string& target, const std::string& view_path) {
+  std::error_code ec;
+  const fs::path lexical_target = fs::absolute(target, ec).lexically_normal();
+  const fs::path lexical_dir = fs::absolute(view_path, ec).lexically_normal().parent_path();
+  const fs::path real_target = fs::weakly_canonical(fs::absolute(target, ec), ec);
+  const fs::path real_dir = fs::weakly_canonical(fs::absolute(view_path, ec), ec).parent_path();
+  for (const fs::path& rel : {lexical_target.lexically_relative(lexical_dir),
+                              real_target.lexically_relative(real_dir)}) {
+    if (rel.empty()) continue;
+    std::error_code eq;
+    if (fs::equivalent(ResolveTarget(rel.string(), view_path), target, eq)) return rel.string();
+  }
+  return real_target.empty() ? lexical_target.string() : real_target.string();
 }
 
 std::string Command(const std::string& recipe_json) {

@@ -746,6 +746,29 @@ TEST_F(ViewChangeTest, MovingTheFolderTogetherStillOpens) {
   EXPECT_EQ(*k, *(*d)->Key(4));
 }
 
+// A dataset reached through a symlink inside the folder is recorded through
+// the symlink, so the folder still opens after moving to another depth.
+TEST_F(ViewChangeTest, SymlinkedDatasetMovesWithItsFolder) {
+  fs::create_directories(Path("proj2"));
+  fs::create_directory_symlink(ds_, Path("proj2/data"));
+  WriteView(Path("proj2/v.view"), {SourceOf("data", {Path("proj2/data")})}, {{0, 3}, {0, 7}});
+  EXPECT_NE(ReadBytes(Path("proj2/v.view")).find("\"targets\":[\"data\"]"), std::string::npos);
+  fs::create_directories(Path("deep/er"));
+  fs::rename(Path("proj2"), Path("deep/er/proj2"));
+  auto v = MustOpen(Path("deep/er/proj2/v.view"));
+  ASSERT_NE(v, nullptr);
+  Sample s;
+  EXPECT_TRUE(v->Read(1, &s).ok());
+  // A target whose path only works with its symlinks resolved (a ".." after
+  // a symlink) is still recorded so that it opens.
+  fs::create_directories(Path("other/inner"));
+  fs::create_directory_symlink(Path("other/inner"), Path("proj3"));
+  WriteView(Path("proj3/v.view"), {SourceOf("ds", {Path("proj3/../../proj/ds")})}, {{0, 1}});
+  auto w = MustOpen(Path("proj3/v.view"));
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->Read(0, &s).ok());
+}
+
 TEST_F(ViewChangeTest, ConcurrentFirstReads) {
   auto v = MustOpen(view_);
   ASSERT_NE(v, nullptr);
