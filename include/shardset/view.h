@@ -146,7 +146,9 @@ class View {
 
  private:
   struct Rep;
+  struct Located;
   explicit View(std::unique_ptr<Rep> rep);
+  Result<Located> Locate(uint64_t pos) const;
   std::unique_ptr<Rep> rep_;
 };
 

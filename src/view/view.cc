@@ -570,7 +570,18 @@ ViewEntry View::entry(uint64_t pos) const {
   return ViewEntry{static_cast<uint32_t>(b.base_source + src), b.base_ordinal + ord};
 }
 
-Status View::Read(uint64_t pos, Sample* out) const {
+// Where position `pos` lives, with the checks every access needs first: the
+// position exists, its entry points into a source (a damaged table that
+// still checksums cannot point elsewhere), and that shard still has the edge
+// hash the view recorded.
+struct View::Located {
+  size_t source;
+  uint64_t ordinal;  // in the source dataset
+  size_t shard;
+  uint64_t in_shard;
+};
+
+Result<View::Located> View::Locate(uint64_t pos) const {
   const Rep& r = *rep_;
   if (pos >= r.num_entries) {
     return Status::NotFound(fmt::format("{}: no sample {} (it has {} samples)", r.target, pos,
@@ -581,52 +592,33 @@ Status View::Read(uint64_t pos, Sample* out) const {
     return Bad(r.target, fmt::format("entry {} names source {} of {}", pos, e.source,
                                      r.sources.size()));
   }
-  const Dataset& ds = *r.datasets[e.source];
-  auto loc = ds.Locate(e.ordinal);
+  auto loc = r.datasets[e.source]->Locate(e.ordinal);
   if (!loc.ok()) return r.Wrap(e.source, loc.status());
   SHARDSET_RETURN_IF_ERROR(r.CheckShard(e.source, loc->first));
-  Status s = ds.Read(e.ordinal, out);
-  if (!s.ok()) return r.Wrap(e.source, s);
+  return Located{e.source, e.ordinal, loc->first, loc->second};
+}
+
+Status View::Read(uint64_t pos, Sample* out) const {
+  SHARDSET_ASSIGN_OR_RETURN(Located at, Locate(pos));
+  Status s = rep_->datasets[at.source]->Read(at.ordinal, out);
+  if (!s.ok()) return rep_->Wrap(at.source, s);
   out->ordinal = pos;
   return Status::OK();
 }
 
 Result<std::string> View::Key(uint64_t pos) const {
-  const Rep& r = *rep_;
-  if (pos >= r.num_entries) {
-    return Status::NotFound(fmt::format("{}: no sample {} (it has {} samples)", r.target, pos,
-                                        r.num_entries));
-  }
-  const ViewEntry e = entry(pos);
-  if (e.source >= r.sources.size()) {
-    return Bad(r.target, fmt::format("entry {} names source {} of {}", pos, e.source,
-                                     r.sources.size()));
-  }
-  const Dataset& ds = *r.datasets[e.source];
-  auto loc = ds.Locate(e.ordinal);
-  if (!loc.ok()) return r.Wrap(e.source, loc.status());
-  SHARDSET_RETURN_IF_ERROR(r.CheckShard(e.source, loc->first));
-  auto key = ds.Key(e.ordinal);
-  if (!key.ok()) return r.Wrap(e.source, key.status());
+  SHARDSET_ASSIGN_OR_RETURN(Located at, Locate(pos));
+  auto key = rep_->datasets[at.source]->Key(at.ordinal);
+  if (!key.ok()) return rep_->Wrap(at.source, key.status());
   return key;
 }
 
 Result<std::vector<FieldFile>> View::FieldFiles(uint64_t pos) const {
-  const Rep& r = *rep_;
-  if (pos >= r.num_entries) {
-    return Status::NotFound(fmt::format("{}: no sample {} (it has {} samples)", r.target, pos,
-                                        r.num_entries));
-  }
-  const ViewEntry e = entry(pos);
-  if (e.source >= r.sources.size()) {
-    return Bad(r.target, fmt::format("entry {} names source {} of {}", pos, e.source,
-                                     r.sources.size()));
-  }
-  const Dataset& ds = *r.datasets[e.source];
-  SHARDSET_ASSIGN_OR_RETURN(auto loc, ds.Locate(e.ordinal));
-  SHARDSET_RETURN_IF_ERROR(r.CheckShard(e.source, loc.first));
-  SHARDSET_ASSIGN_OR_RETURN(const ShardReader* shard, ds.shard(loc.first));
-  return shard->FieldFiles(loc.second);
+  SHARDSET_ASSIGN_OR_RETURN(Located at, Locate(pos));
+  SHARDSET_ASSIGN_OR_RETURN(const ShardReader* shard, rep_->datasets[at.source]->shard(at.shard));
+  auto files = shard->FieldFiles(at.in_shard);
+  if (!files.ok()) return rep_->Wrap(at.source, files.status());
+  return files;
 }
 
 Result<uint64_t> View::Find(std::string_view key) const {
