@@ -272,8 +272,8 @@ TEST_F(ViewTest, RunThenPackedThenRun) {
   for (uint64_t i = 0; i < 4096; ++i) entries.push_back(ViewEntry{0, 9999 - i});   // packed
   for (uint64_t i = 0; i < 4096; ++i) entries.push_back(ViewEntry{1, i % 3000});   // not a run
   for (uint64_t i = 0; i < 100; ++i) entries.push_back(ViewEntry{1, 2000 + i});    // short run
-  // A block whose values are all equal (bits 0 for both arrays).
   RoundTrip(entries);
+  // Blocks whose values are all equal (0 bits for both arrays).
   std::vector<ViewEntry> same(5000, ViewEntry{1, 2999});
   RoundTrip(same);
 }
