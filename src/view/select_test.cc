@@ -451,7 +451,6 @@ TEST_F(SelectTest, SplitStratifiedKeepsEveryLabelWithinOne) {
       auto r = Split(*src, out, o);
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       std::set<uint64_t> seen;
-      Decimal sum{0, 0};
       uint64_t total = 0;
       for (size_t p = 0; p < ratios.size(); ++p) {
         const Decimal ratio = D(ratios[p].second);
@@ -476,7 +475,9 @@ TEST_F(SelectTest, SplitStratifiedKeepsEveryLabelWithinOne) {
       }
       EXPECT_EQ(total + r->left_out, labels.size());
       // Each label fully used when the ratios sum to 1.
-      if (ratios.size() == 3) EXPECT_EQ(r->left_out, 0u);
+      if (ratios.size() == 3) {
+        EXPECT_EQ(r->left_out, 0u);
+      }
     }
   }
 }
@@ -534,7 +535,9 @@ TEST_F(SelectTest, SplitStratifiedRandomized) {
             << ratios[p].second << ": " << per_label[l];
       }
     }
-    if (budget == 1000) EXPECT_EQ(r->left_out, 0u);
+    if (budget == 1000) {
+      EXPECT_EQ(r->left_out, 0u);
+    }
     EXPECT_EQ(seen.size() + r->left_out, labels.size());
   }
 }
