@@ -75,9 +75,9 @@ def tree_entries(tree):
 def source_of(path, roots):
     """(source name, key) of a source file under one of `roots` (name -> root)."""
     for name, root in roots.items():
-        rel = os.path.relpath(path, root)
-        if not rel.startswith(".."):
-            return name, rel.rsplit(".", 1)[0]
+        prefix = str(root) + "/"
+        if str(path).startswith(prefix):
+            return name, str(path)[len(prefix):].rsplit(".", 1)[0]
     raise AssertionError(f"{path} is under no source root")
 
 

@@ -36,6 +36,7 @@ constexpr std::string_view kImageFields[] = {"png", "jpg",  "jpeg", "bmp",
 // than this is not a class name, and is not read whole to find that out.
 constexpr uint64_t kMaxLabelFileBytes = 4096;
 constexpr uint64_t kProgressEvery = 4096;
+constexpr const char* kLinkInstead = "use --mode copy (or shardset mount, coming)";
 
 bool IsImageField(std::string_view name) {
   for (std::string_view img : kImageFields) {
@@ -147,10 +148,12 @@ Status CheckFileSources(const View& view, Status::Code code, std::string_view wh
       if (sh.format == ShardFormat::kFolder) any_folder = true;
     }
     if (!any_folder && ds.num_shards() > 0) {
+      const std::string& name = view.source(i).name;
       std::string msg = fmt::format(
-          "{}: source '{}' ({}) is packed ({} shards): its samples have no files of their own "
-          "for {}; {}",
-          view.target(), EscapeForDisplay(view.source(i).name), ds.target(), FormatsOf(ds), what,
+          "{}: source '{}'{} is packed ({} shards): its samples have no files of their own {}; "
+          "{}",
+          view.target(), EscapeForDisplay(name),
+          ds.target() == name ? "" : fmt::format(" ({})", ds.target()), FormatsOf(ds), what,
           instead);
       return code == Status::Code::kNotSupported ? Status::NotSupported(std::move(msg))
                                                  : Status::InvalidArgument(std::move(msg));
@@ -165,7 +168,7 @@ Result<std::vector<FieldFile>> FilesOf(const View& view, uint64_t pos, std::stri
   Result<std::vector<FieldFile>> files = view.FieldFiles(pos);
   if (!files.ok() && files.status().code() == Status::Code::kNotSupported) {
     std::string msg =
-        fmt::format("{} is in a packed shard ({}): it has no files of its own for {}; {}",
+        fmt::format("{} is in a packed shard ({}): it has no files of its own {}; {}",
                     SampleName(view, pos, key), files.status().message(), what, instead);
     return code == Status::Code::kNotSupported ? Status::NotSupported(std::move(msg))
                                                : Status::InvalidArgument(std::move(msg));
@@ -333,10 +336,9 @@ struct Builder {
   NameSet names;
   LinkResult result;
   const bool several = view.num_sources() > 1;
-  const char* instead = "use --mode copy (or shardset mount, coming)";
 
   std::string_view ModeName() const {
-    return options.mode == LinkMode::kSymlink ? "--mode symlink" : "--mode hardlink";
+    return options.mode == LinkMode::kSymlink ? "to symlink" : "to hard-link";
   }
 
   // The label of sample `pos` without reading its other fields: a label
@@ -387,8 +389,9 @@ struct Builder {
       }
     } else {
       SHARDSET_ASSIGN_OR_RETURN(key, view.Key(pos));
-      SHARDSET_ASSIGN_OR_RETURN(std::vector<FieldFile> files,
-                                FilesOf(view, pos, key, Status::Code::kInvalidArgument, ModeName(), instead));
+      SHARDSET_ASSIGN_OR_RETURN(
+          std::vector<FieldFile> files,
+          FilesOf(view, pos, key, Status::Code::kInvalidArgument, ModeName(), kLinkInstead));
       for (FieldFile& f : files) {
         if ((f.flags & kFieldDerived) || f.path.empty()) continue;
         items.push_back(Item{f.name, std::move(f.path), {}});
@@ -500,8 +503,8 @@ Result<LinkResult> Link(const View& view, const std::string& out_arg, const Link
   }
   if (options.mode != LinkMode::kCopy) {
     SHARDSET_RETURN_IF_ERROR(CheckFileSources(
-        view, Status::Code::kInvalidArgument, options.mode == LinkMode::kSymlink ? "--mode symlink" : "--mode hardlink",
-        "use --mode copy (or shardset mount, coming)"));
+        view, Status::Code::kInvalidArgument,
+        options.mode == LinkMode::kSymlink ? "to symlink" : "to hard-link", kLinkInstead));
   }
   if (view.num_sources() > 1) {
     // Source names become folders (original) or name prefixes: one
@@ -566,13 +569,15 @@ Result<LinkResult> Link(const View& view, const std::string& out_arg, const Link
 Result<uint64_t> WriteList(const View& view, const std::string& out, const ListOptions& options) {
   constexpr const char* kInstead =
       "use shardset link --mode copy to make files of them, then list those";
-  SHARDSET_RETURN_IF_ERROR(CheckFileSources(view, Status::Code::kNotSupported, "shardset list", kInstead));
+  SHARDSET_RETURN_IF_ERROR(
+      CheckFileSources(view, Status::Code::kNotSupported, "to list", kInstead));
   SHARDSET_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> file, AtomicFile::Create(out));
   uint64_t lines = 0;
   for (uint64_t pos = 0; pos < view.num_samples(); ++pos) {
     SHARDSET_ASSIGN_OR_RETURN(std::string key, view.Key(pos));
-    SHARDSET_ASSIGN_OR_RETURN(std::vector<FieldFile> files,
-                              FilesOf(view, pos, key, Status::Code::kNotSupported, "shardset list", kInstead));
+    SHARDSET_ASSIGN_OR_RETURN(
+        std::vector<FieldFile> files,
+        FilesOf(view, pos, key, Status::Code::kNotSupported, "to list", kInstead));
     const FieldFile* chosen = nullptr;
     if (!options.field.empty()) {
       for (const FieldFile& f : files) {
