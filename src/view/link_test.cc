@@ -412,6 +412,29 @@ TEST_F(LinkTest, AFileThatIsAlsoAFolderIsRefusedCleanly) {
   EXPECT_TRUE(NoTempLeft(Path("out")));
 }
 
+TEST_F(LinkTest, KeysOutsideTheTreeAreRefusedOrFlattenedInside) {
+  for (const std::string key : {"../evil", "/abs/evil", "a//b", "a/./b"}) {
+    SCOPED_TRACE(key);
+    const std::string shard = Path("evil.shard");
+    WritePlain(shard, ShardFormat::kNative, {{"ok", {{"png", "1"}}}, {key, {{"png", "2"}}}}, {});
+    auto v = OpenView(shard);
+    auto r = DoLink(*v, Path("out/t"), LinkMode::kCopy, LinkLayout::kOriginal);
+    ASSERT_EQ(r.status().code(), Status::Code::kInvalidArgument) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("sample 1"), std::string::npos);
+    EXPECT_FALSE(fs::exists(Path("out/t")));
+    EXPECT_FALSE(fs::exists(Path("evil.png")));
+    EXPECT_TRUE(NoTempLeft(Path("out")));
+    // A flat name is one component whatever the key: it stays inside.
+    auto y = DoLink(*v, Path("out/y"), LinkMode::kCopy, LinkLayout::kYolo);
+    ASSERT_TRUE(y.ok()) << y.status().ToString();
+    std::string flat = key;
+    std::replace(flat.begin(), flat.end(), '/', '_');
+    EXPECT_EQ(ReadBytes(Path("out/y/images/" + flat + ".png")), "2");
+    fs::remove_all(Path("out/y"));
+    fs::remove(shard);
+  }
+}
+
 TEST_F(LinkTest, ProgressIsReported) {
   const std::string root = ClassTree();
   auto v = OpenView(IndexTree(root, true));
