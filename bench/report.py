@@ -87,6 +87,8 @@ class Results:
     def problems(self):
         """What is missing or failed: run.sh fails on it (the CI check)."""
         out = archive_problems(self) if "archives" in self.parts else []
+        if "views" in self.parts:
+            out += views_problems(self)
         if "core" not in self.parts:
             return out
         for c in self.corpora:
@@ -889,20 +891,392 @@ def section_archives(res):
     return out
 
 
-def splice_archives(old_text, section_lines):
-    """old_text with its archives section replaced by section_lines (or
-    inserted before the profile, corpora or machine section)."""
+# ---- views (issue 4, acceptance 6) ------------------------------------------------
+
+VIEWS_TITLE = "## Views"
+
+
+class Views:
+    def __init__(self, d):
+        self.d = d
+        self.info = dict((r[0], r[1]) for r in read_tsv(f"{d}/views.tsv"))
+        self.times = defaultdict(list)
+        for name, rnd, rss, el, us, sy, size in read_tsv(f"{d}/views-time.tsv"):
+            self.times[name].append(dict(round=int(rnd), rss_kib=int(rss), el=float(el), us=float(us),
+                                         sy=float(sy), size=int(size)))
+        self.files = {}
+        for name, nbytes, entries in read_tsv(f"{d}/views-files.tsv"):
+            self.files[name] = dict(bytes=int(nbytes), entries=None if entries == "-" else int(entries))
+        self.read = load_json(f"{d}/views-read.json")
+        self.npy = load_json(f"{d}/views-npy-read.json")
+        self.trees, self.du = {}, {}
+        for tag in ("mix-py", "mix-link", "sweep-py", "sweep-link"):
+            j = load_json(f"{d}/views-tree-{tag}.json")
+            if j:
+                self.trees[tag] = j
+            self.du[tag] = dict((r[0], int(r[1])) for r in read_tsv(f"{d}/views-du-{tag}.tsv"))
+
+    def n(self, key):
+        v = self.info.get(key)
+        return int(v) if v is not None else None
+
+    def t(self, name):
+        """Medians over the rounds: wall, CPU (user + sys), peak RSS KiB, and min/max wall."""
+        rows = self.times.get(name)
+        if not rows:
+            return None
+        els = [r["el"] for r in rows]
+        return dict(el=median(els), lo=min(els), hi=max(els), cpu=median([r["us"] + r["sy"] for r in rows]),
+                    us=median([r["us"] for r in rows]), sy=median([r["sy"] for r in rows]),
+                    rss=max(r["rss_kib"] for r in rows), size=rows[0]["size"], runs=len(rows))
+
+    def sweep_files(self, prefix):
+        return {k: v for k, v in self.files.items() if k.startswith(prefix)}
+
+
+def views_problems(res):
+    v = Views(res.d)
+    out = []
+    for name in ("mix counts", "mix fractions", "split dataset", "split view", "read back", "mix", "link",
+                 "seed000 link", "sweep: mix --sweep", "sweep: seed000 link", "sweep: link"):
+        if not v.t(name):
+            out.append(f"views: no timing for '{name}'")
+    if not v.read:
+        out.append("views: no read-back results (views-read.json)")
+    for tag in ("mix-py", "mix-link", "sweep-py", "sweep-link"):
+        if tag not in v.trees:
+            out.append(f"views: no tree measurement '{tag}'")
+    a, b = v.files.get("mix-count.view"), v.files.get("mix-frac.view")
+    total = (v.n("view_count_a") or 0) + (v.n("view_count_b") or 0)
+    if a and a["entries"] != total:
+        out.append(f"views: mix-count.view has {a['entries']} entries, expected {total}")
+    if a and b and a["entries"] != b["entries"]:
+        out.append(f"views: the counts and fractions mixes differ ({a['entries']} vs {b['entries']} entries)")
+    return out
+
+
+def views_commands(res):
+    w = res.machine.get("workdir", "")
+    lines = []
+    log = f"{res.d}/commands-views.log"
+    if os.path.exists(log):
+        with open(log, encoding="utf-8") as f:
+            lines = [l.rstrip("\n") for l in f]
+    if w:
+        lines = [l.replace(w, "$W") for l in lines]
+    return lines
+
+
+def fmt_si(n):
+    return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.1f} kB" if n >= 1e3 else f"{int(n)} B"
+
+
+def section_views(res):
+    v = Views(res.d)
+    m = res.machine
+    short = m.get("mode") == "short"
+    out = [VIEWS_TITLE, "",
+           f"Issue 4, acceptance 6: views (a file that selects samples from datasets) at 10 million entries, and "
+           f"next to the symlink trees seed 000 built instead. One run of `bench/run.sh{' --short' if short else ''}"
+           f"{' --only views' if res.parts == ['views'] else ''}` on {m.get('date', '?')} (load average "
+           f"{m.get('load_start', '?')} at the start, {m.get('load_end', '?')} at the end; source "
+           f"{m.get('commit', '?')}). Whole commands run under GNU time after a `sync`, "
+           f"{v.n('rounds')} run(s) each (median; CPU = user + system); warm page cache. What each row "
+           "measures: `bench/README.md`, \"Views\".", ""]
+    if short:
+        out += ["**Short mode**: 1,000,000-entry view, 10,000 Fashion-MNIST files, one run each; the numbers only "
+                "show that every step works.", ""]
+    na, nb = v.n("view_a"), v.n("view_b")
+    ca, cb = v.n("view_count_a"), v.n("view_count_b")
+    if na is None:
+        return out + ["(no views results)", ""]
+    total = ca + cb
+    mc, mf = v.t("mix counts"), v.t("mix fractions")
+    vf = v.files.get("mix-count.view")
+    npy_t, npy_f = v.t("numpy index"), v.files.get("mix.npy")
+    rd = v.read or {}
+    tree_py, tree_link = v.trees.get("mix-py"), v.trees.get("mix-link")
+    fm_view = v.files.get("fm-mix.view")
+    fm_list = v.files.get("fm-mix.txt")
+
+    # -- summary
+    s = ["### Views: summary", ""]
+    if mc and vf:
+        s.append(f"- **A {fmt_int(total)}-entry mix** ({fmt_int(ca)} of {fmt_int(na)} + {fmt_int(cb)} of "
+                 f"{fmt_int(nb)} samples, `shardset mix a=A:{ca} b=B:{cb}`): **{fmt_s(mc['el'])} s** "
+                 f"({fmt_s(mc['cpu'])} s CPU), peak RSS **{mc['rss'] / 1024:.1f} MiB**; the view file is "
+                 f"**{fmt_bytes(vf['bytes'])}, {vf['bytes'] / total:.2f} bytes per entry**."
+                 + (f" The numpy (source, row) int64 index of the same draw: {fmt_bytes(npy_f['bytes'])} "
+                    f"({npy_f['bytes'] / vf['bytes']:.1f}x the view), {fmt_s(npy_t['el'])} s, "
+                    f"{npy_t['rss'] / 1024:.0f} MiB peak." if npy_t and npy_f else ""))
+    if mf:
+        same = v.files.get("mix-frac.view", {}).get("entries") == vf["entries"] if vf else False
+        s.append(f"- The same by fractions (`a=A:0.6 b=B:0.8`): {fmt_s(mf['el'])} s, {mf['rss'] / 1024:.1f} MiB; "
+                 + ("exactly the same entries (fractions are exact decimals)." if same else
+                    "**a different number of entries**."))
+    if rd:
+        def us(part):
+            p = rd.get(part, {})
+            return p.get("ns_per_op", float("nan")) / 1e3, p.get("cpu_ns_per_op", float("nan")) / 1e3
+        of, _ = us("open_first")
+        rk, rk_c = us("random_key")
+        rr, rr_c = us("random_read")
+        rdd, rdd_c = us("random_read_direct")
+        ent = rd.get("entries", {})
+        seq = rd.get("sequential_read", {})
+        mem_open = rd.get("memory_after_open", {})
+        mem_end = rd.get("memory_end", {})
+        s.append(f"- **Reading it back** (in process): `View::Open` {of / 1e3:.2f} ms; every entry of the table "
+                 f"in {ent.get('wall_s', 0) * 1e3:,.0f} ms ({ent.get('ns_per_op', 0):.1f} ns per entry); "
+                 f"{fmt_int(rd.get('random', 0))} random positions: `Key` {rk:.2f} us, `Read` {rr:.2f} us "
+                 f"(CPU {rk_c:.2f} and {rr_c:.2f} us), against {rdd:.2f} us (CPU {rdd_c:.2f}) reading the same "
+                 f"samples from their datasets directly: the view adds {100 * (rr_c / rdd_c - 1):+.0f}% CPU"
+                 + (f"; all {fmt_int(total)} samples in order in {fmt_s(seq['wall_s'])} s "
+                    f"({seq['cpu_ns_per_op'] / 1e3:.2f} us CPU each)" if seq else "")
+                 + f". Memory: {mem_open.get('RssAnon_kib', 0) / 1024:.1f} MiB anonymous after opening, "
+                 f"{mem_end.get('RssAnon_kib', 0) / 1024:.1f} MiB at the end (peak RSS "
+                 f"{rd.get('maxrss_kib', 0) / 1024:.0f} MiB, of it {mem_end.get('RssFile_kib', 0) / 1024:.0f} MiB "
+                 "file-backed: the shards' and the view's maps).")
+    sd, sv = v.t("split dataset"), v.t("split view")
+    if sd and sv:
+        tr = v.files.get("split-a/train.view")
+        s.append(f"- `shardset split --ratios 0.8,0.1,0.1` of the {fmt_int(na)}-sample dataset: {fmt_s(sd['el'])} s, "
+                 f"{sd['rss'] / 1024:.1f} MiB, three views of {fmt_bytes(sd['size'])} together"
+                 + (f" (train {tr['bytes'] / tr['entries']:.2f} bytes per entry)" if tr else "")
+                 + f"; of the {fmt_int(total)}-entry view: {fmt_s(sv['el'])} s, {sv['rss'] / 1024:.1f} MiB, "
+                 f"{fmt_bytes(sv['size'])}.")
+    if fm_view and tree_py and tree_link:
+        links = tree_link["symlinks"]
+        ml, pl, ll = v.t("mix"), v.t("seed000 link"), v.t("link")
+        s.append(f"- **Fashion-MNIST, seed 000's mix** (all {fmt_int(v.n('fmnist_testing'))} of `testing` + 10% of "
+                 f"{fmt_int(v.n('fmnist_training'))} `training`: {fmt_int(fm_view['entries'])} samples): the view is "
+                 f"**{fmt_bytes(fm_view['bytes'])}** ({fm_view['bytes'] / fm_view['entries']:.2f} bytes per sample), "
+                 f"one inode; the symlink tree is **{fmt_int(tree_link['inodes'])} inodes** and "
+                 f"**{fmt_bytes(tree_link['disk_bytes'])} of disk** ({tree_link['disk_bytes'] / links:,.0f} bytes "
+                 f"per sample: {fmt_int(tree_link['slow_symlinks'])} of the {fmt_int(links)} symlink targets are "
+                 f"longer than 59 bytes and take a 4 KiB block each, the rest fit in their inodes; see below)."
+                 + (f" Made in {fmt_ms(ml['el'])} ms (`shardset mix`) vs {fmt_ms(pl['el'])} ms (seed 000's "
+                    f"Python `os.symlink` script) and {fmt_ms(ll['el'])} ms (`shardset link --mode symlink`)."
+                    if ml and pl and ll else ""))
+    sw_views = v.sweep_files("sweep/")
+    if sw_views and "sweep-py" in v.trees:
+        tp = v.trees["sweep-py"]
+        vb = sum(x["bytes"] for x in sw_views.values())
+        ve = sum(x["entries"] for x in sw_views.values())
+        smt, spt, sll = v.t("sweep: mix --sweep"), v.t("sweep: seed000 link"), v.t("sweep: link")
+        s.append(f"- **The whole sweep** (11 mixes, 0% to 100% of `training` on top of `testing`, "
+                 f"{fmt_int(ve)} samples in all): 11 views, **{fmt_bytes(vb)}** in "
+                 f"{fmt_s(smt['el']) if smt else '?'} s, against 11 symlink trees of "
+                 f"**{fmt_int(tp['inodes'])} inodes and {fmt_bytes(tp['disk_bytes'])}** "
+                 f"({tp['disk_bytes'] / vb:,.0f}x the views' bytes) in {fmt_s(spt['el']) if spt else '?'} s "
+                 f"(Python) or {fmt_s(sll['el']) if sll else '?'} s (`shardset link`).")
+    if vf and tree_link and tree_link["symlinks"]:
+        per_view = vf["bytes"] / total
+        slow = tree_link["slow_symlinks"]
+        per_slow = tree_link["symlink_disk_bytes"] / slow if slow else 4096
+        fs_inodes = v.n("fs_inodes")
+        s.append(f"- **Per sample**: a view costs {per_view:.2f} bytes (a random subset; ~0 for whole runs of a "
+                 f"source); a symlink costs an inode (256 bytes of ext4's inode table, from a fixed budget: this "
+                 f"{(v.n('fs_bytes') or 0) / 1e9:,.0f} GB file system has {fmt_int(fs_inodes)}) plus its folder "
+                 f"entry, plus a block for a target of 60 bytes or more ("
+                 + (f"{per_slow:,.0f} bytes per such link measured here" if slow else "4 KiB; none here")
+                 + f"). A {fmt_int(total)}-sample symlink tree would take {fmt_int(total)} inodes "
+                 f"({100 * total / fs_inodes:.0f}% of this disk's) and, with paths of 60 bytes or more, "
+                 f"{fmt_bytes(total * 4096)} of blocks; the view takes {fmt_bytes(vf['bytes'])}. Seed 000's 6 GB of "
+                 f"symlink trees for ~30 mixes is what ~1.5 million links at 4 KiB cost; as views at "
+                 f"{per_view:.2f} bytes per entry it would be about {fmt_bytes(1.5e6 * per_view)} "
+                 f"({6e9 / (1.5e6 * per_view):,.0f}x less).")
+    out += s + [""]
+
+    # -- 10M table
+    def row(label, t, entries=None, note=""):
+        if not t:
+            return f"| {label} | | | | | | |"
+        per = f"{t['size'] / entries:.2f}" if entries else ""
+        rng = f"{fmt_s(t['lo'])}-{fmt_s(t['hi'])}" if t["runs"] > 1 else ""
+        return (f"| {label} | {fmt_s(t['el'])} | {rng} | {t['us']:.2f}+{t['sy']:.2f} | {t['rss'] / 1024:.1f} | "
+                f"{fmt_int(t['size'])} | {per} |")
+    out += [f"### Views: a {fmt_int(total)}-entry mix and splits (whole processes)", "",
+            f"Sources: A, {fmt_int(na)} samples, and B, {fmt_int(nb)} samples: native shards of 1,000,000 samples "
+            f"written by `shardset_view_bench make-source` (a key like `a/d0042/000001042` and one 16-byte field; "
+            f"{fmt_bytes(v.n('source_bytes_a') or 0)} and {fmt_bytes(v.n('source_bytes_b') or 0)} on disk). "
+            "output bytes: the view file(s) written (apparent size); bytes/entry: over the entries written. "
+            "The numpy row is the index a user would otherwise keep: `rng.choice` without replacement per "
+            "source, sorted, an (n, 2) int64 array saved with `numpy.save`.", "",
+            "| command | median s | min-max s | user+sys s | peak RSS MiB | output bytes | bytes/entry |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            row(f"`shardset mix a=A:{ca} b=B:{cb}`", mc, total),
+            row("`shardset mix a=A:0.6 b=B:0.8`", mf, total),
+            row(f"`shardset split A --ratios 0.8,0.1,0.1` (3 views)", v.t("split dataset"), na),
+            row(f"`shardset split MIX.view --ratios 0.8,0.1,0.1` (3 views)", v.t("split view"), total),
+            row("Python + numpy: (source, row) int64 index, `np.save`", npy_t, total), ""]
+
+    # -- read back
+    if rd:
+        out += ["### Views: reading it back (in process)", "",
+                f"`shardset_view_bench read` on the {fmt_int(total)}-entry view: one thread, warm page cache; "
+                f"median of {rd.get('entries', {}).get('reps', '?')} repetitions (the first open and the sequential "
+                f"pass once). Random: the same {fmt_int(rd.get('random', 0))} positions (SplitMix64, seed "
+                f"{rd.get('seed', '?')}) for every row. \"direct\" reads the same samples from the source "
+                "`Dataset` by the (source, ordinal) the view holds: the difference is what the view adds. "
+                "The numpy rows read the index file back in Python (`np.load`, then the same number of "
+                "random rows as Python ints).", "",
+                "| part | operations | wall ms | CPU ms | per operation (wall) | per operation (CPU) |",
+                "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for key, label in (("open_first", "`View::Open`, first in the process"),
+                           ("open", "`View::Open` again"),
+                           ("entries", "`View::entry` of every position"),
+                           ("random_key", "random `View::Key`"),
+                           ("random_read", "random `View::Read`"),
+                           ("random_read_direct", "random `Dataset::Read`, direct"),
+                           ("sequential_read", "`View::Read` of every position, in order")):
+            p = rd.get(key)
+            if not p:
+                continue
+            per = lambda ns: f"{ns:,.1f} ns" if ns < 1000 else (f"{ns / 1e3:,.2f} us" if ns < 1e6 else f"{ns / 1e6:,.2f} ms")
+            out.append(f"| {label} | {fmt_int(p['ops'])} | {p['wall_s'] * 1e3:,.1f} | {p['cpu_s'] * 1e3:,.1f} | "
+                       f"{per(p['ns_per_op'])} | {per(p['cpu_ns_per_op'])} |")
+        if v.npy:
+            p = v.npy
+            out.append(f"| Python `np.load` of the index | {fmt_int(p['rows'])} rows | {p['load_s'] * 1e3:,.1f} | "
+                       f"{p['load_cpu_s'] * 1e3:,.1f} | | |")
+            out.append(f"| Python, random rows of the loaded index | {fmt_int(p['random'])} | "
+                       f"{p['random_s'] * 1e3:,.1f} | {p['random_cpu_s'] * 1e3:,.1f} | "
+                       f"{p['random_s'] * 1e9 / p['random']:,.1f} ns | {p['random_cpu_s'] * 1e9 / p['random']:,.1f} ns |")
+        mo, me = rd.get("memory_after_open", {}), rd.get("memory_end", {})
+        rb, nr = v.t("read back"), v.t("numpy index read back")
+        out += ["", f"Memory of the read-back process: after `View::Open` {mo.get('RssAnon_kib', 0) / 1024:.1f} MiB "
+                f"anonymous + {mo.get('RssFile_kib', 0) / 1024:.1f} MiB file-backed; at the end "
+                f"{me.get('RssAnon_kib', 0) / 1024:.1f} MiB anonymous + {me.get('RssFile_kib', 0) / 1024:.1f} MiB "
+                f"file-backed (the source shards' maps, touched by the reads); peak RSS {rd.get('maxrss_kib', 0) / 1024:.1f} MiB"
+                + (f" (GNU time: {rb['rss'] / 1024:.1f} MiB)" if rb else "")
+                + (f". The numpy reader: peak RSS {nr['rss'] / 1024:.1f} MiB, {fmt_s(nr['el'])} s as a whole process"
+                   if nr else "") + ".", ""]
+
+    # -- view files
+    out += ["### Views: the files", "",
+            "| file | entries | bytes | bytes/entry |", "| --- | ---: | ---: | ---: |"]
+    for name, f in v.files.items():
+        if name.startswith("sweep") or f["entries"] is None:
+            continue
+        out.append(f"| `{name}` | {fmt_int(f['entries'])} | {fmt_int(f['bytes'])} | "
+                   f"{f['bytes'] / f['entries']:.2f} |")
+    for prefix, label in (("sweep/", "the 11 sweep views"), ("sweep-list/", "seed 000's 11 lists of the sweep")):
+        fs = v.sweep_files(prefix)
+        if fs:
+            b, e = sum(x["bytes"] for x in fs.values()), sum(x["entries"] for x in fs.values())
+            out.append(f"| {label} | {fmt_int(e)} | {fmt_int(b)} | {b / e:.2f} |")
+    idx = [(k, f) for k, f in v.files.items() if f["entries"] is None]
+    for k, f in idx:
+        out.append(f"| `{k}/` (the dataset: folder index, made once, shared by every view) | | {fmt_int(f['bytes'])} | |")
+    out.append("")
+
+    # -- trees
+    if tree_py and tree_link:
+        out += ["### Views vs symlink trees (Fashion-MNIST)", "",
+                f"The Fashion-MNIST PNG folders ({fmt_int(v.n('fmnist_files'))} files) become two datasets in place "
+                "(`shardset dataset create --label-from-dir`: a folder index each). Seed 000's mix, all of one "
+                "source + 10% of the other, made four ways: `shardset mix` (the view); `shardset list` (one path "
+                "per line, the text files seed 000's first script wrote); seed 000's two Python scripts "
+                "(`view_peers.py seed000-lists`: walk, `random.shuffle`, write a list; `seed000-link`: "
+                "`os.makedirs` + `os.symlink` per line, run on `shardset list`'s output so the tree holds exactly "
+                "the view's samples); and `shardset link --mode symlink --layout original` (with and without "
+                "its final `syncfs`). Python's scripts never fsync.", "",
+                "| command | median ms | min-max ms | user+sys s | peak RSS MiB | output bytes |",
+                "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for name, label in (("dataset create training", "`shardset dataset create` training (once)"),
+                            ("dataset create testing", "`shardset dataset create` testing (once)"),
+                            ("mix", "`shardset mix test=... train=...:0.1` (the view)"),
+                            ("list", "`shardset list` (the list)"),
+                            ("seed000 lists", "seed 000 script 1 (Python: walk, sample, write the list)"),
+                            ("seed000 link", "seed 000 script 2 (Python: `os.symlink` tree)"),
+                            ("link", "`shardset link --mode symlink` (tree, syncfs)"),
+                            ("link --no-sync", "`shardset link --mode symlink --no-sync` (tree)")):
+            t = v.t(name)
+            if t:
+                rng = f"{fmt_ms(t['lo'])}-{fmt_ms(t['hi'])}" if t["runs"] > 1 else ""
+                out.append(f"| {label} | {fmt_ms(t['el'])} | {rng} | {t['us']:.2f}+{t['sy']:.2f} | "
+                           f"{t['rss'] / 1024:.1f} | {fmt_int(t['size'])} |")
+        out += ["", "What each costs on disk (inodes: every folder and link; apparent bytes: `du --apparent-size`, "
+                "a symlink's size being its target's length; disk bytes: allocated blocks, `du`). ext4 keeps a "
+                "symlink target of up to 59 bytes inside the inode (a \"fast symlink\": no block); a longer "
+                "target takes a 4 KiB block. Targets are absolute paths of the source files, so their length "
+                "depends on where the dataset lives: here "
+                f"{min(int(k) for k in tree_link['target_lengths'])}-{max(int(k) for k in tree_link['target_lengths'])} "
+                "bytes.", "",
+                "| what | samples | inodes | apparent bytes | disk bytes | disk bytes per sample | symlink targets over 59 bytes |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        if fm_view:
+            out.append(f"| view file (`shardset mix`) | {fmt_int(fm_view['entries'])} | 1 | {fmt_int(fm_view['bytes'])} | "
+                       f"{fmt_int(-(-fm_view['bytes'] // 4096) * 4096)} | {fm_view['bytes'] / fm_view['entries']:.2f} "
+                       "(apparent) | |")
+        if fm_list:
+            out.append(f"| list of paths (`shardset list`) | {fmt_int(fm_list['entries'])} | 1 | {fmt_int(fm_list['bytes'])} | "
+                       f"{fmt_int(-(-fm_list['bytes'] // 4096) * 4096)} | {fm_list['bytes'] / fm_list['entries']:.1f} "
+                       "(apparent) | |")
+        for tag, label in (("mix-py", "symlink tree, seed 000's Python"), ("mix-link", "symlink tree, `shardset link`")):
+            t, du = v.trees[tag], v.du.get(tag, {})
+            out.append(f"| {label} | {fmt_int(t['symlinks'])} | {fmt_int(t['inodes'])} (du: {fmt_int(du.get('du_inodes', 0))}) | "
+                       f"{fmt_int(t['apparent_bytes'])} | {fmt_int(t['disk_bytes'])} (du: {fmt_int(du.get('du_disk', 0))}) | "
+                       f"{t['disk_bytes'] / max(1, t['symlinks']):,.0f} | {fmt_int(t['slow_symlinks'])} |")
+        out.append("")
+    if "sweep-py" in v.trees and "sweep-link" in v.trees:
+        swv, swl = v.sweep_files("sweep/"), v.sweep_files("sweep-list/")
+        out += ["### Views vs symlink trees: seed 000's sweep", "",
+                "The family seed 000 built by hand: all of `testing` plus 0%, 10%, ..., 100% of `training`, 11 "
+                "mixes. shardset: one `shardset mix --sweep train=0:1:0.1` (nested views); seed 000: its first "
+                "script once (11 lists), then its second script per list; or `shardset link` per view. One run "
+                "each; every set of trees measured, then deleted.", "",
+                "| the 11 mixes as | samples | made in s | user+sys s | inodes | apparent bytes | disk bytes |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        t = v.t("sweep: mix --sweep")
+        if swv and t:
+            b = sum(x["bytes"] for x in swv.values())
+            out.append(f"| views (`shardset mix --sweep`) | {fmt_int(sum(x['entries'] for x in swv.values()))} | "
+                       f"{fmt_s(t['el'])} | {t['us']:.2f}+{t['sy']:.2f} | {len(swv)} | {fmt_int(b)} | "
+                       f"{fmt_int(sum(-(-x['bytes'] // 4096) * 4096 for x in swv.values()))} |")
+        t = v.t("sweep: seed000 lists")
+        if swl and t:
+            b = sum(x["bytes"] for x in swl.values())
+            out.append(f"| lists of paths (seed 000 script 1) | {fmt_int(sum(x['entries'] for x in swl.values()))} | "
+                       f"{fmt_s(t['el'])} | {t['us']:.2f}+{t['sy']:.2f} | {len(swl)} | {fmt_int(b)} | "
+                       f"{fmt_int(sum(-(-x['bytes'] // 4096) * 4096 for x in swl.values()))} |")
+        for tag, name, label in (("sweep-py", "sweep: seed000 link", "symlink trees (seed 000 script 2)"),
+                                 ("sweep-link", "sweep: link", "symlink trees (`shardset link`)")):
+            tr, t = v.trees[tag], v.t(name)
+            if t:
+                out.append(f"| {label} | {fmt_int(tr['symlinks'])} | {fmt_s(t['el'])} | {t['us']:.2f}+{t['sy']:.2f} | "
+                           f"{fmt_int(tr['inodes'])} | {fmt_int(tr['apparent_bytes'])} | {fmt_int(tr['disk_bytes'])} |")
+        out.append("")
+
+    cmds = views_commands(res)
+    if cmds:
+        out += ["### Views: commands, exactly as run", "", "```sh"] + cmds + [
+            f"# ...each timed command {v.n('rounds')} time(s) in all (the tree commands in reverse order in even "
+            "rounds), each after a `sync`", "```", ""]
+        if res.machine.get("workdir"):
+            out += [f"(`$W` = `{res.machine['workdir']}`)", ""]
+    return out
+
+
+def splice_section(old_text, title, section_lines, anchors=("## Profile", "## Corpora", "## Machine")):
+    """old_text with its section `title` replaced by section_lines (or
+    inserted before the first of `anchors` found)."""
     lines = old_text.rstrip("\n").split("\n")
     new = [l for l in section_lines]
-    if ARCHIVES_TITLE in lines:
-        start = lines.index(ARCHIVES_TITLE)
+    if title in lines:
+        start = lines.index(title)
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
         return "\n".join(lines[:start] + new + lines[end:]).rstrip() + "\n"
-    for anchor in ("## Profile", "## Corpora", "## Machine"):
+    for anchor in anchors:
         at = next((i for i, l in enumerate(lines) if l.startswith(anchor)), None)
         if at is not None:
             return "\n".join(lines[:at] + new + lines[at:]).rstrip() + "\n"
     return "\n".join(lines + [""] + new).rstrip() + "\n"
+
+
+def splice_archives(old_text, section_lines):
+    return splice_section(old_text, ARCHIVES_TITLE, section_lines)
 
 
 def main():
@@ -916,7 +1290,11 @@ def main():
     problems = res.problems()
     if splice:
         with open(splice, encoding="utf-8") as f:
-            print(splice_archives(f.read(), section_archives(res)), end="")
+            old = f.read()
+        if res.parts == ["views"]:
+            print(splice_section(old, VIEWS_TITLE, section_views(res)), end="")
+        else:
+            print(splice_archives(old, section_archives(res)), end="")
     else:
         mode = res.machine.get("mode", "full")
         lines = ["# Benchmark results", "",
@@ -931,6 +1309,8 @@ def main():
             sections += [section_summary, section_pack, section_read]
         if "archives" in res.parts:
             sections.append(section_archives)
+        if "views" in res.parts:
+            sections.append(section_views)
         if "core" in res.parts:
             sections += [section_profile, section_corpora]
         sections += [section_machine, section_commands]

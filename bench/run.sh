@@ -6,10 +6,11 @@
 #   bench/run.sh --short    CI smoke run (~2-3 min): prints its RESULTS.md; fails when
 #                           a step fails, never because of how fast anything is
 # Options:
-#   --only PART      run one part: core (pack and read of folders) or archives
+#   --only PART      run one part: core (pack and read of folders), archives
 #                    (tar.gz, zip and tsv read in place, next to tar, bsdtar and
-#                    Python); --only archives rewrites only the "Archives in place"
-#                    section of an existing results file
+#                    Python) or views (mix, split and read-back of a 10M-entry view;
+#                    views vs symlink trees); --only archives|views rewrites only
+#                    its section of an existing results file
 #   --out FILE       where to write the results (default as above)
 #   --workdir DIR    build the corpora and outputs here instead of a fresh temp folder
 #                    (corpora already there with the same parameters are reused)
@@ -51,9 +52,9 @@ while [ $# -gt 0 ]; do
 done
 
 case "$only" in
-  "") parts="core archives" ;;
-  core|archives) parts=$only ;;
-  *) echo "bench/run.sh: --only takes core or archives, not '$only'" >&2; exit 2 ;;
+  "") parts="core archives views" ;;
+  core|archives|views) parts=$only ;;
+  *) echo "bench/run.sh: --only takes core, archives or views, not '$only'" >&2; exit 2 ;;
 esac
 has_part() { case " $parts " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
@@ -109,6 +110,25 @@ mixed_dirs=64
 mixed_min=16384
 mixed_max=245760
 mixed_text=75
+# Views: two synthetic datasets (tiny samples written straight to shards, no
+# loose files) mixed into a view of view_total entries, both as counts and as
+# fractions (0.6 of A + 0.8 of B = the same total); the Fashion-MNIST folders
+# for views vs symlink trees.
+if [ "$mode" = short ]; then
+  view_a=1000000
+  view_b=500000
+  view_rounds=1              # runs of each whole-process command
+  view_reps=2                # in-process repetitions (read-back)
+  view_random=20000          # random positions read back per repetition
+else
+  view_a=10000000
+  view_b=5000000
+  view_rounds=3
+  view_reps=5
+  view_random=100000
+fi
+view_count_a=$((view_a * 6 / 10))
+view_count_b=$((view_b * 8 / 10))
 
 # ---- build ------------------------------------------------------------------
 build_dir=${SHARDSET_BUILD_DIR:-build}
@@ -120,7 +140,7 @@ fi
 SHARDSET_BUILD_DIR=$build_dir bash "$repo/scripts/build.sh" >&2
 ss=$build_dir/shardset
 for bin in "$ss" "$build_dir/shardset_read_bench" "$build_dir/shardset_bench_corpus" \
-           "$build_dir/fashion_mnist_png"; do
+           "$build_dir/fashion_mnist_png" "$build_dir/shardset_view_bench"; do
   [ -x "$bin" ] || { echo "bench/run.sh: $bin was not built (SHARDSET_BUILD_BENCH=OFF?)" >&2; exit 2; }
 done
 
@@ -221,18 +241,21 @@ make_corpus() {  # name params command...
   echo "$params" >"$W/corpus/$name.params"
 }
 small_params="files=$small_files dirs=$small_dirs size=$small_min-$small_max seed=$small_seed"
-make_corpus small "$small_params" \
-  "$build_dir/shardset_bench_corpus" --files "$small_files" --dirs "$small_dirs" \
-  --min-size "$small_min" --max-size "$small_max" --seed "$small_seed" "$W/corpus/small"
-corpora=(small)
-if has_part core; then
+corpora=()
+if has_part core || has_part archives; then
+  make_corpus small "$small_params" \
+    "$build_dir/shardset_bench_corpus" --files "$small_files" --dirs "$small_dirs" \
+    --min-size "$small_min" --max-size "$small_max" --seed "$small_seed" "$W/corpus/small"
+  corpora=(small)
+fi
+if has_part core || has_part views; then
   if [ "$fmnist_limit" -gt 0 ]; then
     make_corpus fmnist "limit=$fmnist_limit" "$build_dir/fashion_mnist_png" --limit "$fmnist_limit" "$W/corpus/fmnist"
   else
     make_corpus fmnist "limit=all" "$build_dir/fashion_mnist_png" "$W/corpus/fmnist"
   fi
-  corpora=(small fmnist)
 fi
+has_part core && corpora=(small fmnist)
 for c in "${corpora[@]}"; do
   src=$W/corpus/$c
   files=$(find "$src" -type f | wc -l)
@@ -442,13 +465,183 @@ if has_part archives; then
   cmdlog=$R/commands.log
 fi
 
+# ---- views: mix, split and read-back at 10M entries; views vs symlink trees ----
+if has_part views; then
+  cmdlog=$R/commands-views.log
+  vb=$build_dir/shardset_view_bench
+  vpeers=$repo/bench/view_peers.py
+  # Two synthetic datasets written straight to native shards (a 9-byte key
+  # and one 16-byte field per sample): millions of samples, no loose files.
+  A=$W/corpus/views-a
+  B=$W/corpus/views-b
+  make_corpus views-a "samples=$view_a seed=1" "$vb" make-source "$A" --samples "$view_a" --prefix a --seed 1
+  make_corpus views-b "samples=$view_b seed=2" "$vb" make-source "$B" --samples "$view_b" --prefix b --seed 2
+  fm=$W/corpus/fmnist
+  o=$W/out/views
+  rm -rf "$o"
+  mkdir -p "$o"
+  view_total=$((view_count_a + view_count_b))
+  {
+    printf 'view_a\t%s\nview_b\t%s\nview_count_a\t%s\nview_count_b\t%s\n' \
+      "$view_a" "$view_b" "$view_count_a" "$view_count_b"
+    printf 'rounds\t%s\nreps\t%s\nrandom\t%s\n' "$view_rounds" "$view_reps" "$view_random"
+    printf 'source_bytes_a\t%s\nsource_bytes_b\t%s\n' \
+      "$(du -s --apparent-size --block-size=1 "$A" | cut -f1)" "$(du -s --apparent-size --block-size=1 "$B" | cut -f1)"
+    printf 'fmnist_files\t%s\n' "$(find "$fm" -type f | wc -l)"
+    printf 'fmnist_training\t%s\nfmnist_testing\t%s\n' \
+      "$(find "$fm/training" -type f | wc -l)" "$(find "$fm/testing" -type f | wc -l)"
+    printf 'fs_inodes\t%s\n' "$(df --output=itotal "$o" | tail -1 | tr -d ' ')"
+    printf 'fs_bytes\t%s\n' "$(df --output=size -B1 "$o" | tail -1 | tr -d ' ')"
+  } >"$R/views.tsv"
+
+  # Runs a command once under GNU time, after `sync` (so no run pays for an
+  # earlier run's writeback; link's syncfs would), and records: name, round,
+  # peak RSS KiB, elapsed, user and system seconds, apparent bytes of OUTPUT
+  # (0 for -). Only the first round's command goes to the command log.
+  timed() {  # name round output command...
+    local name=$1 round=$2 output=$3 rss el us sy size=0
+    shift 3
+    sync
+    if [ "$round" = 1 ]; then
+      run /usr/bin/time -f '%M %e %U %S' -o "$R/time.tmp" "$@" >/dev/null
+    else
+      /usr/bin/time -f '%M %e %U %S' -o "$R/time.tmp" "$@" >/dev/null
+    fi
+    [ "$output" = - ] || size=$(du -s --apparent-size --block-size=1 "$output" | cut -f1)
+    read -r rss el us sy <"$R/time.tmp"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rss" "$el" "$us" "$sy" "$size" >>"$R/views-time.tsv"
+  }
+  # Entries of a view file: the first 8 bytes of its 64-byte footer.
+  view_entries() { od -An -t u8 -j $(($(stat -c %s "$1") - 64)) -N 8 "$1" | tr -d ' '; }
+  # What a tree costs, measured two ways: view_peers.py tree-size (lstat of
+  # every entry, symlink target lengths) and du / find.
+  tree_cost() {  # tag dirs...
+    local tag=$1
+    shift
+    run "$py" "$vpeers" tree-size "$@" --json "$R/views-tree-$tag.json"
+    {
+      printf 'find\t%s\n' "$(find "$@" | wc -l)"
+      printf 'du_inodes\t%s\n' "$(du -s -c --inodes "$@" | tail -1 | cut -f1)"
+      printf 'du_apparent\t%s\n' "$(du -s -c --apparent-size --block-size=1 "$@" | tail -1 | cut -f1)"
+      printf 'du_disk\t%s\n' "$(du -s -c --block-size=1 "$@" | tail -1 | cut -f1)"
+    } >"$R/views-du-$tag.tsv"
+  }
+
+  # A view of view_total entries out of view_a + view_b samples, by counts
+  # and by fractions (the same selection: fractions are exact decimals),
+  # split 0.8/0.1/0.1 from a dataset and from the view, and the numpy index
+  # a user would otherwise keep.
+  log "views: mix of $view_total entries from $view_a + $view_b samples, split, $view_rounds round(s)"
+  warm "$A" "$B"
+  for ((r = 1; r <= view_rounds; r++)); do
+    rm -rf "$o/mix-count.view" "$o/mix-frac.view" "$o/split-a" "$o/split-mix" "$o/mix.npy"
+    timed "mix counts" "$r" "$o/mix-count.view" \
+      "$ss" mix "a=$A:$view_count_a" "b=$B:$view_count_b" -o "$o/mix-count.view" --seed 1 -q
+    timed "mix fractions" "$r" "$o/mix-frac.view" \
+      "$ss" mix "a=$A:0.6" "b=$B:0.8" -o "$o/mix-frac.view" --seed 1 -q
+    timed "split dataset" "$r" "$o/split-a" \
+      "$ss" split "$A" --ratios 0.8,0.1,0.1 -o "$o/split-a" --seed 1 -q
+    timed "split view" "$r" "$o/split-mix" \
+      "$ss" split "$o/mix-count.view" --ratios 0.8,0.1,0.1 -o "$o/split-mix" --seed 1 -q
+    timed "numpy index" "$r" "$o/mix.npy" \
+      "$py" "$vpeers" npy-mix "$o/mix.npy" --source "$view_a:$view_count_a" --source "$view_b:$view_count_b" --seed 1
+  done
+  for f in "$o/mix-count.view" "$o/mix-frac.view" "$o"/split-a/*.view "$o"/split-mix/*.view; do
+    printf '%s\t%s\t%s\n' "${f#"$o"/}" "$(stat -c %s "$f")" "$(view_entries "$f")"
+  done >"$R/views-files.tsv"
+  printf 'mix.npy\t%s\t%s\n' "$(stat -c %s "$o/mix.npy")" "$view_total" >>"$R/views-files.tsv"
+
+  log "views: read-back of the $view_total-entry view ($view_reps repetitions, $view_random random positions)"
+  warm "$A" "$B" "$o/mix-count.view"
+  timed "read back" 1 - "$vb" read "$o/mix-count.view" --random "$view_random" --reps "$view_reps" \
+    --sequential --json "$R/views-read.json"
+  warm "$o/mix.npy"
+  timed "numpy index read back" 1 - "$py" "$vpeers" npy-read "$o/mix.npy" --random "$view_random" \
+    --json "$R/views-npy-read.json"
+  rm -f "$o/mix.npy"
+
+  # Fashion-MNIST: the folders become datasets in place (indexed once), then
+  # seed 000's mix (all of one source + 10% of the other) as a view, as a
+  # list of paths, and as symlink trees made three ways: seed 000's Python
+  # (os.makedirs + os.symlink, from the same list, so the same selection),
+  # shardset link (syncfs of the tree before it is renamed into place) and
+  # shardset link --no-sync. Trees of every round are kept until the end:
+  # an ext4 without a journal (like this VM's) skips inodes deleted in the
+  # last minute or more when it allocates new ones (recently_deleted), so
+  # deleting a tree right before making the next would slow the next one.
+  # The tree commands run in alternating order.
+  log "views: Fashion-MNIST as datasets; a mix as a view, a list and symlink trees, $view_rounds round(s)"
+  warm "$fm"
+  timed "dataset create training" 1 "$o/fm-train" \
+    "$ss" dataset create "$o/fm-train" --shards "$fm/training" --label-from-dir -q
+  timed "dataset create testing" 1 "$o/fm-test" \
+    "$ss" dataset create "$o/fm-test" --shards "$fm/testing" --label-from-dir -q
+  mkdir -p "$o/trees"
+  make_tree() {  # tool round
+    case "$1" in
+      py) timed "seed000 link" "$2" "$o/trees/py-$2" \
+            "$py" "$vpeers" seed000-link "$o/fm-mix.txt" "$fm" "$o/trees/py-$2" ;;
+      link) timed "link" "$2" "$o/trees/link-$2" \
+              "$ss" link "$o/fm-mix.view" -o "$o/trees/link-$2" --mode symlink --layout original -q ;;
+      linkns) timed "link --no-sync" "$2" "$o/trees/linkns-$2" \
+                "$ss" link "$o/fm-mix.view" -o "$o/trees/linkns-$2" --mode symlink --layout original -q --no-sync ;;
+    esac
+  }
+  for ((r = 1; r <= view_rounds; r++)); do
+    timed "mix" "$r" "$o/fm-mix.view" \
+      "$ss" mix "test=$o/fm-test" "train=$o/fm-train:0.1" -o "$o/fm-mix.view" --seed 1 -q
+    timed "list" "$r" "$o/fm-mix.txt" "$ss" list "$o/fm-mix.view" -o "$o/fm-mix.txt"
+    timed "seed000 lists" "$r" "$o/py-lists-$r" \
+      "$py" "$vpeers" seed000-lists "$o/py-lists-$r" --source "test=$fm/testing" \
+      --source "train=$fm/training:0.1" --seed 1
+    if ((r % 2)); then order=(py link linkns); else order=(linkns link py); fi
+    for t in "${order[@]}"; do make_tree "$t" "$r"; done
+  done
+  printf 'fm-mix.view\t%s\t%s\n' "$(stat -c %s "$o/fm-mix.view")" "$(view_entries "$o/fm-mix.view")" >>"$R/views-files.tsv"
+  printf 'fm-mix.txt\t%s\t%s\n' "$(stat -c %s "$o/fm-mix.txt")" "$(wc -l <"$o/fm-mix.txt")" >>"$R/views-files.tsv"
+  for d in fm-train fm-test; do
+    printf '%s\t%s\t-\n' "$d" "$(du -s --apparent-size --block-size=1 "$o/$d" | cut -f1)" >>"$R/views-files.tsv"
+  done
+  tree_cost mix-py "$o/trees/py-1"
+  tree_cost mix-link "$o/trees/link-1"
+  rm -rf "$o/trees"
+
+  # Seed 000's whole family: the sweep 0%, 10%, ..., 100% of one source on
+  # top of all of the other, as 11 views (one command) and as 11 symlink
+  # trees (seed 000's two scripts: lists, then links; and shardset link of
+  # each view). One run each; both sets of trees are deleted only after both
+  # were made and measured (see above: deleting first would slow the next).
+  log "views: sweep of 11 mixes as views and as symlink trees"
+  timed "sweep: mix --sweep" 1 "$o/fm-sweep" \
+    "$ss" mix "test=$o/fm-test" "train=$o/fm-train" --sweep train=0:1:0.1 -o "$o/fm-sweep" --seed 1 -q
+  timed "sweep: seed000 lists" 1 "$o/py-sweep" \
+    "$py" "$vpeers" seed000-lists "$o/py-sweep" --source "test=$fm/testing" --source "train=$fm/training" \
+    --sweep train=0:1:0.1 --seed 1
+  timed "sweep: seed000 link" 1 "$o/sweep-py" bash -c \
+    'mkdir "$5" && for l in "$1"/*.txt; do "$2" "$3" seed000-link "$l" "$4" "$5/$(basename "$l" .txt)" || exit 1; done' \
+    _ "$o/py-sweep" "$py" "$vpeers" "$fm" "$o/sweep-py"
+  timed "sweep: link" 1 "$o/sweep-link" bash -c \
+    'mkdir "$2" && for v in "$1"/*.view; do "$3" link "$v" -o "$2/$(basename "$v" .view)" --mode symlink --layout original -q || exit 1; done' \
+    _ "$o/fm-sweep" "$o/sweep-link" "$ss"
+  tree_cost sweep-py "$o/sweep-py"
+  tree_cost sweep-link "$o/sweep-link"
+  rm -rf "$o/sweep-py" "$o/sweep-link"
+  for f in "$o"/fm-sweep/*.view; do
+    printf 'sweep/%s\t%s\t%s\n' "$(basename "$f")" "$(stat -c %s "$f")" "$(view_entries "$f")"
+  done >>"$R/views-files.tsv"
+  for f in "$o"/py-sweep/*.txt; do
+    printf 'sweep-list/%s\t%s\t%s\n' "$(basename "$f")" "$(stat -c %s "$f")" "$(wc -l <"$f")"
+  done >>"$R/views-files.tsv"
+  cmdlog=$R/commands.log
+fi
+
 echo "load_end	$(cut -d' ' -f1-3 /proc/loadavg)" >>"$R/machine.tsv"
 
 # ---- report -----------------------------------------------------------------
 status=0
-if [ "$parts" = archives ] && [ -f "$out" ]; then
-  # Only the archives ran: their section replaces the one in the results
-  # file, whose other sections stay as an earlier run wrote them.
+if { [ "$parts" = archives ] || [ "$parts" = views ]; } && [ -f "$out" ]; then
+  # Only the archives or the views ran: their section replaces the one in the
+  # results file, whose other sections stay as an earlier run wrote them.
   python3 "$repo/bench/report.py" --splice "$out" "$R" >"$out.tmp" || status=$?
 else
   python3 "$repo/bench/report.py" "$R" >"$out.tmp" || status=$?
@@ -460,6 +653,7 @@ else
   log "wrote $out"
   sed -n '/^## Summary/,/^## /p' "$out" | sed '$d'
   sed -n '/^### Archives: summary/,/^### /p' "$out" | sed '$d'
+  sed -n '/^### Views: summary/,/^### /p' "$out" | sed '$d'
 fi
 [ "$status" = 0 ] || echo "bench/run.sh: some results are missing or failed (see $out)" >&2
 exit "$status"
