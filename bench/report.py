@@ -1129,7 +1129,8 @@ def section_views(res):
                            ("random_key", "random `View::Key`"),
                            ("random_read", "random `View::Read`"),
                            ("random_read_direct", "random `Dataset::Read`, direct"),
-                           ("sequential_read", "`View::Read` of every position, in order")):
+                           ("sequential_read", "`View::Read` of every position, in order"),
+                           ("sequential_read_direct", "`View::entry` + `Dataset::Read` of every position, in order")):
             p = rd.get(key)
             if not p:
                 continue

@@ -18,7 +18,9 @@
 //   random      N random positions (SplitMix64, seed S): View::Key, View::Read,
 //               and the same samples read from their source Dataset directly
 //               by the (source, ordinal) the view holds (what the view adds)
-//   sequential  (--sequential) View::Read of every position once
+//   sequential  (--sequential) View::Read of every position once, and the
+//               same samples by Dataset::Read of the entries (the table, then
+//               the source directly)
 // Each timed part reports wall and CPU time (getrusage: user + system); the
 // process's peak RSS and its anonymous and file-backed resident memory are
 // read after opening and at the end (/proc/self/status), because shard maps
@@ -327,6 +329,13 @@ int Read(int argc, char** argv) {
     parts.push_back(Time("sequential_read", n, 1, [&] {
                       for (uint64_t pos = 0; pos < n; ++pos) {
                         Check(view->Read(pos, &sample));
+                        for (const shardset::Field& f : sample.fields) sink += Touch(f.data);
+                      }
+                    }).Json());
+    parts.push_back(Time("sequential_read_direct", n, 1, [&] {
+                      for (uint64_t pos = 0; pos < n; ++pos) {
+                        const shardset::ViewEntry e = view->entry(pos);
+                        Check(view->dataset(e.source).Read(e.ordinal, &sample));
                         for (const shardset::Field& f : sample.fields) sink += Touch(f.data);
                       }
                     }).Json());
