@@ -11,7 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   # real data and real peers for tests and benchmarks
   dataset-fashion-mnist tar libarchive-tools file time hyperfine zip unzip gzip
-  python3 python3-pytest python3-numpy python3-pil
+  python3 python3-pytest python3-numpy python3-pil python3-torchvision
 )
 
 missing=()

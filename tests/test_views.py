@@ -413,9 +413,6 @@ def test_deleted_shard_is_named(damage, fmnist_tree):
     assert got == (fmnist_tree / (keys[pos0] + ".png")).read_bytes()
 
 
-@pytest.mark.xfail(strict=True, reason="View::Find treats the NotFound of a missing shard as "
-                   "'key not in this source', so `cat VIEW KEY` says 'no sample with key' "
-                   "instead of naming the missing shard (`cat DATASET KEY` names it)")
 def test_cat_by_key_with_deleted_shard_names_the_shard(damage):
     d, keys = damage
     in_tar1 = shard_keys("tar/shard-000001.tar", d)
@@ -429,9 +426,6 @@ def test_cat_by_key_with_deleted_shard_names_the_shard(damage):
     assert "v.view" in err and "'m'" in err and "shard-000001.tar" in err, err
 
 
-@pytest.mark.xfail(strict=True, reason="verify of a view counts one missing shard as two "
-                   "problems (the view's shard check and the dataset's), so it exits 4, not 3 "
-                   "as `verify DATASET` does")
 def test_verify_view_with_deleted_shard_exits_not_found(damage):
     d, _ = damage
     (d / "tar/shard-000001.tar").unlink()

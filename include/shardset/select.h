@@ -47,11 +47,15 @@ struct Decimal {
 
 // Largest-remainder apportionment of `total` among `weights` (exact): each
 // part gets floor(total * w / sum) and the remaining units go to the largest
-// remainders, ties to the earlier part. Sum of weights must be positive.
+// remainders, ties to the earlier part. Sum of weights must be positive, and
+// the weights at their common scale must sum below 2^128 (Mix refuses
+// weights that do not).
 std::vector<uint64_t> Apportion(uint64_t total, const std::vector<Decimal>& weights);
 
 // Progress of a long pass: (samples done, samples in the pass).
 using SelectProgress = std::function<void(uint64_t, uint64_t)>;
+
+inline constexpr size_t kMaxStratifyLabels = 65536;
 
 struct SplitPart {
   std::string name;   // "train", "val", "test": the view is OUT/<name>.view
@@ -66,7 +70,8 @@ struct SplitOptions {
   uint64_t seed = 0;
   // Apportion each label's samples separately, so every part keeps the
   // label proportions (each label's count in each part is within one sample
-  // of exact).
+  // of exact). At most kMaxStratifyLabels distinct labels: each costs a
+  // score histogram (8 KiB), and a nearly unique field is not a label.
   bool stratify = false;
   std::string label_field = "cls";
   // JSON object recorded as each view's recipe, plus {"part": name}.

@@ -195,7 +195,15 @@ class LabelColumn {
       auto label = SampleLabel(sample, field);
       if (!label.ok()) return label.status().WithPrefix(v.target());
       auto [it, added] = ids.try_emplace(*label, static_cast<uint32_t>(names.size()));
-      if (added) names.push_back(*label);
+      if (added) {
+        if (names.size() == kMaxStratifyLabels) {
+          return Status::InvalidArgument(fmt::format(
+              "{}: field '{}' has more than {} distinct values, too many to stratify by; "
+              "choose the label field with --label-field",
+              v.target(), EscapeForDisplay(field), kMaxStratifyLabels));
+        }
+        names.push_back(*label);
+      }
       const uint32_t id = it->second;
       buf.append(reinterpret_cast<const char*>(&id), sizeof(id));
       if (buf.size() >= (1u << 20)) SHARDSET_RETURN_IF_ERROR(flush());

@@ -249,7 +249,16 @@ Result<std::unique_ptr<ViewWriter>> ViewWriter::Create(const std::string& path,
   rep->sources = std::move(sources);
   rep->recipe_json = std::move(recipe_json);
   rep->sync = sync;
-  SHARDSET_ASSIGN_OR_RETURN(rep->file, AtomicFile::Create(path));
+  if (IsDirectory(path)) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: is a folder; give the view a file name (mix --sweep and split take a folder)", path));
+  }
+  auto file = AtomicFile::Create(path);
+  if (!file.ok()) {
+    return file.status().WithPrefix(
+        fmt::format("{}: cannot write the view (does its folder exist?)", path));
+  }
+  rep->file = std::move(*file);
   std::string header(view::kMagic);
   PutFixed32(&header, kViewVersion);
   PutFixed32(&header, 0);  // flags: none in version 1
@@ -630,6 +639,11 @@ Result<uint64_t> View::Find(std::string_view key) const {
   // directory pass.
   std::vector<std::pair<uint32_t, uint64_t>> wanted;
   for (size_t s = 0; s < r.sources.size(); ++s) {
+    // A shard that cannot be opened must not read as "no such key".
+    for (size_t i = 0; i < r.datasets[s]->num_shards(); ++i) {
+      auto shard = r.datasets[s]->shard(i);
+      if (!shard.ok()) return r.Wrap(s, shard.status());
+    }
     auto ord = r.datasets[s]->Find(key);
     if (ord.ok()) {
       wanted.emplace_back(static_cast<uint32_t>(s), *ord);
@@ -676,8 +690,9 @@ Status View::Verify(VerifyReport* report,
   if (!r.is_file) return r.datasets[0]->Verify(report, progress);
   for (size_t s = 0; s < r.sources.size(); ++s) {
     for (size_t i = 0; i < r.sources[s].shards.size(); ++i) {
+      // A missing shard is reported once, by the dataset's own verify below.
       Status st = r.CheckShard(s, i);
-      if (!st.ok()) report->problems.push_back(st.message());
+      if (!st.ok() && !st.IsNotFound()) report->problems.push_back(st.message());
     }
     // Parts of a mix often draw from the same dataset: check it once.
     bool seen = false;
