@@ -21,18 +21,6 @@ constexpr size_t kWriteBuffer = 1 << 20;
 // to write: the same idea as RocksDB's bytes_per_sync.
 constexpr uint64_t kWritebackChunk = 8 << 20;
 
-Status WriteAll(int fd, const char* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(fmt::format("{}: write failed (is the disk full?)", path), errno);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return Status::OK();
-}
 
 }  // namespace
 
@@ -124,14 +112,14 @@ Status AtomicFile::Append(std::string_view data) {
   SHARDSET_RETURN_IF_ERROR(Flush());
   if (data.size() >= kWriteBuffer) {
     flushed_ += data.size();
-    return WriteAll(fd_, data.data(), data.size(), temp_path_);
+    return WriteAll(fd_, data, temp_path_);
   }
   buffer_.append(data);
   return Status::OK();
 }
 
 Status AtomicFile::Flush() {
-  Status s = WriteAll(fd_, buffer_.data(), buffer_.size(), temp_path_);
+  Status s = WriteAll(fd_, buffer_, temp_path_);
   flushed_ += buffer_.size();
   buffer_.clear();
   if (s.ok() && flushed_ - writeback_start_ >= kWritebackChunk) {
@@ -241,6 +229,21 @@ std::string DirName(const std::string& path) {
 std::string BaseName(const std::string& path) {
   auto pos = path.find_last_of('/');
   return pos == std::string::npos ? path : path.substr(pos + 1);
+}
+
+Status WriteAll(int fd, std::string_view data, const std::string& path) {
+  const char* p = data.data();
+  size_t n = data.size();
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(fmt::format("{}: write failed (is the disk full?)", path), errno);
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return Status::OK();
 }
 
 std::string JoinPath(std::string_view a, std::string_view b) {

@@ -103,6 +103,9 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Writes all of `data` to `fd` (retrying short writes and EINTR); errors name
+// `path`.
+Status WriteAll(int fd, std::string_view data, const std::string& path);
 // Writes `contents` to `path` through an AtomicFile (overwriting).
 Status WriteFileAtomic(const std::string& path, std::string_view contents, bool sync = true);
 // Reads a whole file; ResourceExhausted if it is larger than `max_bytes`.

@@ -15,18 +15,6 @@
 namespace shardset {
 namespace {
 
-Status WriteAllFd(int fd, std::string_view data, const std::string& what) {
-  while (!data.empty()) {
-    ssize_t w = ::write(fd, data.data(), data.size());
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(what, errno);
-    }
-    data.remove_prefix(static_cast<size_t>(w));
-  }
-  return Status::OK();
-}
-
 // Writes `data` to `rel` under the folder `root_fd`, creating folders on the
 // way. Every component is opened relative to its parent with O_NOFOLLOW.
 Status WriteInside(int root_fd, const std::string& out, std::string_view rel,
@@ -60,7 +48,7 @@ Status WriteInside(int root_fd, const std::string& out, std::string_view rel,
   FdCloser fd(::openat(dir.get(), tmp.c_str(),
                        O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (fd.get() < 0) return Status::FromErrno(fmt::format("{}: cannot create", shown), errno);
-  Status s = WriteAllFd(fd.get(), data, shown);
+  Status s = WriteAll(fd.get(), data, shown);
   if (s.ok() && ::close(fd.release()) != 0) s = Status::FromErrno(shown, errno);
   // renameat replaces a symlink at the final name itself, never its target.
   if (s.ok() && ::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) {

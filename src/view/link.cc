@@ -176,18 +176,6 @@ Result<std::vector<FieldFile>> FilesOf(const View& view, uint64_t pos, std::stri
   return files;
 }
 
-Status WriteAllFd(int fd, std::string_view data, const std::string& what) {
-  while (!data.empty()) {
-    ssize_t w = ::write(fd, data.data(), data.size());
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(what, errno);
-    }
-    data.remove_prefix(static_cast<size_t>(w));
-  }
-  return Status::OK();
-}
-
 // The tree under construction: a fresh folder only this run writes to.
 // Folders are opened component by component with O_NOFOLLOW, and files are
 // created exclusively, so nothing is ever written through a link or over
@@ -222,7 +210,7 @@ class Tree {
           rc = -1;
           break;
         }
-        SHARDSET_RETURN_IF_ERROR(WriteAllFd(fd.get(), data, shown));
+        SHARDSET_RETURN_IF_ERROR(WriteAll(fd.get(), data, shown));
         if (::close(fd.release()) != 0) return Status::FromErrno(shown, errno);
         return Status::OK();
       }

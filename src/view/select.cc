@@ -179,14 +179,9 @@ class LabelColumn {
     std::string buf;
     Sample sample;
     const uint64_t n = v.num_samples();
+    const std::string what = fmt::format("{}: temporary label file", dir);
     auto flush = [&]() -> Status {
-      size_t done = 0;
-      while (done < buf.size()) {
-        ssize_t w = ::write(fd.get(), buf.data() + done, buf.size() - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return Status::FromErrno(fmt::format("{}: temporary label file", dir), errno);
-        done += static_cast<size_t>(w);
-      }
+      SHARDSET_RETURN_IF_ERROR(WriteAll(fd.get(), buf, what));
       buf.clear();
       return Status::OK();
     };
