@@ -1047,7 +1047,7 @@ def section_views(res):
                  f"{fmt_bytes(sv['size'])}.")
     if fm_view and tree_py and tree_link:
         links = tree_link["symlinks"]
-        ml, pl, ll = v.t("mix"), v.t("seed000 link"), v.t("link")
+        ml, pl, ll, pls = v.t("mix"), v.t("seed000 link"), v.t("link"), v.t("seed000 lists")
         s.append(f"- **Fashion-MNIST, seed 000's mix** (all {fmt_int(v.n('fmnist_testing'))} of `testing` + 10% of "
                  f"{fmt_int(v.n('fmnist_training'))} `training`: {fmt_int(fm_view['entries'])} samples): the view is "
                  f"**{fmt_bytes(fm_view['bytes'])}** ({fm_view['bytes'] / fm_view['entries']:.2f} bytes per sample), "
@@ -1055,21 +1055,24 @@ def section_views(res):
                  f"**{fmt_bytes(tree_link['disk_bytes'])} of disk** ({tree_link['disk_bytes'] / links:,.0f} bytes "
                  f"per sample: {fmt_int(tree_link['slow_symlinks'])} of the {fmt_int(links)} symlink targets are "
                  f"longer than 59 bytes and take a 4 KiB block each, the rest fit in their inodes; see below)."
-                 + (f" Made in {fmt_ms(ml['el'])} ms (`shardset mix`) vs {fmt_ms(pl['el'])} ms (seed 000's "
-                    f"Python `os.symlink` script) and {fmt_ms(ll['el'])} ms (`shardset link --mode symlink`)."
-                    if ml and pl and ll else ""))
+                 + (f" Made in {fmt_ms(ml['el'])} ms (`shardset mix`) vs {fmt_ms(pls['el'] + pl['el'])} ms for "
+                    f"seed 000's two Python scripts ({fmt_ms(pls['el'])} ms to walk and pick, {fmt_ms(pl['el'])} ms "
+                    f"of `os.symlink`), and {fmt_ms(ll['el'])} ms for `shardset link --mode symlink` of the view."
+                    if ml and pl and ll and pls else ""))
     sw_views = v.sweep_files("sweep/")
     if sw_views and "sweep-py" in v.trees:
         tp = v.trees["sweep-py"]
         vb = sum(x["bytes"] for x in sw_views.values())
         ve = sum(x["entries"] for x in sw_views.values())
         smt, spt, sll = v.t("sweep: mix --sweep"), v.t("sweep: seed000 link"), v.t("sweep: link")
+        spl = v.t("sweep: seed000 lists")
         s.append(f"- **The whole sweep** (11 mixes, 0% to 100% of `training` on top of `testing`, "
                  f"{fmt_int(ve)} samples in all): 11 views, **{fmt_bytes(vb)}** in "
                  f"{fmt_s(smt['el']) if smt else '?'} s, against 11 symlink trees of "
                  f"**{fmt_int(tp['inodes'])} inodes and {fmt_bytes(tp['disk_bytes'])}** "
-                 f"({tp['disk_bytes'] / vb:,.0f}x the views' bytes) in {fmt_s(spt['el']) if spt else '?'} s "
-                 f"(Python) or {fmt_s(sll['el']) if sll else '?'} s (`shardset link`).")
+                 f"({tp['disk_bytes'] / vb:,.0f}x the views' bytes) in "
+                 f"{fmt_s(spt['el'] + (spl['el'] if spl else 0)) if spt else '?'} s (seed 000's Python, both "
+                 f"scripts) or {fmt_s(sll['el']) if sll else '?'} s (`shardset link` of each view).")
     if vf and tree_link and tree_link["symlinks"]:
         per_view = vf["bytes"] / total
         slow = tree_link["slow_symlinks"]
@@ -1182,7 +1185,12 @@ def section_views(res):
                 "(`view_peers.py seed000-lists`: walk, `random.shuffle`, write a list; `seed000-link`: "
                 "`os.makedirs` + `os.symlink` per line, run on `shardset list`'s output so the tree holds exactly "
                 "the view's samples); and `shardset link --mode symlink --layout original` (with and without "
-                "its final `syncfs`). Python's scripts never fsync.", "",
+                "its final `syncfs`). Python's scripts never fsync."
+                + (" This file system is ext4 without a journal, whose inode allocator skips inodes deleted in "
+                   "the last minute or more (`recently_deleted`): making a tree costs much more system time "
+                   "while many files were just deleted, so no tree here is made right after deleting one, "
+                   "but other jobs on the machine delete files too (the min-max column shows it)."
+                   if v.info.get("fs_type") == "ext4" and v.info.get("fs_journal") == "no" else ""), "",
                 "| command | median ms | min-max ms | user+sys s | peak RSS MiB | output bytes |",
                 "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for name, label in (("dataset create training", "`shardset dataset create` training (once)"),
@@ -1227,7 +1235,7 @@ def section_views(res):
                 "The family seed 000 built by hand: all of `testing` plus 0%, 10%, ..., 100% of `training`, 11 "
                 "mixes. shardset: one `shardset mix --sweep train=0:1:0.1` (nested views); seed 000: its first "
                 "script once (11 lists), then its second script per list; or `shardset link` per view. One run "
-                "each; every set of trees measured, then deleted.", "",
+                "each; all trees are deleted only after every one was made and measured.", "",
                 "| the 11 mixes as | samples | made in s | user+sys s | inodes | apparent bytes | disk bytes |",
                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         t = v.t("sweep: mix --sweep")

@@ -492,23 +492,37 @@ if has_part views; then
       "$(find "$fm/training" -type f | wc -l)" "$(find "$fm/testing" -type f | wc -l)"
     printf 'fs_inodes\t%s\n' "$(df --output=itotal "$o" | tail -1 | tr -d ' ')"
     printf 'fs_bytes\t%s\n' "$(df --output=size -B1 "$o" | tail -1 | tr -d ' ')"
+    # An ext4 journal shows as /proc/fs/jbd2/<device>-<n>.
+    vdev=$(findmnt -n -o SOURCE -T "$o" | head -1 | sed 's|^/dev/||')
+    printf 'fs_type\t%s\n' "$(findmnt -n -o FSTYPE -T "$o" | head -1)"
+    if ls /proc/fs/jbd2 2>/dev/null | grep -q "^$vdev-"; then
+      printf 'fs_journal\tyes\n'
+    else
+      printf 'fs_journal\tno\n'
+    fi
   } >"$R/views.tsv"
 
   # Runs a command once under GNU time, after `sync` (so no run pays for an
   # earlier run's writeback; link's syncfs would), and records: name, round,
   # peak RSS KiB, elapsed, user and system seconds, apparent bytes of OUTPUT
-  # (0 for -). Only the first round's command goes to the command log.
+  # (0 for -). GNU time's clock counts hundredths of a second, too coarse for
+  # a mix of 70,000 samples: the elapsed time is bash's microsecond clock
+  # around the GNU time process (its own start-up, ~1 ms, included). Only
+  # the first round's command goes to the command log.
   timed() {  # name round output command...
-    local name=$1 round=$2 output=$3 rss el us sy size=0
+    local name=$1 round=$2 output=$3 rss el us sy size=0 t0 t1
     shift 3
     sync
+    t0=$EPOCHREALTIME
     if [ "$round" = 1 ]; then
       run /usr/bin/time -f '%M %e %U %S' -o "$R/time.tmp" "$@" >/dev/null
     else
       /usr/bin/time -f '%M %e %U %S' -o "$R/time.tmp" "$@" >/dev/null
     fi
+    t1=$EPOCHREALTIME
     [ "$output" = - ] || size=$(du -s --apparent-size --block-size=1 "$output" | cut -f1)
     read -r rss el us sy <"$R/time.tmp"
+    el=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.6f", b - a}')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rss" "$el" "$us" "$sy" "$size" >>"$R/views-time.tsv"
   }
   # Entries of a view file: the first 8 bytes of its 64-byte footer.
@@ -604,13 +618,13 @@ if has_part views; then
   done
   tree_cost mix-py "$o/trees/py-1"
   tree_cost mix-link "$o/trees/link-1"
-  rm -rf "$o/trees"
 
   # Seed 000's whole family: the sweep 0%, 10%, ..., 100% of one source on
   # top of all of the other, as 11 views (one command) and as 11 symlink
   # trees (seed 000's two scripts: lists, then links; and shardset link of
-  # each view). One run each; both sets of trees are deleted only after both
-  # were made and measured (see above: deleting first would slow the next).
+  # each view). One run each; these trees and the ones above are deleted only
+  # after all were made and measured (see above: deleting first would slow
+  # the next).
   log "views: sweep of 11 mixes as views and as symlink trees"
   timed "sweep: mix --sweep" 1 "$o/fm-sweep" \
     "$ss" mix "test=$o/fm-test" "train=$o/fm-train" --sweep train=0:1:0.1 -o "$o/fm-sweep" --seed 1 -q
@@ -625,7 +639,7 @@ if has_part views; then
     _ "$o/fm-sweep" "$o/sweep-link" "$ss"
   tree_cost sweep-py "$o/sweep-py"
   tree_cost sweep-link "$o/sweep-link"
-  rm -rf "$o/sweep-py" "$o/sweep-link"
+  rm -rf "$o/sweep-py" "$o/sweep-link" "$o/trees"
   for f in "$o"/fm-sweep/*.view; do
     printf 'sweep/%s\t%s\t%s\n' "$(basename "$f")" "$(stat -c %s "$f")" "$(view_entries "$f")"
   done >>"$R/views-files.tsv"
