@@ -1123,10 +1123,12 @@ def section_views(res):
     if rd:
         out += ["### Views: reading it back (in process)", "",
                 f"`shardset_view_bench read` on the {fmt_int(total)}-entry view: one thread, warm page cache; "
-                f"median of {rd.get('entries', {}).get('reps', '?')} repetitions (the first open and the sequential "
-                f"pass once). Random: the same {fmt_int(rd.get('random', 0))} positions (SplitMix64, seed "
-                f"{rd.get('seed', '?')}) for every row. \"direct\" reads the same samples from the source "
-                "`Dataset` by the (source, ordinal) the view holds: the difference is what the view adds. "
+                f"median of {rd.get('entries', {}).get('reps', '?')} repetitions (the first open once, the "
+                f"sequential passes {rd.get('sequential_read', {}).get('reps', '?')} times). Random: the same "
+                f"{fmt_int(rd.get('random', 0))} positions (SplitMix64, seed {rd.get('seed', '?')}) for every row. "
+                "\"direct\" reads the same samples from the source `Dataset` by the (source, ordinal) the view "
+                "holds: the difference is what the view adds; the view and direct repetitions interleave, so "
+                "a drifting load slows both alike. "
                 "The numpy rows read the index file back in Python (`np.load`, then the same number of "
                 "random rows as Python ints).", "",
                 "| part | operations | wall ms | CPU ms | per operation (wall) | per operation (CPU) |",

@@ -17,10 +17,11 @@
 //   entries     one pass of View::entry over every position (the table alone)
 //   random      N random positions (SplitMix64, seed S): View::Key, View::Read,
 //               and the same samples read from their source Dataset directly
-//               by the (source, ordinal) the view holds (what the view adds)
-//   sequential  (--sequential) View::Read of every position once, and the
-//               same samples by Dataset::Read of the entries (the table, then
-//               the source directly)
+//               by the (source, ordinal) the view holds (what the view adds);
+//               R repetitions of each, interleaved
+//   sequential  (--sequential) View::Read of every position, and the same
+//               samples by Dataset::Read of the entries (the table, then the
+//               source directly); min(R, 3) repetitions of each, interleaved
 // Each timed part reports wall and CPU time (getrusage: user + system); the
 // process's peak RSS and its anonymous and file-backed resident memory are
 // read after opening and at the end (/proc/self/status), because shard maps
@@ -39,6 +40,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -151,6 +153,29 @@ Part Time(std::string name, uint64_t ops, int reps, F&& body) {
     p.cpu.push_back(c);
   }
   return p;
+}
+
+struct Body {
+  std::string name;
+  uint64_t ops;
+  std::function<void()> run;
+};
+
+// Each body `reps` times, round by round, the order rotated every round.
+std::vector<Part> Interleaved(int reps, const std::vector<Body>& bodies) {
+  std::vector<Part> parts;
+  for (const Body& b : bodies) parts.push_back(Part{b.name, b.ops, {}, {}});
+  for (int r = 0; r < reps; ++r) {
+    for (size_t k = 0; k < bodies.size(); ++k) {
+      const size_t i = (k + static_cast<size_t>(r)) % bodies.size();
+      Timer t;
+      bodies[i].run();
+      auto [w, c] = t.Elapsed();
+      parts[i].wall.push_back(w);
+      parts[i].cpu.push_back(c);
+    }
+  }
+  return parts;
 }
 
 // Reads one byte in every 64 and the last, so the bytes really come through.
@@ -303,42 +328,55 @@ int Read(int argc, char** argv) {
   std::vector<shardset::ViewEntry> entries(picks.size());
   for (size_t i = 0; i < picks.size(); ++i) entries[i] = view->entry(picks[i]);
 
-  parts.push_back(Time("random_key", picks.size(), reps, [&] {
-                    for (uint64_t pos : picks) {
-                      auto k = view->Key(pos);
-                      Check(k.status());
-                      sink += k->size();
-                    }
-                  }).Json());
+  // The random reads through the view and the same reads straight from the
+  // datasets are what the ratio compares, so their repetitions interleave
+  // (key, read, direct; then rotated): a machine whose load drifts slows
+  // them alike.
   shardset::Sample sample;
-  parts.push_back(Time("random_read", picks.size(), reps, [&] {
-                    for (uint64_t pos : picks) {
-                      Check(view->Read(pos, &sample));
-                      for (const shardset::Field& f : sample.fields) sink += Touch(f.data);
-                    }
-                  }).Json());
-  // The same samples read from the source datasets by the entries the view
-  // holds: the difference is what reading through a view costs.
-  parts.push_back(Time("random_read_direct", picks.size(), reps, [&] {
-                    for (const shardset::ViewEntry& e : entries) {
-                      Check(view->dataset(e.source).Read(e.ordinal, &sample));
-                      for (const shardset::Field& f : sample.fields) sink += Touch(f.data);
-                    }
-                  }).Json());
+  std::vector<Part> random_parts = Interleaved(
+      reps, {{"random_key", picks.size(),
+              [&] {
+                for (uint64_t pos : picks) {
+                  auto k = view->Key(pos);
+                  Check(k.status());
+                  sink += k->size();
+                }
+              }},
+             {"random_read", picks.size(),
+              [&] {
+                for (uint64_t pos : picks) {
+                  Check(view->Read(pos, &sample));
+                  for (const shardset::Field& f : sample.fields) sink += Touch(f.data);
+                }
+              }},
+             // The same samples read from the source datasets by the entries
+             // the view holds: the difference is what reading through a view
+             // costs.
+             {"random_read_direct", picks.size(), [&] {
+                for (const shardset::ViewEntry& e : entries) {
+                  Check(view->dataset(e.source).Read(e.ordinal, &sample));
+                  for (const shardset::Field& f : sample.fields) sink += Touch(f.data);
+                }
+              }}});
+  for (const Part& p : random_parts) parts.push_back(p.Json());
   if (sequential) {
-    parts.push_back(Time("sequential_read", n, 1, [&] {
-                      for (uint64_t pos = 0; pos < n; ++pos) {
-                        Check(view->Read(pos, &sample));
-                        for (const shardset::Field& f : sample.fields) sink += Touch(f.data);
-                      }
-                    }).Json());
-    parts.push_back(Time("sequential_read_direct", n, 1, [&] {
-                      for (uint64_t pos = 0; pos < n; ++pos) {
-                        const shardset::ViewEntry e = view->entry(pos);
-                        Check(view->dataset(e.source).Read(e.ordinal, &sample));
-                        for (const shardset::Field& f : sample.fields) sink += Touch(f.data);
-                      }
-                    }).Json());
+    std::vector<Part> seq_parts = Interleaved(
+        std::min(reps, 3),
+        {{"sequential_read", n,
+          [&] {
+            for (uint64_t pos = 0; pos < n; ++pos) {
+              Check(view->Read(pos, &sample));
+              for (const shardset::Field& f : sample.fields) sink += Touch(f.data);
+            }
+          }},
+         {"sequential_read_direct", n, [&] {
+            for (uint64_t pos = 0; pos < n; ++pos) {
+              const shardset::ViewEntry e = view->entry(pos);
+              Check(view->dataset(e.source).Read(e.ordinal, &sample));
+              for (const shardset::Field& f : sample.fields) sink += Touch(f.data);
+            }
+          }}});
+    for (const Part& p : seq_parts) parts.push_back(p.Json());
   }
 
   struct rusage ru;
