@@ -6,15 +6,13 @@
 #include <fmt/format.h>
 
 #include "base/file.h"
-#include "base/hash.h"
 #include "base/strings.h"
 #include "formats/indexed_reader.h"
-#include "formats/member_samples.h"
-#include "formats/sample_key.h"
 #include "formats/shard_file.h"
 #include "formats/tar/tar_header.h"
 #include "formats/tar/tar_scan.h"
 #include "formats/tar/tar_sidecar.h"
+#include "formats/tar/tar_writer.h"
 #include "index/index.h"
 
 namespace shardset::tar {
@@ -83,60 +81,26 @@ Result<std::string> ScanIndex(const MappedFile& tar, const ReadOptions& options)
 
 // ---- Writing ----
 
-// The tar format's own rule for member names (the shared ones are in
-// MemberSampleChecker).
-std::string TarNameRule(std::string_view member) {
-  if (member.find('\0') != std::string_view::npos) return "tar names cannot hold NUL bytes";
-  return {};
-}
-
 class TarWriter : public ShardWriter {
  public:
   TarWriter(std::unique_ptr<AtomicFile> file, const WriteOptions& options)
       : file_(std::move(file)),
         options_(options),
-        index_(/*contiguous=*/false),
-        checker_("tar member", TarNameRule) {}
+        tar_(file_.final_path(), [this](std::string_view b) { return file_.Append(b); }) {}
 
   Status Add(const InputSample& sample) override {
     SHARDSET_RETURN_IF_ERROR(file_.Usable());
-    SHARDSET_RETURN_IF_ERROR(checker_.Check(file_.final_path(), sample));
-    std::vector<uint32_t> ids;
-    for (const InputField& f : sample.fields) {
-      // Field flags are not kept: a tar stores every field as a member, and
-      // a scan of the tar must build the same index as the writer.
-      ids.push_back(index_.FieldId(f.name, 0));
-      if (ids.back() >= index::kMaxFields) {
-        return file_.InvalidSample(
-            sample.key,
-            fmt::format("the shard would have more than {} field names", index::kMaxFields));
-      }
-    }
-    locs_.clear();
-    sample_hash_.Reset();
-    for (size_t i = 0; i < sample.fields.size(); ++i) {
-      const std::string_view data = sample.fields[i].data;
-      SHARDSET_ASSIGN_OR_RETURN(uint64_t offset,
-                                AppendMember(JoinKeyField(sample.key, sample.fields[i].name), data));
-      locs_.push_back(index::FieldLoc{ids[i], offset, data.size()});
-      sample_hash_.Update(data);
-    }
-    index_.Add(sample.key, locs_, static_cast<uint32_t>(sample_hash_.Digest()));
-    checker_.Added(sample);
-    return Status::OK();
+    return tar_.Add(sample);
   }
 
-  uint64_t num_samples() const override { return index_.num_samples(); }
+  uint64_t num_samples() const override { return tar_.num_samples(); }
   uint64_t bytes_written() const override { return file_.offset() + 2 * kBlockSize; }
 
   Result<ShardInfo> Close() override {
     SHARDSET_RETURN_IF_ERROR(file_.Usable());
     file_.MarkClosed();
-    // End of archive: two zero blocks, then zeros to a whole record.
-    uint64_t end = file_.offset() + 2 * kBlockSize;
-    end += (kRecordSize - end % kRecordSize) % kRecordSize;
-    SHARDSET_RETURN_IF_ERROR(AppendZeros(end - file_.offset()));
-    ShardInfo info = SealedShardInfo(file_.atomic(), ShardFormat::kTar, index_, file_.xxh3());
+    SHARDSET_RETURN_IF_ERROR(tar_.Finish());
+    ShardInfo info = SealedShardInfo(file_.atomic(), ShardFormat::kTar, tar_.index(), file_.xxh3());
     SHARDSET_RETURN_IF_ERROR(file_.Commit(options_.sync));
     if (options_.sidecar_index) {
       // After the commit: the fingerprint records the final file's mtime.
@@ -151,34 +115,14 @@ class TarWriter : public ShardWriter {
   }
 
  private:
-  // Appends a member's headers, data and padding; returns its data offset.
-  Result<uint64_t> AppendMember(const std::string& name, std::string_view data) {
-    SHARDSET_RETURN_IF_ERROR(file_.Append(EncodeMemberHeaders(name, data.size())));
-    const uint64_t offset = file_.offset();
-    SHARDSET_RETURN_IF_ERROR(file_.Append(data));
-    SHARDSET_RETURN_IF_ERROR(AppendZeros(PaddingAfter(data.size())));
-    return offset;
-  }
-
-  Status AppendZeros(uint64_t n) {
-    static const std::string kZeros(kRecordSize, '\0');
-    for (; n > 0; n -= std::min<uint64_t>(n, kZeros.size())) {
-      SHARDSET_RETURN_IF_ERROR(file_.Append(std::string_view(kZeros).substr(0, n)));
-    }
-    return Status::OK();
-  }
-
   Status WriteSidecarOf(const std::string& path) {
     SHARDSET_ASSIGN_OR_RETURN(MappedFile tar, MappedFile::Open(path));
-    return WriteSidecar(path, FingerprintOf(tar), &index_, options_.sync);
+    return WriteSidecar(path, FingerprintOf(tar), &tar_.index(), options_.sync);
   }
 
   ShardFile file_;
   WriteOptions options_;
-  index::IndexBuilder index_;
-  Xxh3Stream sample_hash_;
-  std::vector<index::FieldLoc> locs_;
-  MemberSampleChecker checker_;
+  TarStreamWriter tar_;  // appends to file_
 };
 
 }  // namespace
