@@ -62,8 +62,8 @@ struct InputSample {
   std::vector<InputField> fields;
 };
 
-// Every format shardset reads in place. Native, tar, zip and tsv are also
-// written by pack; tar.gz is read only (docs/formats/). A folder shard is a
+// Every format shardset reads in place. Native, tar, zip, tsv and tar.gz are
+// also written by pack (docs/formats/). A folder shard is a
 // folder of loose files indexed in place: its shard file is the folder index
 // (docs/formats/folder-index.md), made by `shardset dataset create`, and its
 // field bytes stay in the original files.
@@ -200,6 +200,8 @@ struct WriteOptions {
   // zip only: 0 stores fields (reads are then zero-copy views of the map);
   // 1-9 deflates each field with zlib at that level.
   int zip_deflate_level = 0;
+  // tar.gz only: zlib's deflate level, 1-9 (6 is gzip's default).
+  int gzip_level = 6;
 };
 
 // What a sealed shard looks like; recorded in the dataset manifest.

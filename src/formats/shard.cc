@@ -52,7 +52,7 @@ constexpr std::array<FormatOps, 6> kFormats{{
     {ShardFormat::kFolder, "folder", ".fidx", folder::Looks, folder::Open, nullptr, nullptr,
      nullptr},
     {ShardFormat::kZip, "zip", ".zip", zip::Looks, zip::Open, zip::Create, nullptr, nullptr},
-    {ShardFormat::kTarGz, "tar.gz", ".tar.gz", targz::Looks, targz::Open, nullptr,
+    {ShardFormat::kTarGz, "tar.gz", ".tar.gz", targz::Looks, targz::Open, targz::Create,
      targz::WriteIndex, targz::SidecarPaths},
     {ShardFormat::kTar, "tar", ".tar", LooksTar, tar::Open, tar::Create, TarIndex, TarSidecars},
     {ShardFormat::kTsv, "tsv", ".tsv", tsv::Looks, tsv::Open, tsv::Create, tsv::WriteIndex,
