@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <numeric>
 #include <string_view>
@@ -216,6 +217,29 @@ double SkewedZ(double x, double mean, double var) {
   return (std::cbrt(std::max(0.0, x) / mean) - (1 - 2 / (9 * nu))) / s;
 }
 
+// z of A, the same-label neighbours, for a random order with this mean and
+// variance. Below the mean, (A - mean) / sd. Above it A's tail is heavier
+// than the normal's when few events drive it: A is then close to a Poisson
+// count (many small labels) or to twice one (a dominant label split by rare
+// samples, each rare pair adding 2). So the z is the normal quantile of the
+// upper tail of mean + 2(N - lambda), N ~ Poisson(lambda = var / 4): the same
+// mean and variance, a tail at least as heavy in both cases, and the normal
+// in the limit. P(N >= m) = P(Gamma(m, 1) <= lambda), through Wilson-Hilferty.
+double NeighbourZ(double a, double mean, double var) {
+  if (var <= 0) return 0;
+  if (a <= mean) return (a - mean) / std::sqrt(var);
+  const double lambda = var / 4;
+  const double m = lambda + (a - mean) / 2;
+  return std::max(0.0, 3 * std::sqrt(m) * (1 - 1 / (9 * m) - std::cbrt(lambda / m)));
+}
+
+// ln of the expected number of maximal runs of length >= k of a label with c
+// of the n samples, in a random order: (n - c + 1) (c)_k / (n)_k
+// (docs/order.md "Longest run"). k <= c.
+Real LogRunsAtLeast(uint64_t c, uint64_t n, uint64_t k) {
+  return std::log(static_cast<Real>(n - c + 1)) + LogFalling(c, k) - LogFalling(n, k);
+}
+
 // ------------------------------------------------------------ formatting
 
 std::string Display(const std::string& name) { return EscapeForDisplay(name); }
@@ -280,6 +304,13 @@ std::string LabelName(const OrderStats& s, uint32_t id) {
 void Decide(OrderStats* s) {
   const std::string random_rate = Percent(s->same_rate_expected);
   const bool windows_drift = s->windows > 0 && s->chi2_z > kOrderZThreshold;
+  // A label's longest run is improbable when its bound is at most
+  // kOrderRunProbability / K: over the K labels, a random order then trips
+  // this with probability at most kOrderRunProbability (union bound).
+  const bool clumped =
+      s->labels_present > 0 &&
+      s->labels[s->unlikely_run_label].longest_run_log10_p <=
+          std::log10(kOrderRunProbability / static_cast<double>(s->labels_present));
   const std::string drift =
       fmt::format("label shares drift over windows of {} (mean chi-square {}; a random order "
                   "would give {} +- {})",
@@ -335,13 +366,14 @@ void Decide(OrderStats* s) {
   } else if (windows_drift) {
     s->verdict = OrderVerdict::kPartlyShuffled;
     s->verdict_line = "partly shuffled: neighbours look random, but " + drift + "; shuffle it";
-  } else if (s->longest_run >= s->longest_run_limit) {
+  } else if (clumped) {
+    const OrderLabelStats& ls = s->labels[s->unlikely_run_label];
     s->verdict = OrderVerdict::kClumped;
     s->verdict_line = fmt::format(
         "clumped: a run of {} samples of {} starts at sample {} (a random order has one this "
-        "long with {}; its longest is about {:.1f}); shuffle it",
-        s->longest_run, LabelName(*s, s->longest_run_label), s->longest_run_start,
-        PBound(s->longest_run_log10_p), s->longest_run_expected);
+        "long with {}); shuffle it",
+        ls.longest_run, LabelName(*s, s->unlikely_run_label), ls.longest_run_start,
+        PBound(ls.longest_run_log10_p));
   } else if (s->windows > 0 && s->chi2_z < -kOrderZThreshold) {
     s->verdict = OrderVerdict::kStratified;
     s->verdict_line = fmt::format(
@@ -402,7 +434,7 @@ void LongestRunExpectations(const std::vector<uint64_t>& counts, uint64_t n, Ord
   std::vector<Real> logs;
   for (uint64_t c : counts) {
     if (c < k || c == 0) continue;
-    const Real l = std::log(nr - static_cast<Real>(c) + 1) + LogFalling(c, k) - LogFalling(n, k);
+    const Real l = LogRunsAtLeast(c, n, k);
     logs.push_back(l);
     max_log = std::max(max_log, l);
   }
@@ -435,6 +467,11 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
   if (options.window == 0) {
     return Status::InvalidArgument("order statistics: the window must hold at least 1 sample");
   }
+  if (!(options.min_expected >= 0)) {
+    return Status::InvalidArgument(fmt::format(
+        "order statistics: the pooling threshold {} is negative; give 0 or more",
+        options.min_expected));
+  }
   if (options.simulations < 0) {
     return Status::InvalidArgument(fmt::format(
         "order statistics: {} simulations asked for; give 0 or more", options.simulations));
@@ -443,6 +480,7 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
   OrderStats s;
   s.n = n;
   s.window = options.window;
+  s.min_expected = options.min_expected;
   s.labels.resize(num_labels);
   for (size_t l = 0; l < num_labels; ++l) s.labels[l].name = names[l];
 
@@ -465,18 +503,55 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
     c_max = std::max(c_max, counts[l]);
   }
 
-  // Pass 2: runs, neighbours and windows. A window's chi-square is
-  // (n/w) sum o^2/c - w over the labels it holds, so only the labels a
-  // window touched are visited and reset: O(n) whatever the label count.
+  // Window categories: each label expected at least min_expected times per
+  // window, and one pool for the rest (Cochran's rule).
   const uint64_t w = options.window;
   s.windows = n / w;
   s.outside_windows = n - s.windows * w;
-  std::vector<double> inv_count(num_labels, 0);
-  for (size_t l = 0; l < num_labels; ++l) {
-    if (counts[l] > 0) inv_count[l] = 1.0 / static_cast<double>(counts[l]);
+  std::vector<uint32_t> category(num_labels, 0);
+  std::vector<uint64_t> category_counts;
+  if (s.windows > 0) {
+    const double per_window = static_cast<double>(w) / static_cast<double>(n);
+    uint64_t pool_count = 0;
+    std::vector<uint32_t> pooled;
+    size_t smallest = SIZE_MAX;
+    for (size_t l = 0; l < num_labels; ++l) {
+      if (counts[l] == 0) continue;
+      if (static_cast<double>(counts[l]) * per_window < options.min_expected) {
+        pooled.push_back(static_cast<uint32_t>(l));
+        pool_count += counts[l];
+        continue;
+      }
+      category[l] = static_cast<uint32_t>(category_counts.size());
+      if (smallest == SIZE_MAX || counts[l] < category_counts[smallest]) {
+        smallest = category_counts.size();
+      }
+      category_counts.push_back(counts[l]);
+    }
+    if (!pooled.empty()) {
+      uint32_t pool = static_cast<uint32_t>(category_counts.size());
+      if (static_cast<double>(pool_count) * per_window < options.min_expected &&
+          smallest != SIZE_MAX) {
+        pool = static_cast<uint32_t>(smallest);
+        category_counts[smallest] += pool_count;
+      } else {
+        category_counts.push_back(pool_count);
+      }
+      for (uint32_t l : pooled) category[l] = pool;
+    }
+    s.window_categories = category_counts.size();
+    s.pooled_labels = pooled.size();
   }
-  std::vector<uint64_t> in_window(num_labels, 0);
-  std::vector<uint32_t> touched;
+
+  // Pass 2: runs, neighbours and windows. A window's chi-square is
+  // (n/w) sum o^2/c - w over the categories it holds, so only the labels a
+  // window touched are visited and reset: O(n) whatever the label count.
+  std::vector<double> inv_count(category_counts.size(), 0);
+  for (size_t c = 0; c < category_counts.size(); ++c) {
+    inv_count[c] = 1.0 / static_cast<double>(category_counts[c]);
+  }
+  std::vector<uint64_t> in_window(num_labels, 0), in_category(category_counts.size(), 0);
+  std::vector<uint32_t> touched, touched_categories;
   touched.reserve(std::min<uint64_t>(w, num_labels));
   const double scale = static_cast<double>(n) / static_cast<double>(w);
   double chi2_sum = 0;
@@ -486,7 +561,10 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
   uint32_t prev = 0;
   auto end_run = [&](uint64_t end) {
     OrderLabelStats& ls = s.labels[prev];
-    ls.longest_run = std::max(ls.longest_run, run);
+    if (run > ls.longest_run) {
+      ls.longest_run = run;
+      ls.longest_run_start = end - run;
+    }
     if (run > s.longest_run) {
       s.longest_run = run;
       s.longest_run_label = prev;
@@ -510,14 +588,21 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
       const uint32_t l = step(i);
       if (in_window[l]++ == 0) touched.push_back(l);
     }
-    double sum = 0;
     for (uint32_t t : touched) {
-      const double o = static_cast<double>(in_window[t]);
-      sum += o * o * inv_count[t];
+      const uint32_t c = category[t];
+      if (in_category[c] == 0) touched_categories.push_back(c);
+      in_category[c] += in_window[t];
       ++s.labels[t].windows_with;
       in_window[t] = 0;
     }
     touched.clear();
+    double sum = 0;
+    for (uint32_t c : touched_categories) {
+      const double o = static_cast<double>(in_category[c]);
+      sum += o * o * inv_count[c];
+      in_category[c] = 0;
+    }
+    touched_categories.clear();
     const double chi2 = std::max(0.0, scale * sum - static_cast<double>(w));
     chi2_sum += chi2;
     if (chi2 > worst_chi2) {
@@ -574,17 +659,16 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
   s.same_pairs_expected = static_cast<double>(mean_a);
   s.same_pairs_sd = static_cast<double>(std::sqrt(var_a));
   s.same_pairs_min = 2 * c_max > n + 1 ? 2 * c_max - n - 1 : 0;
-  if (s.same_pairs_sd > 0) {
-    s.same_z = (static_cast<double>(s.same_pairs) - s.same_pairs_expected) / s.same_pairs_sd;
-    s.sorted_z = (static_cast<double>(n - s.labels_present) - s.same_pairs_expected) /
-                 s.same_pairs_sd;
-  }
+  s.same_z = NeighbourZ(static_cast<double>(s.same_pairs), s.same_pairs_expected,
+                        static_cast<double>(var_a));
+  s.sorted_z = NeighbourZ(static_cast<double>(n - s.labels_present), s.same_pairs_expected,
+                          static_cast<double>(var_a));
   s.runs_expected = static_cast<double>(n) - s.same_pairs_expected;
   s.mean_run_expected = s.runs_expected > 0 ? static_cast<double>(n) / s.runs_expected : 0;
 
   if (s.windows > 0) {
     Real chi2_mean, chi2_var;
-    WindowMoments(counts, n, w, s.windows, &chi2_mean, &chi2_var);
+    WindowMoments(category_counts, n, w, s.windows, &chi2_mean, &chi2_var);
     s.chi2_expected = static_cast<double>(chi2_mean);
     s.chi2_sd = static_cast<double>(std::sqrt(chi2_var));
     s.chi2_z = SkewedZ(s.chi2_mean, s.chi2_expected, static_cast<double>(chi2_var));
@@ -602,6 +686,17 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
   }
 
   if (n > 0) LongestRunExpectations(counts, n, &s);
+  double least_log10_p = 1;
+  for (size_t l = 0; l < num_labels; ++l) {
+    OrderLabelStats& ls = s.labels[l];
+    if (ls.count == 0) continue;
+    ls.longest_run_log10_p = static_cast<double>(
+        std::min<Real>(0, LogRunsAtLeast(ls.count, n, ls.longest_run) / std::log(Real{10})));
+    if (ls.longest_run_log10_p < least_log10_p) {
+      least_log10_p = ls.longest_run_log10_p;
+      s.unlikely_run_label = static_cast<uint32_t>(l);
+    }
+  }
 
   // Monte Carlo longest runs, within the position budget.
   if (n >= 2 && s.labels_present >= 2 && options.simulations > 0) {
@@ -662,11 +757,15 @@ std::string FormatOrderText(const OrderStats& s) {
         s.longest_run_start + s.longest_run - 1, s.longest_run_limit,
         PBound(std::log10(kOrderRunProbability)));
     if (s.windows > 0) {
-      const std::string left_over =
+      std::string left_over =
           s.outside_windows == 0
               ? "none left over"
               : fmt::format("the last {} in none",
                             Plural(s.outside_windows, "sample is", "samples are"));
+      if (s.pooled_labels > 0) {
+        left_over += fmt::format("; {} expected under {:g} times a window pooled",
+                                 Plural(s.pooled_labels, "label", "labels"), s.min_expected);
+      }
       out += fmt::format(
           "  windows: {} of {} samples ({}); worst at sample {}: {} {} times (expected {:.1f})\n",
           s.windows, s.window, left_over, s.worst_window_start,
@@ -734,7 +833,8 @@ json OrderStatsJson(const OrderStats& s) {
                   {"expected", s.longest_run_expected},
                   {"log10_p_bound", s.longest_run_log10_p},
                   {"limit", s.longest_run_limit},
-                  {"simulations", s.simulations_run}};
+                  {"simulations", s.simulations_run},
+                  {"least_likely_label", s.unlikely_run_label}};
   if (!s.labels.empty()) put_name(&longest, "label_name", s.labels[s.longest_run_label].name);
   if (s.simulations_run > 0) {
     longest["simulated_mean"] = s.longest_run_simulated;
@@ -742,7 +842,12 @@ json OrderStatsJson(const OrderStats& s) {
     longest["simulated_max"] = s.longest_run_simulated_max;
   }
   j["longest_run"] = longest;
-  json windows = {{"size", s.window}, {"count", s.windows}, {"outside", s.outside_windows}};
+  json windows = {{"size", s.window},
+                  {"count", s.windows},
+                  {"outside", s.outside_windows},
+                  {"categories", s.window_categories},
+                  {"pooled_labels", s.pooled_labels},
+                  {"min_expected", s.min_expected}};
   if (s.windows > 0) {
     windows["chi2_mean"] = s.chi2_mean;
     windows["chi2_expected"] = s.chi2_expected;
@@ -760,7 +865,11 @@ json OrderStatsJson(const OrderStats& s) {
   json labels = json::array();
   for (size_t l = 0; l < s.labels.size(); ++l) {
     const OrderLabelStats& ls = s.labels[l];
-    json e = {{"id", l}, {"count", ls.count}, {"longest_run", ls.longest_run}};
+    json e = {{"id", l},
+              {"count", ls.count},
+              {"longest_run", ls.longest_run},
+              {"longest_run_start", ls.longest_run_start},
+              {"longest_run_log10_p_bound", ls.longest_run_log10_p}};
     put_name(&e, "name", ls.name);
     if (s.windows > 0) {
       e["windows_with"] = ls.windows_with;

@@ -30,6 +30,10 @@ struct OrderStatsOptions {
   // Samples per window for the label-distribution statistic; at least 1.
   // Only complete windows count: the last n % window samples are in none.
   uint64_t window = 1000;
+  // Labels expected fewer than this many times per window are pooled into
+  // one category for the window chi-square (Cochran's rule: the chi-square's
+  // tail is unreliable for expected counts under 5). 0 pools nothing.
+  double min_expected = 5.0;
   // Random permutations simulated for the longest run's Monte Carlo mean
   // (0 = none). Fewer are run when n * simulations exceeds
   // kOrderMaxSimulatedPositions; the verdict never depends on them.
@@ -71,6 +75,10 @@ struct OrderLabelStats {
   std::string name;
   uint64_t count = 0;
   uint64_t longest_run = 0;
+  uint64_t longest_run_start = 0;
+  // log10 of a rigorous upper bound on P(a random order has a run of this
+  // label at least this long): the expected number of such runs.
+  double longest_run_log10_p = 0;
   // Complete windows holding at least one sample of this label, and the
   // expected number for a random order: windows * (1 - C(n-c, w) / C(n, w)).
   uint64_t windows_with = 0;
@@ -84,7 +92,9 @@ struct OrderStats {
 
   // Neighbours: the n - 1 adjacent pairs, those sharing a label (A), and A
   // for a random order: mean (n-1)p with p = sum c(c-1) / (n(n-1)), exact
-  // standard deviation, z = (A - mean) / sd (0 when sd is 0).
+  // standard deviation, and z: (A - mean) / sd below the mean, above it the
+  // normal quantile of a skew-aware tail (docs/order.md "Neighbours"); 0 when
+  // sd is 0.
   uint64_t pairs = 0;
   uint64_t same_pairs = 0;
   double same_rate = 0;           // same_pairs / pairs (0 when no pairs)
@@ -124,17 +134,27 @@ struct OrderStats {
   double longest_run_simulated = 0;  // mean
   uint64_t longest_run_simulated_min = 0;
   uint64_t longest_run_simulated_max = 0;
+  // The label whose longest run is least likely for a random order (the
+  // smallest labels[l].longest_run_log10_p): the one a "clumped" verdict
+  // names.
+  uint32_t unlikely_run_label = 0;
 
   // Windows of `window` consecutive samples: per window the chi-square
-  // X = sum over present labels of (o - e)^2 / e with e = window * c / n;
+  // X = sum over categories of (o - e)^2 / e with e = window * c / n, where
+  // a category is a label, or the pool of labels expected fewer than
+  // min_expected times per window (a pool itself expected fewer times joins
+  // the smallest label category);
   // their mean over the complete windows, its exact mean and standard
   // deviation for a random order, and a z from the Wilson-Hilferty
   // transform of a moment-matched chi-square (accounts for skew).
   uint64_t window = 0;
   uint64_t windows = 0;           // floor(n / window)
   uint64_t outside_windows = 0;   // n - windows * window
+  uint64_t window_categories = 0;  // categories with samples (K' for the mean)
+  uint64_t pooled_labels = 0;      // labels with samples in the pool
+  double min_expected = 0;         // the pooling threshold used
   double chi2_mean = 0;
-  double chi2_expected = 0;       // (K - 1)(n - w) / (n - 1)
+  double chi2_expected = 0;       // (K' - 1)(n - w) / (n - 1)
   double chi2_sd = 0;             // of the mean over windows
   double chi2_z = 0;
   // The window with the largest X, and its most over-represented label (the
@@ -155,7 +175,7 @@ struct OrderStats {
 // plus the simulations; memory O(names) plus one byte, two or four per
 // position while simulating.
 // Errors: InvalidArgument for a label id >= names.size() (naming the
-// position), a window of 0 or negative simulations.
+// position), a window of 0, negative simulations or min_expected.
 Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
                                      const std::vector<std::string>& names,
                                      const OrderStatsOptions& options);

@@ -46,6 +46,13 @@ OrderStatsOptions NoSimulations(uint64_t window = 1000) {
   return o;
 }
 
+// Every label its own window category, as the plain formulas assume.
+OrderStatsOptions Unpooled(uint64_t window) {
+  OrderStatsOptions o = NoSimulations(window);
+  o.min_expected = 0;
+  return o;
+}
+
 uint64_t SamePairs(const std::vector<uint32_t>& v) {
   uint64_t a = 0;
   for (size_t i = 1; i < v.size(); ++i) a += v[i] == v[i - 1];
@@ -61,18 +68,25 @@ uint64_t LongestRun(const std::vector<uint32_t>& v) {
   return best;
 }
 
-// Mean over complete windows of sum (o - e)^2 / e, written out plainly.
+// Mean over complete windows of sum (o - e)^2 / e, written out plainly, over
+// categories (category[label]; by default each label its own).
 double WindowChi2Mean(const std::vector<uint32_t>& v, const std::vector<uint64_t>& counts,
-                      uint64_t w) {
+                      uint64_t w, std::vector<uint32_t> category = {}) {
+  if (category.empty()) {
+    category.resize(counts.size());
+    std::iota(category.begin(), category.end(), 0);
+  }
+  std::vector<uint64_t> cat_counts(counts.size(), 0);
+  for (size_t l = 0; l < counts.size(); ++l) cat_counts[category[l]] += counts[l];
   const uint64_t windows = v.size() / w;
   double total = 0;
   for (uint64_t j = 0; j < windows; ++j) {
     std::vector<double> o(counts.size(), 0);
-    for (uint64_t i = j * w; i < (j + 1) * w; ++i) o[v[i]] += 1;
-    for (size_t l = 0; l < counts.size(); ++l) {
-      if (counts[l] == 0) continue;
-      const double e = static_cast<double>(w * counts[l]) / static_cast<double>(v.size());
-      total += (o[l] - e) * (o[l] - e) / e;
+    for (uint64_t i = j * w; i < (j + 1) * w; ++i) o[category[v[i]]] += 1;
+    for (size_t c = 0; c < counts.size(); ++c) {
+      if (cat_counts[c] == 0) continue;
+      const double e = static_cast<double>(w * cat_counts[c]) / static_cast<double>(v.size());
+      total += (o[c] - e) * (o[c] - e) / e;
     }
   }
   return total / static_cast<double>(windows);
@@ -153,7 +167,7 @@ TEST(OrderStatsTest, MomentsMatchFullEnumeration) {
                         Case{{1, 2, 0, 3}, 5}}) {
     SCOPED_TRACE(fmt::format("counts {} window {}", fmt::join(c.counts, ","), c.window));
     const Enumerated e = Enumerate(c.counts, c.window);
-    const OrderStats s = Compute(Sorted(c.counts), c.counts.size(), NoSimulations(c.window));
+    const OrderStats s = Compute(Sorted(c.counts), c.counts.size(), Unpooled(c.window));
     EXPECT_NEAR(s.same_pairs_expected, e.a_mean, 1e-9);
     EXPECT_NEAR(s.same_pairs_sd * s.same_pairs_sd, e.a_var, 1e-9);
     EXPECT_NEAR(s.runs_expected, static_cast<double>(s.n) - e.a_mean, 1e-9);
@@ -178,31 +192,45 @@ TEST(OrderStatsTest, MomentsMatchFullEnumeration) {
 }
 
 TEST(OrderStatsTest, VarianceFormulasMatchSimulation) {
-  // Unequal classes, one rare: 6,000 samples, windows of 250 (24 of them).
+  // Unequal classes, two rare: 6,000 samples, windows of 250 (24 of them).
+  // Pooled, labels 8 and 9 (expected 3.96 and 0.21 per window, 4.17
+  // together) join label 7 (8.33), the smallest above 5.
   const std::vector<uint64_t> counts = {1500, 1200, 900, 800, 600, 400, 300, 200, 95, 5};
+  const std::vector<uint32_t> pooled = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7};
   std::vector<uint32_t> v = Sorted(counts);
-  const OrderStats s = Compute(v, counts.size(), NoSimulations(250));
+  const OrderStats s = Compute(v, counts.size(), Unpooled(250));
+  const OrderStats sp = Compute(v, counts.size(), NoSimulations(250));
+  EXPECT_EQ(sp.pooled_labels, 2u);
+  EXPECT_EQ(sp.window_categories, 8u);
+  EXPECT_NEAR(sp.chi2_mean, WindowChi2Mean(v, counts, 250, pooled), 1e-6);
+  EXPECT_NEAR(s.chi2_mean, WindowChi2Mean(v, counts, 250), 1e-6);
   std::mt19937_64 rng(12345);
   const int kTrials = 4000;
-  double a1 = 0, a2 = 0, x1 = 0, x2 = 0, l1 = 0;
+  double a1 = 0, a2 = 0, x1 = 0, x2 = 0, p1 = 0, p2 = 0, l1 = 0;
   for (int t = 0; t < kTrials; ++t) {
     std::shuffle(v.begin(), v.end(), rng);
     const double a = static_cast<double>(SamePairs(v));
     const double x = WindowChi2Mean(v, counts, 250);
+    const double xp = WindowChi2Mean(v, counts, 250, pooled);
     a1 += a;
     a2 += a * a;
     x1 += x;
     x2 += x * x;
+    p1 += xp;
+    p2 += xp * xp;
     l1 += static_cast<double>(LongestRun(v));
   }
   const double a_mean = a1 / kTrials, a_var = a2 / kTrials - a_mean * a_mean;
   const double x_mean = x1 / kTrials, x_var = x2 / kTrials - x_mean * x_mean;
+  const double p_mean = p1 / kTrials, p_var = p2 / kTrials - p_mean * p_mean;
   // Means within 5 standard errors; variances within 10% (a sample variance
   // of 4,000 draws has a relative error near sqrt(2/4000) = 2.2%).
   EXPECT_NEAR(a_mean, s.same_pairs_expected, 5 * s.same_pairs_sd / std::sqrt(kTrials));
   EXPECT_NEAR(a_var / (s.same_pairs_sd * s.same_pairs_sd), 1.0, 0.1);
   EXPECT_NEAR(x_mean, s.chi2_expected, 5 * s.chi2_sd / std::sqrt(kTrials));
   EXPECT_NEAR(x_var / (s.chi2_sd * s.chi2_sd), 1.0, 0.1);
+  EXPECT_NEAR(p_mean, sp.chi2_expected, 5 * sp.chi2_sd / std::sqrt(kTrials));
+  EXPECT_NEAR(p_var / (sp.chi2_sd * sp.chi2_sd), 1.0, 0.1);
   // The Poisson approximation of the longest run's mean.
   EXPECT_NEAR(l1 / kTrials, s.longest_run_expected, 0.5);
 }
@@ -260,14 +288,22 @@ TEST(OrderStatsTest, UniformShufflesPassOverManySeeds) {
   };
   std::vector<uint64_t> zipf;
   for (int l = 1; l <= 300; ++l) zipf.push_back(30000 / l);
+  // The last cases have few events behind each statistic (rare labels, a
+  // dominant label, windows with expected counts under 5), where normal
+  // tails would raise false alarms in about 1 of 50 shuffles.
+  std::vector<uint64_t> sparse(40, 2), mixed(20, 1);
+  mixed.push_back(40);
+  mixed.push_back(40);
   for (const Case& c : {Case{std::vector<uint64_t>(10, 6000), 200}, Case{{30000, 30000}, 30},
                         Case{{50000, 9000, 1000}, 30}, Case{zipf, 20},
-                        Case{{700, 200, 80, 15, 5}, 100}}) {
+                        Case{{700, 200, 80, 15, 5}, 100}, Case{{995, 5}, 500},
+                        Case{{90, 10}, 500}, Case{sparse, 500}, Case{mixed, 500},
+                        Case{{9990, 10}, 50}}) {
     std::vector<uint32_t> v = Sorted(c.counts);
     for (int seed = 0; seed < c.seeds; ++seed) {
       std::mt19937_64 rng(seed);
       std::shuffle(v.begin(), v.end(), rng);
-      const OrderStats s = Compute(v, c.counts.size(), NoSimulations());
+      const OrderStats s = Compute(v, c.counts.size(), NoSimulations(v.size() > 1000 ? 1000 : 20));
       EXPECT_EQ(s.verdict, OrderVerdict::kShuffled)
           << "seed " << seed << " of " << c.counts.size() << " labels: " << s.verdict_line
           << " (z " << s.same_z << ", window z " << s.chi2_z << ", longest " << s.longest_run
@@ -350,6 +386,36 @@ TEST(OrderStatsTest, OneLongRunInAShuffleIsClumped) {
   EXPECT_LE(std::abs(s.same_z), kOrderZThreshold);
   EXPECT_EQ(s.verdict, OrderVerdict::kClumped) << s.verdict_line;
   EXPECT_NE(s.verdict_line.find("of 'label3'"), std::string::npos) << s.verdict_line;
+}
+
+TEST(OrderStatsTest, RareLabelClumpedInAShuffle) {
+  // 30 samples of a rare label in one run inside a shuffle of 60,000: the
+  // overall longest run is another label's, and neighbours barely move.
+  std::vector<uint64_t> counts(10, 5997);
+  counts.push_back(30);
+  std::vector<uint32_t> v = Sorted(counts);
+  v.resize(v.size() - 30);
+  std::mt19937_64 rng(21);
+  std::shuffle(v.begin(), v.end(), rng);
+  v.insert(v.begin() + 1234, 30, 10);
+  OrderStats s = Compute(v, 11);
+  EXPECT_EQ(s.unlikely_run_label, 10u);
+  EXPECT_EQ(s.labels[10].longest_run, 30u);
+  EXPECT_EQ(s.labels[10].longest_run_start, 1234u);
+  EXPECT_LE(std::abs(s.same_z), kOrderZThreshold);
+  EXPECT_EQ(s.verdict, OrderVerdict::kClumped) << s.verdict_line;
+  EXPECT_EQ(s.verdict_line.rfind("clumped: a run of 30 samples of 'label10' starts at sample 1234 "
+                                 "(a random order has one this long with p <= 1e-",
+                                 0),
+            0u)
+      << s.verdict_line;
+
+  // 10 rare samples together among 9,990 of one label: not a random order.
+  std::vector<uint32_t> w(9990, 0);
+  w.insert(w.begin() + 5000, 10, 1);
+  s = Compute(w, 2);
+  EXPECT_NE(s.verdict, OrderVerdict::kShuffled) << s.verdict_line;
+  EXPECT_NE(s.verdict, OrderVerdict::kTooFewSamples) << s.verdict_line;
 }
 
 TEST(OrderStatsTest, DriftingSharesArePartlyShuffled) {
@@ -514,6 +580,10 @@ TEST(OrderStatsTest, BadInput) {
   EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
   o = {};
   o.simulations = -1;
+  r = ComputeOrderStats(v.data(), v.size(), Names(8), o);
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+  o = {};
+  o.min_expected = -1;
   r = ComputeOrderStats(v.data(), v.size(), Names(8), o);
   EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
 }
