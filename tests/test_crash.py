@@ -1,20 +1,21 @@
 """Issue 2 acceptance 5: `kill -9` at random moments during `pack`.
 
 After every kill, no file under a final name (shard-*.shard, shard-*.tar,
-*.idx, manifest.json) may be partial: each shard verifies on its own, and a
-manifest, if there is one, parses and its dataset verifies. Rerunning the same
-command must then finish (exit 0) with a dataset that verifies, is identical to
-an uninterrupted pack (same manifest.json, so the same shard sizes and
-whole-file checksums), holds every sample exactly once (`info`, `ls`), and
-extracts to a tree that `diff -r` finds identical to the source.
+shard-*.tar.gz, *.idx, manifest.json) may be partial: each shard verifies on
+its own, and a manifest, if there is one, parses and its dataset verifies.
+Rerunning the same command must then finish (exit 0) with a dataset that
+verifies, is identical to an uninterrupted pack (same manifest.json, so the
+same shard sizes and whole-file checksums), holds every sample exactly once
+(`info`, `ls`), and extracts to a tree that `diff -r` finds identical to the
+source.
 
-Trials cycle through three configurations (native with one reader thread;
-native with --jobs 2 and --label-from-dir; tar with --jobs 2). Some trials also
-kill the resumed run before letting a final run finish, so resuming a resume is
-covered too. SHARDSET_CRASH_TRIALS sets the number of trials (25 by default);
-SHARDSET_CRASH_SEED repeats a run's sequence of kill plans (the seed is
-printed; the exact moments still depend on timing). For long runs by hand:
-scripts/crash-harness.sh.
+Trials cycle through four configurations (native with one reader thread;
+native with --jobs 2 and --label-from-dir; tar and tar.gz with --jobs 2).
+Some trials also kill the resumed run before letting a final run finish, so
+resuming a resume is covered too. SHARDSET_CRASH_TRIALS sets the number of
+trials (25 by default); SHARDSET_CRASH_SEED repeats a run's sequence of kill
+plans (the seed is printed; the exact moments still depend on timing). For
+long runs by hand: scripts/crash-harness.sh.
 """
 import collections
 import json
@@ -49,9 +50,12 @@ CONFIGS = {
     "native": ["--shard-size", "64KiB", "--jobs", "1"],
     "native-jobs2": ["--shard-size", "64KiB", "--jobs", "2", "--label-from-dir", "--no-sync"],
     "tar-jobs2": ["--format", "tar", "--shard-size", "256KiB", "--jobs", "2"],
+    "targz-jobs2": ["--format", "tar.gz", "--shard-size", "128KiB", "--jobs", "2"],
 }
 
-FINAL_SHARD_SUFFIXES = (".shard", ".tar")
+FINAL_SHARD_SUFFIXES = (".shard", ".tar", ".tar.gz")
+# Formats whose shards have a sidecar "<shard>.idx".
+SIDECAR_SUFFIXES = (".tar", ".tar.gz")
 
 
 def memory_dir(tmp_path_factory, name):
@@ -195,7 +199,8 @@ def check_complete(src, out, name, refs, scratch, extract=True):
         shutil.rmtree(x)
     leftovers = sorted(p.name for p in out.iterdir() if p.name.startswith(".shardset-"))
     no_sidecar = sorted(p.name for p in out.iterdir()
-                        if p.name.endswith(".tar") and not (out / (p.name + ".idx")).exists())
+                        if p.name.endswith(SIDECAR_SUFFIXES)
+                        and not (out / (p.name + ".idx")).exists())
     return leftovers, no_sidecar
 
 
@@ -287,10 +292,11 @@ def _kill_mid_pack(src, out, args, seconds):
     assert state.exists(), "pack finished before it could be interrupted"
 
 
-def test_resume_writes_missing_tar_sidecar(crash_tree, references, tmp_path):
-    args = CONFIGS["tar-jobs2"]
+@pytest.mark.parametrize("name", ["tar-jobs2", "targz-jobs2"])
+def test_resume_writes_missing_tar_sidecar(crash_tree, references, tmp_path, name):
+    args = CONFIGS[name]
     out = tmp_path / "o"
-    _kill_mid_pack(crash_tree, out, args, references["tar-jobs2"]["seconds"])
+    _kill_mid_pack(crash_tree, out, args, references[name]["seconds"])
     # Reconstruct the state a kill leaves between TarWriter::Close's rename of
     # shard k and its sidecar write (and SaveState): shard k is on disk without
     # .idx, and the state file lists shards 0..k-1.
@@ -304,9 +310,9 @@ def test_resume_writes_missing_tar_sidecar(crash_tree, references, tmp_path):
     state["shards"] = state["shards"][:-1]
     state_path.write_text(json.dumps(state))
     shardset(*pack_cmd(crash_tree, out, args)[1:])
-    check_complete(crash_tree, out, "tar-jobs2", references, tmp_path, extract=False)
+    check_complete(crash_tree, out, name, references, tmp_path, extract=False)
     missing = [p.name for p in out.iterdir()
-               if p.name.endswith(".tar") and not (out / (p.name + ".idx")).exists()]
+               if p.name.endswith(SIDECAR_SUFFIXES) and not (out / (p.name + ".idx")).exists()]
     assert not missing, f"tar shards without a sidecar after the resumed pack: {missing}"
 
 
