@@ -181,6 +181,29 @@ std::string DefaultSourceName(std::string_view target);
 // whitespace. NotFound naming the sample when it has no such field.
 Result<std::string> SampleLabel(const Sample& sample, std::string_view label_field);
 
+// Where a sample's label comes from (shuffle --interleave-by, info --order
+// --label; docs/shuffle.md "Labels"):
+//   "label"      the cls field when the sample has one, else the name of its
+//                parent folder (what pack --label-from-dir stores as cls);
+//   "dir"        the name of the sample's parent folder;
+//   "path:N"     component N of the key's path, 0 first, -1 the file stem,
+//                -2 its parent folder;
+//   "field:NAME" or a bare NAME: the text of field NAME.
+struct LabelSpec {
+  enum class Kind { kLabel, kField, kPath };
+  Kind kind = Kind::kLabel;
+  std::string field = "cls";  // kField, and kLabel's first choice
+  int component = -2;         // kPath
+
+  static Result<LabelSpec> Parse(std::string_view text);
+  std::string ToString() const;
+  // False when the label comes from the key alone (no field bytes read).
+  bool needs_fields() const { return kind != Kind::kPath; }
+  // The label of the sample with `key` (and, when needs_fields(), its
+  // fields); NotFound naming the sample and what to do when it has none.
+  Result<std::string> Of(std::string_view key, const Sample* sample, uint64_t pos) const;
+};
+
 }  // namespace shardset
 
 #endif  // SHARDSET_VIEW_H_

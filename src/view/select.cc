@@ -19,7 +19,9 @@
 
 #include "base/file.h"
 #include "base/hash.h"
+#include "base/random.h"
 #include "base/strings.h"
+#include "view/labels.h"
 
 namespace shardset {
 namespace {
@@ -38,20 +40,6 @@ u128 Pow10(uint32_t e) {
 }
 
 // ------------------------------------------------------------ scores
-
-// SplitMix64's output for state `base + (pos + 1) * golden` (Steele, Lea and
-// Flood; Vigna's reference constants): a fixed, portable function, so a seed
-// selects the same samples everywhere.
-uint64_t Score(uint64_t base, uint64_t pos) {
-  uint64_t z = base + (pos + 1) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-uint64_t ScoreBase(std::string_view salt, uint64_t seed) {
-  return XXH3_64bits_withSeed(salt.data(), salt.size(), seed);
-}
 
 // Ranks the items of each group by (score, pos) and answers, for an item,
 // how many of its group's cut ranks its rank reaches, in O(1) memory per
@@ -135,104 +123,6 @@ class RankCutter {
   std::vector<uint64_t> sizes_;
   std::vector<std::vector<Cut>> cuts_;
   std::map<std::pair<uint32_t, uint32_t>, std::vector<std::pair<uint64_t, uint64_t>>> boundary_;
-};
-
-// ------------------------------------------------------------ labels
-
-// Non-negative integer labels first, as numbers ("2" < "10"), then the others
-// bytewise. (Comparing numbers as numbers but a number and a word bytewise is
-// no order at all: "1x" < "9" < "10" < "1x", which std::sort must not get.)
-bool LabelLess(const std::string& a, const std::string& b) {
-  auto num = [](const std::string& s, uint64_t* v) {
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
-    return ec == std::errc() && p == s.data() + s.size() && !s.empty();
-  };
-  uint64_t x = 0, y = 0;
-  const bool na = num(a, &x), nb = num(b, &y);
-  if (na != nb) return na;
-  if (na && x != y) return x < y;
-  return a < b;
-}
-
-// A label id per view position, kept in an unlinked temporary file that is
-// memory-mapped: the page cache holds it, not the heap, so memory does not
-// grow with the view (4 bytes per sample on disk).
-class LabelColumn {
- public:
-  LabelColumn() = default;
-  LabelColumn(const LabelColumn&) = delete;
-  LabelColumn& operator=(const LabelColumn&) = delete;
-  ~LabelColumn() {
-    if (map_ != nullptr) ::munmap(map_, map_bytes_);
-  }
-
-  Status Build(const View& v, std::string_view field, const SelectProgress& progress) {
-    const char* tmpdir = std::getenv("TMPDIR");
-    const std::string dir = tmpdir && *tmpdir ? tmpdir : "/tmp";
-    FdCloser fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-    if (fd.get() < 0) {
-      return Status::FromErrno(
-          fmt::format("{}: cannot create a temporary file for labels (set TMPDIR)", dir), errno);
-    }
-    std::unordered_map<std::string, uint32_t> ids;
-    std::vector<std::string> names;
-    std::string buf;
-    Sample sample;
-    const uint64_t n = v.num_samples();
-    const std::string what = fmt::format("{}: temporary label file", dir);
-    auto flush = [&]() -> Status {
-      SHARDSET_RETURN_IF_ERROR(WriteAll(fd.get(), buf, what));
-      buf.clear();
-      return Status::OK();
-    };
-    for (uint64_t pos = 0; pos < n; ++pos) {
-      SHARDSET_RETURN_IF_ERROR(v.Read(pos, &sample));
-      auto label = SampleLabel(sample, field);
-      if (!label.ok()) return label.status().WithPrefix(v.target());
-      auto [it, added] = ids.try_emplace(*label, static_cast<uint32_t>(names.size()));
-      if (added) {
-        if (names.size() == kMaxStratifyLabels) {
-          return Status::InvalidArgument(fmt::format(
-              "{}: field '{}' has more than {} distinct values, too many to stratify by; "
-              "choose the label field with --label-field",
-              v.target(), EscapeForDisplay(field), kMaxStratifyLabels));
-        }
-        names.push_back(*label);
-      }
-      const uint32_t id = it->second;
-      buf.append(reinterpret_cast<const char*>(&id), sizeof(id));
-      if (buf.size() >= (1u << 20)) SHARDSET_RETURN_IF_ERROR(flush());
-      if (progress && (pos % 4096 == 0 || pos + 1 == n)) progress(pos + 1, n);
-    }
-    SHARDSET_RETURN_IF_ERROR(flush());
-    // Ids in label order, so groups (and their tie-breaks) do not depend on
-    // which label came first.
-    std::vector<uint32_t> order(names.size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](uint32_t a, uint32_t b) { return LabelLess(names[a], names[b]); });
-    remap_.assign(names.size(), 0);
-    for (uint32_t i = 0; i < order.size(); ++i) {
-      remap_[order[i]] = i;
-      names_.push_back(names[order[i]]);
-    }
-    if (n > 0) {
-      map_bytes_ = n * sizeof(uint32_t);
-      void* m = ::mmap(nullptr, map_bytes_, PROT_READ, MAP_SHARED, fd.get(), 0);
-      if (m == MAP_FAILED) return Status::FromErrno("mmap of the temporary label file", errno);
-      map_ = static_cast<uint32_t*>(m);
-    }
-    return Status::OK();
-  }
-
-  uint32_t operator[](uint64_t pos) const { return remap_[map_[pos]]; }
-  const std::vector<std::string>& names() const { return names_; }
-
- private:
-  uint32_t* map_ = nullptr;
-  size_t map_bytes_ = 0;
-  std::vector<uint32_t> remap_;
-  std::vector<std::string> names_;
 };
 
 // ------------------------------------------------------------ helpers
@@ -616,7 +506,16 @@ Result<SplitResult> Split(const View& src, const std::string& out_dir,
     }
   } else {
     LabelColumn labels;
-    if (o.stratify) SHARDSET_RETURN_IF_ERROR(labels.Build(src, o.label_field, o.progress));
+    if (o.stratify) {
+      LabelSpec spec;
+      spec.kind = LabelSpec::Kind::kField;
+      spec.field = o.label_field;
+      LabelColumn::Options lo;
+      lo.max_labels = kMaxStratifyLabels;
+      lo.hint = "too many to stratify by; choose the label field with --label-field";
+      lo.progress = o.progress;
+      SHARDSET_RETURN_IF_ERROR(labels.Build(src, spec, lo));
+    }
     const size_t groups = o.stratify ? labels.names().size() : 1;
     auto group = [&](uint64_t pos) -> uint32_t { return o.stratify ? labels[pos] : 0; };
     RankCutter cutter(ScoreBase("split", o.seed), groups);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <bit>
 #include <cerrno>
 #include <filesystem>
@@ -174,6 +175,80 @@ Result<std::string> SampleLabel(const Sample& sample, std::string_view label_fie
     v.remove_suffix(1);
   }
   return std::string(v);
+}
+
+Result<LabelSpec> LabelSpec::Parse(std::string_view text) {
+  LabelSpec spec;
+  if (text == "label") return spec;
+  if (text == "dir") {
+    spec.kind = Kind::kPath;
+    spec.component = -2;
+    return spec;
+  }
+  if (text.substr(0, 5) == "path:") {
+    std::string_view n = text.substr(5);
+    int v = 0;
+    auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
+    if (n.empty() || ec != std::errc() || p != n.data() + n.size() || v > 1000 || v < -1000) {
+      return Status::InvalidArgument(fmt::format(
+          "label '{}': path:N needs a whole number N (0 the first folder, -1 the file stem, -2 "
+          "its parent folder)",
+          EscapeForDisplay(text)));
+    }
+    spec.kind = Kind::kPath;
+    spec.component = v;
+    return spec;
+  }
+  std::string_view field = text.substr(0, 6) == "field:" ? text.substr(6) : text;
+  if (field.empty() || field.find('/') != std::string_view::npos) {
+    return Status::InvalidArgument(fmt::format(
+        "label '{}' is not one of: label, dir, path:N, field:NAME (or a field name)",
+        EscapeForDisplay(text)));
+  }
+  spec.kind = Kind::kField;
+  spec.field = std::string(field);
+  return spec;
+}
+
+std::string LabelSpec::ToString() const {
+  switch (kind) {
+    case Kind::kLabel:
+      return "label";
+    case Kind::kField:
+      return "field:" + field;
+    case Kind::kPath:
+      return component == -2 ? "dir" : fmt::format("path:{}", component);
+  }
+  return "label";
+}
+
+Result<std::string> LabelSpec::Of(std::string_view key, const Sample* sample,
+                                  uint64_t pos) const {
+  if (kind != Kind::kPath) {
+    if (sample->Find(field) != nullptr || kind == Kind::kField) {
+      return SampleLabel(*sample, field);
+    }
+  }
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (true) {
+    const size_t slash = key.find('/', start);
+    parts.push_back(key.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  const int c = kind == Kind::kLabel ? -2 : component;
+  const int64_t i = c < 0 ? static_cast<int64_t>(parts.size()) + c : c;
+  if (i < 0 || i >= static_cast<int64_t>(parts.size()) || parts[i].empty()) {
+    return Status::NotFound(fmt::format(
+        "sample {} '{}' has no {} to take its label from; {}", pos, EscapeForDisplay(key),
+        kind == Kind::kLabel ? "cls field and no parent folder"
+                             : fmt::format("path component {}", c),
+        kind == Kind::kLabel ? "give one with --label-from-dir when packing, or name another "
+                               "label (field:NAME, path:N)"
+                             : "choose another component (path:N) or a field (field:NAME)"));
+  }
+  return std::string(parts[i]);
 }
 
 // ---------------------------------------------------------------- writer

@@ -1,0 +1,685 @@
+// Shuffle (include/shardset/shuffle.h, docs/shuffle.md).
+//
+// Writing shards in a shuffled order is a scatter and a gather:
+// * scatter: the source is read once in its own order (sequential reads,
+//   which is what compressed archives and disks are fast at) and each sample
+//   is appended to the temporary file of its output slice (a run of
+//   consecutive output positions), through a buffer per slice; a slice whose
+//   data never outgrew its buffer stays in memory;
+// * gather: slice by slice, its samples are loaded (one sequential read),
+//   put in output order and written to the output shards. A slice larger
+//   than --memory (possible only when the size estimate was far off) is
+//   gathered by reading its samples one at a time from its file instead.
+// Slices are sized from the source's bytes so that each is about 1/8 of
+// --memory; the order itself does not depend on them.
+#include "shardset/shuffle.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "base/coding.h"
+#include "base/file.h"
+#include "base/hash.h"
+#include "base/strings.h"
+#include "dataset/dataset_writer.h"
+#include "shuffle/order.h"
+#include "view/labels.h"
+
+namespace shardset {
+namespace {
+
+using json = nlohmann::json;
+using shuffle::OrderPlan;
+
+constexpr uint32_t kMaxSlices = 1024;
+constexpr uint64_t kMinMemory = 1 << 20;
+// Per sample held during a gather beyond its bytes: its position, offset,
+// order index and InputSample scaffolding.
+constexpr uint64_t kRecordOverhead = 64;
+constexpr std::string_view kTempDirName = ".shardset-shuffle-tmp";
+
+// ------------------------------------------------------------ records
+
+// A sample in a slice: u64 pos, u32 key size, u32 field count, the key, then
+// per field u32 name size, u8 flags, u64 data size, name, data. Little-endian
+// (the temporary files never leave this machine or this run).
+void AppendRecord(uint64_t pos, const Sample& s, std::string* out) {
+  PutFixed64(out, pos);
+  PutFixed32(out, static_cast<uint32_t>(s.key.size()));
+  PutFixed32(out, static_cast<uint32_t>(s.fields.size()));
+  out->append(s.key);
+  for (const Field& f : s.fields) {
+    PutFixed32(out, static_cast<uint32_t>(f.name.size()));
+    out->push_back(static_cast<char>(f.flags));
+    PutFixed64(out, f.data.size());
+    out->append(f.name);
+    out->append(f.data);
+  }
+}
+
+uint64_t RecordSize(const Sample& s) {
+  uint64_t n = 16 + s.key.size();
+  for (const Field& f : s.fields) n += 13 + f.name.size() + f.data.size();
+  return n;
+}
+
+// Parses the record at `data`; returns its size, 0 when damaged.
+uint64_t ParseRecord(std::string_view data, uint64_t* pos, InputSample* out,
+                     uint64_t* source_bytes) {
+  if (data.size() < 16) return 0;
+  const char* p = data.data();
+  *pos = DecodeFixed64(p);
+  const uint32_t key_size = DecodeFixed32(p + 8);
+  const uint32_t nfields = DecodeFixed32(p + 12);
+  uint64_t at = 16;
+  if (data.size() - at < key_size) return 0;
+  if (out) out->key.assign(p + at, key_size);
+  at += key_size;
+  if (out) out->fields.resize(nfields);
+  *source_bytes = 0;
+  for (uint32_t i = 0; i < nfields; ++i) {
+    if (data.size() - at < 13) return 0;
+    const uint32_t name_size = DecodeFixed32(p + at);
+    const uint8_t flags = static_cast<uint8_t>(p[at + 4]);
+    const uint64_t size = DecodeFixed64(p + at + 5);
+    at += 13;
+    if (data.size() - at < name_size || data.size() - at - name_size < size) return 0;
+    if (out) {
+      out->fields[i].name.assign(p + at, name_size);
+      out->fields[i].flags = flags;
+      out->fields[i].data.assign(p + at + name_size, size);
+    }
+    if (!(flags & kFieldDerived)) *source_bytes += size;
+    at += name_size + size;
+  }
+  return at;
+}
+
+// ------------------------------------------------------------ temp space
+
+// A folder of temporary slice files, removed with everything in it when
+// destroyed (success or failure).
+class TempDir {
+ public:
+  ~TempDir() { Remove(); }
+  Status Create(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);  // a crashed run's leftovers
+    if (::mkdir(path.c_str(), 0700) != 0) {
+      return Status::FromErrno(
+          fmt::format("{}: cannot create the shuffle's temporary folder (choose another with "
+                      "--temp-dir)",
+                      path),
+          errno);
+    }
+    path_ = path;
+    return Status::OK();
+  }
+  const std::string& path() const { return path_; }
+  void Remove() {
+    if (path_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+    path_.clear();
+  }
+
+ private:
+  std::string path_;
+};
+
+struct Slice {
+  std::string buffer;  // records not yet in the file
+  int fd = -1;
+  uint64_t file_bytes = 0;
+  uint64_t records = 0;
+};
+
+// ------------------------------------------------------------ planning
+
+// Bytes of samples the view's entries are expected to hold: each source
+// dataset's bytes times the share of its samples the view takes. A tar.gz
+// is counted at its compressed size times 3 (PNGs inflate about 2.6:1, text
+// more); a wrong estimate only makes slices larger or smaller.
+uint64_t EstimateBytes(const View& v) {
+  long double total = 0;
+  for (size_t s = 0; s < v.num_sources(); ++s) {
+    const ViewSource& src = v.source(s);
+    long double bytes = 0;
+    for (const ViewShard& sh : src.shards) {
+      bytes += sh.file_size * (sh.format == ShardFormat::kTarGz ? 3.0L : 1.0L);
+    }
+    if (src.num_samples > 0) total += bytes * src.selected / src.num_samples;
+  }
+  return static_cast<uint64_t>(total);
+}
+
+uint32_t PlanSlices(uint64_t estimated_bytes, uint64_t n, uint64_t memory) {
+  const uint64_t target = std::max<uint64_t>(1, memory / 8);
+  const uint64_t need = (estimated_bytes + n * kRecordOverhead + target - 1) / target;
+  return static_cast<uint32_t>(std::clamp<uint64_t>(need, 1, kMaxSlices));
+}
+
+// One more open file per slice: raise the soft limit toward the hard one.
+uint32_t FitOpenFiles(uint32_t slices) {
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return std::min<uint32_t>(slices, 256);
+  const rlim_t want = slices + 256;
+  if (rl.rlim_cur < want) {
+    rl.rlim_cur = std::min<rlim_t>(want, rl.rlim_max);
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur < want) return static_cast<uint32_t>(std::max<rlim_t>(1, rl.rlim_cur / 2));
+  return slices;
+}
+
+Status CheckOptions(const View& src, const ShuffleOptions& o) {
+  if (o.memory < kMinMemory) {
+    return Status::InvalidArgument(
+        fmt::format("--memory {} is too small; give at least 1M", FormatBytes(o.memory)));
+  }
+  if (!o.interleave_by.empty()) {
+    SHARDSET_RETURN_IF_ERROR(LabelSpec::Parse(o.interleave_by).status());
+    if (src.num_samples() >= (uint64_t{1} << 32)) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: --interleave-by handles up to 2^32 samples; shuffle uniformly instead",
+          src.target()));
+    }
+    // The order and its inverse, 4 bytes each per sample, plus the labels'
+    // 4 bytes in the page cache.
+    const uint64_t need = src.num_samples() * 8;
+    if (need > o.memory) {
+      return Status::ResourceExhausted(fmt::format(
+          "{}: --interleave-by keeps 8 bytes per sample in memory ({} for {} samples), more "
+          "than --memory {}; raise --memory",
+          src.target(), FormatBytes(need), src.num_samples(), FormatBytes(o.memory)));
+    }
+  }
+  return Status::OK();
+}
+
+// The order of `src`: uniform, or interleaved by the labels read now.
+Result<std::unique_ptr<OrderPlan>> MakePlan(const View& src, const ShuffleOptions& o,
+                                            uint32_t slices, const std::string& temp_dir) {
+  const uint64_t n = src.num_samples();
+  if (o.interleave_by.empty()) {
+    const uint64_t k = o.bucket_samples ? o.bucket_samples : kShuffleBucketSamples;
+    return shuffle::UniformPlan(n, o.seed, k, slices);
+  }
+  SHARDSET_ASSIGN_OR_RETURN(LabelSpec spec, LabelSpec::Parse(o.interleave_by));
+  LabelColumn labels;
+  LabelColumn::Options lo;
+  lo.temp_dir = temp_dir;
+  lo.hint = "too many to interleave; choose the label with --interleave-by";
+  if (o.progress) {
+    lo.progress = [&](uint64_t done, uint64_t total) { o.progress({"labels", done, total}); };
+  }
+  SHARDSET_RETURN_IF_ERROR(labels.Build(src, spec, lo));
+  std::vector<uint32_t> ids(n);
+  for (uint64_t pos = 0; pos < n; ++pos) ids[pos] = labels[pos];
+  std::vector<uint32_t> order = shuffle::InterleavedOrder(n, ids.data(), labels.counts(), o.seed);
+  // The inverse reuses the ids' memory.
+  for (uint64_t j = 0; j < n; ++j) ids[order[j]] = static_cast<uint32_t>(j);
+  return shuffle::InverseOrderPlan(std::move(ids), slices);
+}
+
+json RecipeJson(const View& src, const ShuffleOptions& o, bool view_output) {
+  // What identifies the source: every shard's path, size, sample count and
+  // edge hash, digested (a resume after the source changed would mix two
+  // orders).
+  std::string ident;
+  for (size_t s = 0; s < src.num_sources(); ++s) {
+    for (const ViewShard& sh : src.source(s).shards) {
+      ident += fmt::format("{}\n{}\n{}\n", sh.path, sh.file_size, sh.num_samples);
+    }
+  }
+  json r = {{"verb", "shuffle"},
+            {"source", src.target()},
+            {"source_digest", Hex64(Xxh3(ident))},
+            {"samples", src.num_samples()},
+            {"seed", o.seed},
+            {"mode", o.interleave_by.empty() ? "uniform" : "interleave"}};
+  if (!o.interleave_by.empty()) r["interleave_by"] = o.interleave_by;
+  if (o.bucket_samples) r["bucket_samples"] = o.bucket_samples;
+  if (!view_output) {
+    r["format"] = std::string(FormatName(o.format));
+    r["shard_size"] = o.shard_size;
+    r["shard_samples"] = o.shard_samples;
+    if (o.zip_deflate_level != 0) r["zip_deflate_level"] = o.zip_deflate_level;
+  }
+  return r;
+}
+
+// ------------------------------------------------------------ the shuffler
+
+// Where gathered samples go: a dataset folder (resumable) or one shard file.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual Status Add(const InputSample& s, uint64_t source_bytes, uint64_t progress) = 0;
+};
+
+class DatasetSink final : public Sink {
+ public:
+  explicit DatasetSink(DatasetWriter* w) : w_(w) {}
+  Status Add(const InputSample& s, uint64_t source_bytes, uint64_t progress) override {
+    return w_->Add(s, source_bytes, progress);
+  }
+
+ private:
+  DatasetWriter* w_;
+};
+
+class ShardSink final : public Sink {
+ public:
+  explicit ShardSink(ShardWriter* w) : w_(w) {}
+  Status Add(const InputSample& s, uint64_t, uint64_t) override { return w_->Add(s); }
+
+ private:
+  ShardWriter* w_;
+};
+
+class Shuffler {
+ public:
+  Shuffler(const View& src, const ShuffleOptions& o, const OrderPlan& plan, std::string temp)
+      : src_(src), o_(o), plan_(plan), temp_(std::move(temp)) {}
+
+  // Writes output positions [skip, n) to `sink`.
+  Status Run(uint64_t skip, Sink* sink, ShuffleResult* result) {
+    sink_ = sink;
+    result_ = result;
+    const uint32_t slices = plan_.slices();
+    // The first slice not wholly written by an interrupted run, and how many
+    // of its samples were.
+    first_slice_ = 0;
+    uint64_t skip_in_slice = skip;
+    if (skip > 0) {
+      const std::vector<uint64_t> sizes = plan_.SliceSizes();
+      while (first_slice_ < slices && skip_in_slice >= sizes[first_slice_]) {
+        skip_in_slice -= sizes[first_slice_++];
+      }
+    }
+    slices_.resize(slices);
+    const uint64_t buffer_cap =
+        slices == 1 ? o_.memory : std::clamp<uint64_t>(o_.memory / 4 / slices, 64 << 10, 4 << 20);
+    SHARDSET_RETURN_IF_ERROR(Scatter(buffer_cap));
+    uint64_t out_pos = skip - skip_in_slice;
+    for (uint32_t s = first_slice_; s < slices; ++s) {
+      SHARDSET_RETURN_IF_ERROR(Gather(s, s == first_slice_ ? skip_in_slice : 0, &out_pos));
+    }
+    return Status::OK();
+  }
+
+ private:
+  Status Scatter(uint64_t buffer_cap) {
+    const uint64_t n = src_.num_samples();
+    Sample sample;
+    for (uint64_t pos = 0; pos < n; ++pos) {
+      const uint32_t s = plan_.SliceOf(pos);
+      if (s < first_slice_) continue;
+      SHARDSET_RETURN_IF_ERROR(src_.Read(pos, &sample));
+      Slice& slice = slices_[s];
+      AppendRecord(pos, sample, &slice.buffer);
+      ++slice.records;
+      if (slice.buffer.size() >= buffer_cap) SHARDSET_RETURN_IF_ERROR(Flush(s));
+      if (o_.progress && (pos % 1024 == 0 || pos + 1 == n)) {
+        o_.progress({"scatter", pos + 1, n});
+      }
+    }
+    return Status::OK();
+  }
+
+  Status Flush(uint32_t s) {
+    Slice& slice = slices_[s];
+    if (slice.fd < 0) {
+      const std::string path = SlicePath(s);
+      slice.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (slice.fd < 0) {
+        return Status::FromErrno(
+            fmt::format("{}: cannot create a temporary file (choose another folder with "
+                        "--temp-dir)",
+                        path),
+            errno);
+      }
+    }
+    SHARDSET_RETURN_IF_ERROR(WriteAll(slice.fd, slice.buffer, SlicePath(s)));
+    slice.file_bytes += slice.buffer.size();
+    temp_bytes_ += slice.buffer.size();
+    result_->temp_bytes = std::max(result_->temp_bytes, temp_bytes_);
+    slice.buffer.clear();
+    slice.buffer.shrink_to_fit();
+    return Status::OK();
+  }
+
+  std::string SlicePath(uint32_t s) const { return JoinPath(temp_, fmt::format("slice-{:04d}", s)); }
+
+  // The slice's records: all in memory when they fit, else only where each
+  // one is in the file.
+  Status Gather(uint32_t s, uint64_t skip, uint64_t* out_pos) {
+    Slice& slice = slices_[s];
+    const uint64_t bytes = slice.file_bytes + slice.buffer.size();
+    const bool in_memory = bytes + slice.records * kRecordOverhead <= o_.memory;
+    std::string data;
+    if (in_memory) {
+      data.resize(slice.file_bytes);
+      if (slice.file_bytes > 0) {
+        SHARDSET_RETURN_IF_ERROR(PreadAll(slice.fd, 0, &data, SlicePath(s)));
+      }
+      data += slice.buffer;
+      slice.buffer.clear();
+      slice.buffer.shrink_to_fit();
+    } else {
+      ++result_->spilled_groups;
+      SHARDSET_RETURN_IF_ERROR(Flush(s));
+    }
+    std::vector<uint64_t> positions, offsets;
+    positions.reserve(slice.records);
+    offsets.reserve(slice.records + 1);
+    SHARDSET_RETURN_IF_ERROR(IndexRecords(s, in_memory ? &data : nullptr, &positions, &offsets));
+    std::vector<uint32_t> order;
+    plan_.OrderSlice(s, positions, &order);
+    InputSample sample;
+    std::string one;
+    for (uint64_t k = skip; k < order.size(); ++k) {
+      const uint32_t r = order[k];
+      std::string_view rec;
+      if (in_memory) {
+        rec = std::string_view(data).substr(offsets[r], offsets[r + 1] - offsets[r]);
+      } else {
+        one.resize(offsets[r + 1] - offsets[r]);
+        SHARDSET_RETURN_IF_ERROR(PreadAll(slice.fd, offsets[r], &one, SlicePath(s)));
+        rec = one;
+      }
+      uint64_t pos = 0, source_bytes = 0;
+      if (ParseRecord(rec, &pos, &sample, &source_bytes) == 0) {
+        return Status::Corruption(fmt::format(
+            "{}: temporary record {} is damaged (was the temporary folder changed during the "
+            "shuffle?)",
+            SlicePath(s), r));
+      }
+      ++*out_pos;
+      SHARDSET_RETURN_IF_ERROR(sink_->Add(sample, source_bytes, *out_pos));
+      if (o_.progress && (*out_pos % 1024 == 0 || *out_pos == src_.num_samples())) {
+        o_.progress({"gather", *out_pos, src_.num_samples()});
+      }
+    }
+    if (slice.fd >= 0) {
+      ::close(slice.fd);
+      slice.fd = -1;
+      ::unlink(SlicePath(s).c_str());
+      temp_bytes_ -= slice.file_bytes;
+    }
+    return Status::OK();
+  }
+
+  // Record boundaries of slice `s`, from `data` when given, else by reading
+  // the file's headers.
+  Status IndexRecords(uint32_t s, const std::string* data, std::vector<uint64_t>* positions,
+                      std::vector<uint64_t>* offsets) {
+    Slice& slice = slices_[s];
+    uint64_t at = 0;
+    const uint64_t end = data ? data->size() : slice.file_bytes;
+    std::string head;
+    while (at < end) {
+      uint64_t pos = 0, size = 0, source_bytes = 0;
+      if (data) {
+        size = ParseRecord(std::string_view(*data).substr(at), &pos, nullptr, &source_bytes);
+      } else {
+        SHARDSET_RETURN_IF_ERROR(RecordSizeAt(slice.fd, at, end, &pos, &size, &head, s));
+      }
+      if (size == 0) {
+        return Status::Corruption(fmt::format("{}: temporary file is damaged at byte {}",
+                                              SlicePath(s), at));
+      }
+      positions->push_back(pos);
+      offsets->push_back(at);
+      at += size;
+    }
+    offsets->push_back(at);
+    return Status::OK();
+  }
+
+  // The size of the record at `at` in a slice file, from its headers only.
+  Status RecordSizeAt(int fd, uint64_t at, uint64_t end, uint64_t* pos, uint64_t* size,
+                      std::string* head, uint32_t s) {
+    head->resize(16);
+    SHARDSET_RETURN_IF_ERROR(PreadAll(fd, at, head, SlicePath(s)));
+    *pos = DecodeFixed64(head->data());
+    const uint32_t key_size = DecodeFixed32(head->data() + 8);
+    const uint32_t nfields = DecodeFixed32(head->data() + 12);
+    uint64_t p = at + 16 + key_size;
+    for (uint32_t i = 0; i < nfields && p + 13 <= end; ++i) {
+      head->resize(13);
+      SHARDSET_RETURN_IF_ERROR(PreadAll(fd, p, head, SlicePath(s)));
+      p += 13 + DecodeFixed32(head->data()) + DecodeFixed64(head->data() + 5);
+    }
+    *size = p <= end ? p - at : 0;
+    return Status::OK();
+  }
+
+  static Status PreadAll(int fd, uint64_t offset, std::string* out, const std::string& path) {
+    size_t done = 0;
+    while (done < out->size()) {
+      ssize_t r = ::pread(fd, out->data() + done, out->size() - done, offset + done);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        return Status::FromErrno(fmt::format("{}: cannot read temporary file", path),
+                                 r < 0 ? errno : EIO);
+      }
+      done += r;
+    }
+    return Status::OK();
+  }
+
+  const View& src_;
+  const ShuffleOptions& o_;
+  const OrderPlan& plan_;
+  std::string temp_;
+  Sink* sink_ = nullptr;
+  ShuffleResult* result_ = nullptr;
+  std::vector<Slice> slices_;
+  uint32_t first_slice_ = 0;
+  uint64_t temp_bytes_ = 0;
+};
+
+// "x.tar.gz" -> tar.gz; nullopt for a name without a shard extension.
+std::optional<ShardFormat> FileOutputFormat(const std::string& out) {
+  for (ShardFormat f : {ShardFormat::kTarGz, ShardFormat::kTar, ShardFormat::kZip,
+                        ShardFormat::kTsv, ShardFormat::kNative}) {
+    const std::string_view ext = FormatExtension(f);
+    if (out.size() > ext.size() && out.compare(out.size() - ext.size(), ext.size(), ext) == 0) {
+      return f;
+    }
+  }
+  if (out.size() > 4 && out.compare(out.size() - 4, 4, ".tgz") == 0) return ShardFormat::kTarGz;
+  return std::nullopt;
+}
+
+Result<ShuffleResult> ShuffleToFile(const View& src, const std::string& out,
+                                    ShuffleOptions o) {
+  ShuffleResult result;
+  const std::string temp_dir =
+      o.temp_dir.empty() ? JoinPath(DirName(out), "." + BaseName(out) + ".shuffle-tmp")
+                         : JoinPath(o.temp_dir, "." + BaseName(out) + ".shuffle-tmp");
+  TempDir temp;
+  SHARDSET_RETURN_IF_ERROR(temp.Create(temp_dir));
+  const uint32_t slices =
+      FitOpenFiles(PlanSlices(EstimateBytes(src), src.num_samples(), o.memory));
+  SHARDSET_ASSIGN_OR_RETURN(auto plan, MakePlan(src, o, slices, temp.path()));
+  WriteOptions wo;
+  wo.sync = o.sync;
+  wo.zip_deflate_level = o.zip_deflate_level;
+  SHARDSET_ASSIGN_OR_RETURN(auto writer, CreateShardWriter(out, o.format, wo));
+  ShardSink sink(writer.get());
+  Shuffler shuffler(src, o, *plan, temp.path());
+  SHARDSET_RETURN_IF_ERROR(shuffler.Run(0, &sink, &result));
+  SHARDSET_ASSIGN_OR_RETURN(ShardInfo info, writer->Close());
+  result.samples = info.num_samples;
+  result.shards = 1;
+  result.bytes_out = info.file_size;
+  return result;
+}
+
+}  // namespace
+
+Result<std::vector<uint64_t>> ShuffleOrder(uint64_t n, const std::vector<uint32_t>& labels,
+                                           const ShuffleOptions& o) {
+  std::vector<uint64_t> out;
+  out.reserve(n);
+  if (!o.interleave_by.empty()) {
+    if (labels.size() != n) return Status::InvalidArgument("ShuffleOrder: one label per sample");
+    uint32_t max_label = 0;
+    for (uint32_t l : labels) max_label = std::max(max_label, l);
+    std::vector<uint64_t> counts(n ? max_label + 1 : 0, 0);
+    for (uint32_t l : labels) ++counts[l];
+    for (uint32_t p : shuffle::InterleavedOrder(n, labels.data(), counts, o.seed)) {
+      out.push_back(p);
+    }
+    return out;
+  }
+  const uint64_t k = o.bucket_samples ? o.bucket_samples : kShuffleBucketSamples;
+  auto plan = shuffle::UniformPlan(n, o.seed, k, 1);
+  std::vector<uint64_t> positions(n);
+  for (uint64_t i = 0; i < n; ++i) positions[i] = i;
+  std::vector<uint32_t> order;
+  plan->OrderSlice(0, positions, &order);
+  for (uint32_t i : order) out.push_back(i);
+  return out;
+}
+
+Result<ShuffleResult> Shuffle(const View& src, const std::string& out, const ShuffleOptions& o) {
+  SHARDSET_RETURN_IF_ERROR(CheckOptions(src, o));
+  if (src.num_samples() == 0) {
+    return Status::InvalidArgument(
+        fmt::format("{}: has no samples to shuffle; nothing written", src.target()));
+  }
+  if (auto file_format = FileOutputFormat(out)) {
+    if (IsDirectory(out)) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: is a folder but named like a {} file; choose another -o", out,
+          FormatName(*file_format)));
+    }
+    ShuffleOptions fo = o;
+    fo.format = *file_format;
+    if (PathExists(out) && !o.force) {
+      return Status::AlreadyExists(
+          fmt::format("{}: exists; choose another -o, or pass --force to replace it", out));
+    }
+    return ShuffleToFile(src, out, fo);
+  }
+
+  DatasetWriterOptions wo;
+  wo.format = o.format;
+  wo.shard_size = o.shard_size;
+  wo.shard_samples = o.shard_samples;
+  wo.write.sync = o.sync;
+  wo.write.zip_deflate_level = o.zip_deflate_level;
+  wo.recipe_json = RecipeJson(src, o, false).dump();
+  wo.force = o.force;
+  wo.verb = "shuffle";
+  SHARDSET_ASSIGN_OR_RETURN(auto writer, DatasetWriter::Open(out, wo));
+  ShuffleResult result;
+  auto finish = [&](const Manifest& m) {
+    result.samples = m.num_samples;
+    result.shards = m.shards.size();
+    result.bytes_out = m.total_bytes;
+  };
+  if (writer->already_complete()) {
+    result.already_complete = true;
+    finish(writer->manifest());
+    return result;
+  }
+  result.resumed_samples = writer->resumed_samples();
+  auto run = [&]() -> Status {
+    TempDir temp;
+    SHARDSET_RETURN_IF_ERROR(temp.Create(
+        o.temp_dir.empty() ? JoinPath(out, kTempDirName)
+                           : JoinPath(o.temp_dir, fmt::format(".shardset-shuffle-{}",
+                                                              Hex64(Xxh3(out))))));
+    const uint32_t slices =
+        FitOpenFiles(PlanSlices(EstimateBytes(src), src.num_samples(), o.memory));
+    SHARDSET_ASSIGN_OR_RETURN(auto plan, MakePlan(src, o, slices, temp.path()));
+    DatasetSink sink(writer.get());
+    Shuffler shuffler(src, o, *plan, temp.path());
+    SHARDSET_RETURN_IF_ERROR(shuffler.Run(writer->resumed_progress(), &sink, &result));
+    temp.Remove();
+    SHARDSET_ASSIGN_OR_RETURN(Manifest m, writer->Finish(src.num_samples(), {}));
+    finish(m);
+    return Status::OK();
+  };
+  Status s = run();
+  if (!s.ok()) {
+    writer->Abandon();
+    return s;
+  }
+  return result;
+}
+
+Result<ViewMade> ShuffleView(const View& src, const std::string& out, const ShuffleOptions& o) {
+  SHARDSET_RETURN_IF_ERROR(CheckOptions(src, o));
+  std::vector<ViewSource> sources;
+  for (size_t s = 0; s < src.num_sources(); ++s) {
+    ViewSource vs = src.source(s);
+    const Dataset& ds = src.dataset(s);
+    for (size_t i = 0; i < vs.shards.size(); ++i) {
+      SHARDSET_ASSIGN_OR_RETURN(uint64_t h, EdgeHash(ds.shard_path(i)));
+      if (src.is_view_file() && h != vs.shards[i].edge_hash) {
+        return Status::Corruption(fmt::format(
+            "{}: source '{}' shard {} changed since that view was made; re-make it first",
+            src.target(), EscapeForDisplay(vs.name), ds.shard_path(i)));
+      }
+      vs.shards[i].edge_hash = h;
+    }
+    vs.selected = 0;
+    sources.push_back(std::move(vs));
+  }
+  json recipe = json::parse(o.recipe_json, nullptr, false);
+  if (!recipe.is_object()) recipe = json::object();
+  const json own = RecipeJson(src, o, true);
+  for (auto it = own.begin(); it != own.end(); ++it) recipe[it.key()] = it.value();
+  SHARDSET_ASSIGN_OR_RETURN(auto writer,
+                            ViewWriter::Create(out, std::move(sources), recipe.dump(), o.sync));
+  ViewMade made;
+  made.path = out;
+  made.per_source.assign(src.num_sources(), 0);
+  auto add = [&](uint64_t pos) -> Status {
+    const ViewEntry e = src.entry(pos);
+    ++made.per_source[e.source];
+    ++made.samples;
+    if (o.progress && (made.samples % 65536 == 0 || made.samples == src.num_samples())) {
+      o.progress({"order", made.samples, src.num_samples()});
+    }
+    return writer->Add(e);
+  };
+  const uint64_t n = src.num_samples();
+  const std::string temp_dir = o.temp_dir.empty() ? DirName(out) : o.temp_dir;
+  // Positions of a slice take 8 bytes each plus the order's 4.
+  const uint32_t slices = static_cast<uint32_t>(
+      std::clamp<uint64_t>((n * 12 + o.memory - 1) / o.memory, 1, UINT32_MAX));
+  SHARDSET_ASSIGN_OR_RETURN(auto plan, MakePlan(src, o, slices, temp_dir));
+  std::vector<uint64_t> positions;
+  std::vector<uint32_t> order;
+  for (uint32_t s = 0; s < plan->slices(); ++s) {
+    positions.clear();
+    for (uint64_t pos = 0; pos < n; ++pos) {
+      if (plan->SliceOf(pos) == s) positions.push_back(pos);
+    }
+    plan->OrderSlice(s, positions, &order);
+    for (uint32_t i : order) SHARDSET_RETURN_IF_ERROR(add(positions[i]));
+  }
+  SHARDSET_RETURN_IF_ERROR(writer->Close());
+  return made;
+}
+
+}  // namespace shardset
