@@ -1,6 +1,7 @@
 #include "view/order_stats.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -260,7 +261,10 @@ std::string Percent(double x) {
 
 std::string Real2(double x) { return fmt::format("{:.2f}", x); }
 
-std::string ZText(double z) { return fmt::format("{:+.1f}", z); }
+std::string ZText(double z) {
+  const std::string t = fmt::format("{:+.1f}", z);
+  return t == "+0.0" || t == "-0.0" ? "0.0" : t;
+}
 
 // "p <= 0.034" or "p <= 1e-12" from log10 of an upper bound.
 std::string PBound(double log10_p) {
@@ -382,7 +386,11 @@ void Decide(OrderStats* s) {
         s->window, Real2(s->chi2_mean), Real2(s->chi2_expected), Real2(s->chi2_sd));
   } else {
     s->verdict = OrderVerdict::kShuffled;
-    s->verdict_line = "shuffled: within statistical tolerance of a uniform random order";
+    s->verdict_line = fmt::format(
+        "shuffled: within statistical tolerance of a uniform random order ({} of neighbours "
+        "share a label; random: {} +- {})",
+        Percent(s->same_rate), random_rate,
+        Percent(s->same_pairs_sd / static_cast<double>(s->pairs)));
   }
 }
 
@@ -559,11 +567,14 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
   double worst_chi2 = -1;
   uint64_t run = 0;
   uint32_t prev = 0;
+  // Per-label results in flat arrays while scanning: with many labels the
+  // OrderLabelStats records (names and all) would be cache misses per run.
+  std::vector<uint64_t> label_longest(num_labels, 0), label_start(num_labels, 0),
+      label_windows(num_labels, 0);
   auto end_run = [&](uint64_t end) {
-    OrderLabelStats& ls = s.labels[prev];
-    if (run > ls.longest_run) {
-      ls.longest_run = run;
-      ls.longest_run_start = end - run;
+    if (run > label_longest[prev]) {
+      label_longest[prev] = run;
+      label_start[prev] = end - run;
     }
     if (run > s.longest_run) {
       s.longest_run = run;
@@ -592,7 +603,7 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
       const uint32_t c = category[t];
       if (in_category[c] == 0) touched_categories.push_back(c);
       in_category[c] += in_window[t];
-      ++s.labels[t].windows_with;
+      ++label_windows[t];
       in_window[t] = 0;
     }
     touched.clear();
@@ -612,6 +623,11 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
   }
   for (uint64_t i = s.windows * w; i < n; ++i) step(i);
   if (run > 0) end_run(n);
+  for (size_t l = 0; l < num_labels; ++l) {
+    s.labels[l].longest_run = label_longest[l];
+    s.labels[l].longest_run_start = label_start[l];
+    s.labels[l].windows_with = label_windows[l];
+  }
   s.pairs = n > 0 ? n - 1 : 0;
   s.runs = n - s.same_pairs;
   s.same_rate = s.pairs > 0 ? static_cast<double>(s.same_pairs) / static_cast<double>(s.pairs) : 0;
@@ -700,13 +716,20 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
 
   // Monte Carlo longest runs, within the position budget.
   if (n >= 2 && s.labels_present >= 2 && options.simulations > 0) {
-    const uint64_t affordable = kOrderMaxSimulatedPositions / n;
+    // Only present labels take part (a label's identity matters only for
+    // equality); a draw walks one Fenwick level per bit of their number.
+    std::vector<uint64_t> present;
+    for (uint64_t c : counts) {
+      if (c > 0) present.push_back(c);
+    }
+    const uint64_t levels = std::max<uint64_t>(4, std::bit_width(present.size()));
+    const uint64_t affordable = kOrderSimulationBudget / levels / n;
     const int sims = static_cast<int>(
         std::min<uint64_t>(static_cast<uint64_t>(options.simulations), affordable));
     if (sims > 0) {
       Rng rng(options.seed);
       std::vector<uint64_t> longest;
-      SimulateLongestRuns(counts, n, sims, rng, &longest);
+      SimulateLongestRuns(present, n, sims, rng, &longest);
       s.simulations_run = sims;
       s.longest_run_simulated =
           static_cast<double>(std::accumulate(longest.begin(), longest.end(), uint64_t{0})) /
