@@ -85,6 +85,12 @@ ViewVerbs* AddViewVerbs(CLI::App* app, ReadArgs* read_args);
 // Runs `sub` if it is one of them; -1 otherwise.
 int RunViewVerb(ViewVerbs* verbs, CLI::App* sub, const ReadOptions& ro, int argc, char** argv);
 
+// shuffle (shuffle_verbs.cc).
+struct ShuffleVerbs;
+ShuffleVerbs* AddShuffleVerbs(CLI::App* app, ReadArgs* read_args);
+int RunShuffleVerb(ShuffleVerbs* verbs, CLI::App* sub, const ReadOptions& ro, int argc,
+                   char** argv);
+
 }  // namespace shardset::cli
 
 #endif  // SHARDSET_TOOLS_CLI_H_

@@ -602,6 +602,7 @@ int main(int argc, char** argv) {
   AddReadFlags(ver, &read_args);
 
   ViewVerbs* view_verbs = AddViewVerbs(&app, &read_args);
+  ShuffleVerbs* shuffle_verbs = AddShuffleVerbs(&app, &read_args);
 
   try {
     app.parse(argc, argv);
@@ -615,6 +616,7 @@ int main(int argc, char** argv) {
   if (!ro.ok()) return Fail(ro.status());
   if (sub == p) return RunPack(pack, *ro);
   if (int rc = RunViewVerb(view_verbs, sub, *ro, argc, argv); rc >= 0) return rc;
+  if (int rc = RunShuffleVerb(shuffle_verbs, sub, *ro, argc, argv); rc >= 0) return rc;
   if (sub == ls) return entries ? RunLsEntries(targets, *ro, json_out) : RunLs(targets, *ro, json_out);
   if (sub == info) return RunInfo(targets, *ro, label_field, json_out, quiet);
   if (sub == cat) {

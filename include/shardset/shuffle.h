@@ -58,6 +58,8 @@ struct ShuffleOptions {
   uint64_t shard_size = 256ull << 20;
   uint64_t shard_samples = 0;
   int zip_deflate_level = 0;
+  // tar.gz only: zlib level of the stream.
+  int gzip_level = 6;
   bool sync = true;
   // Replace an output made with other arguments.
   bool force = false;

@@ -133,11 +133,16 @@ bool LabelSequence::Ideal::operator<(const Ideal& o) const {
 }
 
 LabelSequence::LabelSequence(const std::vector<uint64_t>& counts, uint64_t seed)
-    : counts_(counts), remaining_(counts), taken_(counts.size(), 0), phase_(counts.size()) {
+    : counts_(counts),
+      remaining_(counts),
+      taken_(counts.size(), 0),
+      phase_(counts.size()),
+      label_base_(counts.size()) {
   const uint64_t base = ScoreBase("shuffle-phase", seed);
   uint64_t n = 0;
   for (uint32_t l = 0; l < counts.size(); ++l) {
-    phase_[l] = Score(base, l) >> 32;
+    label_base_[l] = Score(base, l);
+    phase_[l] = Score(label_base_[l], 0) >> 32;
     n += counts[l];
   }
   for (uint32_t l = 0; l < counts.size(); ++l) {
@@ -197,8 +202,10 @@ uint32_t LabelSequence::NextSpread() {
   const uint64_t count = remaining_[pick];  // before this draw
   Ideal next{taken_[pick], phase_[pick], counts_[pick], pick};
   ideal_.erase(next);
-  ++next.taken;
   ++taken_[pick];
+  phase_[pick] = Score(label_base_[pick], taken_[pick]) >> 32;
+  next.taken = taken_[pick];
+  next.phase = phase_[pick];
   if (count > 1) ideal_.insert(next);
   by_remaining_.erase({count, pick});
   if (count > 1) by_remaining_.insert({count - 1, pick});

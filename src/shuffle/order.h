@@ -48,7 +48,10 @@ class LabelSequence {
  private:
   struct Ideal {
     // The next sample of `label` ideally sits at (taken + phase/2^32)/count
-    // of the way through the order; compared exactly.
+    // of the way through the order, phase drawn afresh for every sample
+    // (jittered: the j-th sample of a label falls in the j-th 1/count of the
+    // order, and rounds of equal labels do not repeat one pattern);
+    // compared exactly.
     uint64_t taken;
     uint64_t phase;
     uint64_t count;
@@ -58,7 +61,7 @@ class LabelSequence {
   uint32_t NextSpread();
 
   std::vector<uint64_t> counts_, remaining_, taken_;
-  std::vector<uint64_t> phase_;
+  std::vector<uint64_t> phase_, label_base_;
   std::set<Ideal> ideal_;
   std::set<std::pair<uint64_t, uint32_t>> by_remaining_;
   uint64_t total_remaining_ = 0;

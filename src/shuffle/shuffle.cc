@@ -257,6 +257,7 @@ json RecipeJson(const View& src, const ShuffleOptions& o, bool view_output) {
     r["shard_size"] = o.shard_size;
     r["shard_samples"] = o.shard_samples;
     if (o.zip_deflate_level != 0) r["zip_deflate_level"] = o.zip_deflate_level;
+    if (o.format == ShardFormat::kTarGz) r["gzip_level"] = o.gzip_level;
   }
   return r;
 }
@@ -520,6 +521,7 @@ Result<ShuffleResult> ShuffleToFile(const View& src, const std::string& out,
   WriteOptions wo;
   wo.sync = o.sync;
   wo.zip_deflate_level = o.zip_deflate_level;
+  wo.gzip_level = o.gzip_level;
   SHARDSET_ASSIGN_OR_RETURN(auto writer, CreateShardWriter(out, o.format, wo));
   ShardSink sink(writer.get());
   Shuffler shuffler(src, o, *plan, temp.path());
@@ -585,6 +587,7 @@ Result<ShuffleResult> Shuffle(const View& src, const std::string& out, const Shu
   wo.shard_samples = o.shard_samples;
   wo.write.sync = o.sync;
   wo.write.zip_deflate_level = o.zip_deflate_level;
+  wo.write.gzip_level = o.gzip_level;
   wo.recipe_json = RecipeJson(src, o, false).dump();
   wo.force = o.force;
   wo.verb = "shuffle";
