@@ -4,9 +4,9 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <numeric>
-#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -473,7 +473,7 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
                                      const std::vector<std::string>& names,
                                      const OrderStatsOptions& options) {
   if (options.window == 0) {
-    return Status::InvalidArgument("order statistics: the window must hold at least 1 sample");
+    return Status::InvalidArgument("order statistics: the window (--window) must hold at least 1 sample");
   }
   if (!(options.min_expected >= 0)) {
     return Status::InvalidArgument(fmt::format(
@@ -482,7 +482,7 @@ Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
   }
   if (options.simulations < 0) {
     return Status::InvalidArgument(fmt::format(
-        "order statistics: {} simulations asked for; give 0 or more", options.simulations));
+        "order statistics: --simulations {}: give 0 or more", options.simulations));
   }
   const size_t num_labels = names.size();
   OrderStats s;
