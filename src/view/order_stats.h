@@ -58,7 +58,7 @@ inline constexpr double kOrderZThreshold = 5.0;
 inline constexpr double kOrderRunProbability = 1e-6;
 
 enum class OrderVerdict {
-  kNothingToMeasure,   // n < 2 or fewer than two labels present
+  kNothingToMeasure,   // n < 2, one label present, or no label repeats
   kTooFewSamples,      // even a label-sorted order would be within tolerance
   kShuffled,           // within tolerance of a uniform random order
   kOrdered,            // neighbours share a label >= ~10x as often as random
@@ -172,9 +172,8 @@ struct OrderStats {
 
 // Measures the order labels[0], ..., labels[n-1]; each label is an index
 // into `names` (which may include labels with no samples). `labels` may be a
-// memory-mapped column: it is read sequentially, twice. Time O(n + names)
-// plus the simulations; memory O(names) plus one byte, two or four per
-// position while simulating.
+// memory-mapped column (nullptr when n is 0): it is read sequentially, twice.
+// Time O(n + names) plus the capped simulations; memory O(names).
 // Errors: InvalidArgument for a label id >= names.size() (naming the
 // position), a window of 0, negative simulations or min_expected.
 Result<OrderStats> ComputeOrderStats(const uint32_t* labels, uint64_t n,
