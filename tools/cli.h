@@ -90,6 +90,9 @@ struct ShuffleVerbs;
 ShuffleVerbs* AddShuffleVerbs(CLI::App* app, ReadArgs* read_args);
 int RunShuffleVerb(ShuffleVerbs* verbs, CLI::App* sub, const ReadOptions& ro, int argc,
                    char** argv);
+// info --order: how good the order of TARGET is, by label (docs/order.md).
+int RunOrderInfo(const std::vector<std::string>& targets, ReadOptions ro, const std::string& by,
+                 uint64_t window, bool json_out, bool quiet);
 
 }  // namespace shardset::cli
 

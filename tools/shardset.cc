@@ -46,6 +46,7 @@ struct PackArgs {
   bool quiet = false;
   bool json_out = false;
   int zip_deflate = 0;
+  int gzip_level = 6;
 };
 
 int RunPack(const PackArgs& a, const ReadOptions& ro) {
@@ -63,6 +64,7 @@ int RunPack(const PackArgs& a, const ReadOptions& ro) {
   o.sync = !a.no_sync;
   o.read = ro;
   o.zip_deflate_level = a.zip_deflate;
+  o.gzip_level = a.gzip_level;
   o.force = a.force;
   Progress bar(a.quiet);
   o.progress = [&](const PackProgress& p) {
@@ -506,9 +508,14 @@ int main(int argc, char** argv) {
   p->add_option("-o,--output", pack.out, "Dataset folder to write (created if missing)")
       ->required();
   p->add_option("--format", pack.format,
-                "Shard format: native, tar, zip (stored; see --zip-deflate) or tsv (base64 "
-                "columns + .lineidx)")
-      ->check(CLI::IsMember({"native", "tar", "zip", "tsv"}))
+                "Shard format: native, tar, tar.gz (with a .idx sidecar for random access; see "
+                "--gzip-level), zip (stored; see --zip-deflate) or tsv (base64 columns + "
+                ".lineidx)")
+      ->check(CLI::IsMember({"native", "tar", "tar.gz", "zip", "tsv"}))
+      ->capture_default_str();
+  p->add_option("--gzip-level", pack.gzip_level,
+                "With --format tar.gz: gzip level of each shard (1-9)")
+      ->check(CLI::Range(1, 9))
       ->capture_default_str();
   p->add_option("--zip-deflate", pack.zip_deflate,
                 "With --format zip: deflate fields at this zlib level (1-9; 0 stores them)")
@@ -558,9 +565,21 @@ int main(int argc, char** argv) {
   info->add_option("TARGET", targets, kTargets)->required();
   info->add_option("--label-field", label_field, "Field holding the label")
       ->capture_default_str();
+  bool order = false;
+  std::string order_by = "label";
+  uint64_t order_window = 1000;
+  info->add_flag("--order", order,
+                 "Instead: how good the sample order is (same-label neighbours, runs, labels per "
+                 "window, each next to a uniform random order's, and a verdict)");
+  info->add_option("--by", order_by,
+                   "--order's labels: 'label' (the cls field, else the parent folder), 'dir', "
+                   "'path:N' (key path component N, -1 the file stem) or 'field:NAME'")
+      ->capture_default_str();
+  info->add_option("--window", order_window, "--order: samples per window")->capture_default_str();
   info->add_flag("--json", json_out, "Print as JSON");
   info->add_flag("-q,--quiet", quiet, "No progress bar");
   AddReadFlags(info, &read_args);
+  info->footer("Example: shardset info --order training.tar.gz");
 
   auto* cat = app.add_subcommand("cat", "Write the bytes of samples to stdout, by key or ordinal");
   cat->add_option("TARGET", cat_target,
@@ -618,7 +637,10 @@ int main(int argc, char** argv) {
   if (int rc = RunViewVerb(view_verbs, sub, *ro, argc, argv); rc >= 0) return rc;
   if (int rc = RunShuffleVerb(shuffle_verbs, sub, *ro, argc, argv); rc >= 0) return rc;
   if (sub == ls) return entries ? RunLsEntries(targets, *ro, json_out) : RunLs(targets, *ro, json_out);
-  if (sub == info) return RunInfo(targets, *ro, label_field, json_out, quiet);
+  if (sub == info) {
+    if (order) return RunOrderInfo(targets, *ro, order_by, order_window, json_out, quiet);
+    return RunInfo(targets, *ro, label_field, json_out, quiet);
+  }
   if (sub == cat) {
     if (targets.empty()) {
       if (cat_target.empty()) return Fail(Status::InvalidArgument("give a TARGET (or --target)"));

@@ -11,6 +11,8 @@
 #include "cli.h"
 #include "shardset/shuffle.h"
 #include "shardset/view.h"
+#include "view/labels.h"
+#include "view/order_stats.h"
 
 namespace shardset::cli {
 
@@ -136,6 +138,40 @@ int RunShuffle(ShuffleVerbs& a, const ReadOptions& ro, int argc, char** argv) {
 
 }  // namespace
 
+int RunOrderInfo(const std::vector<std::string>& targets, ReadOptions ro, const std::string& by,
+                 uint64_t window, bool json_out, bool quiet) {
+  ro.verify_checksums = false;  // labels only; verify checks the bytes
+  auto spec = LabelSpec::Parse(by);
+  if (!spec.ok()) return Fail(spec.status().WithPrefix("--by"));
+  auto v = View::Open(targets, ro);
+  if (!v.ok()) return Fail(v.status());
+  Progress bar(quiet || json_out);
+  LabelColumn labels;
+  LabelColumn::Options lo;
+  lo.hint = "too many to measure an order by; choose the label with --by";
+  lo.progress = [&](uint64_t done, uint64_t total) {
+    bar.Show(fmt::format("reading labels: {}/{} samples", done, total));
+  };
+  Status st = labels.Build(**v, *spec, lo);
+  bar.Done();
+  if (!st.ok()) return Fail(st);
+  OrderStatsOptions oo;
+  oo.window = window;
+  auto stats = ComputeOrderStats(labels.data(), labels.size(), labels.names(), oo);
+  if (!stats.ok()) return Fail(stats.status());
+  if (json_out) {
+    json j = OrderStatsJson(*stats);
+    j["target"] = (*v)->target();
+    j["by"] = spec->ToString();
+    std::puts(Dump(j).c_str());
+  } else {
+    std::printf("%s: order of %llu samples by %s\n", (*v)->target().c_str(),
+                static_cast<unsigned long long>(labels.size()), spec->ToString().c_str());
+    std::fputs(FormatOrderText(*stats).c_str(), stdout);
+  }
+  return kExitOk;
+}
+
 ShuffleVerbs* AddShuffleVerbs(CLI::App* app, ReadArgs* read_args) {
   auto* a = new ShuffleVerbs;  // lives as long as the process
   a->shuffle = app->add_subcommand(
@@ -171,8 +207,11 @@ ShuffleVerbs* AddShuffleVerbs(CLI::App* app, ReadArgs* read_args) {
   s->add_option("--temp-dir", a->temp_dir,
                 "Folder for temporary files (default: inside the output folder, or next to the "
                 "output file)");
-  s->add_option("--zip-deflate", a->zip_deflate, "zip only: deflate level of the fields (0 stores)");
-  s->add_option("--gzip-level", a->gzip_level, "tar.gz only: gzip level")->capture_default_str();
+  s->add_option("--zip-deflate", a->zip_deflate, "zip only: deflate level of the fields (0 stores)")
+      ->check(CLI::Range(0, 9));
+  s->add_option("--gzip-level", a->gzip_level, "tar.gz only: gzip level (1-9)")
+      ->check(CLI::Range(1, 9))
+      ->capture_default_str();
   s->add_flag("--force", a->force, "Replace an output made with other arguments");
   s->add_flag("--no-sync", a->no_sync, "Do not fsync what is written");
   s->add_flag("-q,--quiet", a->quiet, "No progress");

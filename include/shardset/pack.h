@@ -51,6 +51,8 @@ struct PackOptions {
   ReadOptions read;
   // zip only: deflate level of the fields written (0 stores them).
   int zip_deflate_level = 0;
+  // tar.gz only: zlib level of each shard's gzip stream (1-9).
+  int gzip_level = 6;
   // Overwrite a finished dataset made with other arguments.
   bool force = false;
 

@@ -45,6 +45,7 @@ std::string RecipeJson(const std::vector<std::string>& sources, const PackOption
             {"skip_unreadable", o.skip_unreadable}};
   // Recorded only when set, so recipes of earlier packs still match.
   if (o.zip_deflate_level != 0) j["zip_deflate_level"] = o.zip_deflate_level;
+  if (o.format == ShardFormat::kTarGz) j["gzip_level"] = o.gzip_level;
   if (!o.read.tsv_columns.empty()) j["tsv_columns"] = o.read.tsv_columns;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -104,6 +105,7 @@ class Packer {
     wo.shard_samples = o_.shard_samples;
     wo.write.sync = o_.sync;
     wo.write.zip_deflate_level = o_.zip_deflate_level;
+    wo.write.gzip_level = o_.gzip_level;
     wo.recipe_json = RecipeJson(sources_, o_);
     wo.force = o_.force;
     SHARDSET_ASSIGN_OR_RETURN(writer_, DatasetWriter::Open(out_, wo));

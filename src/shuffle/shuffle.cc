@@ -68,12 +68,6 @@ void AppendRecord(uint64_t pos, const Sample& s, std::string* out) {
   }
 }
 
-uint64_t RecordSize(const Sample& s) {
-  uint64_t n = 16 + s.key.size();
-  for (const Field& f : s.fields) n += 13 + f.name.size() + f.data.size();
-  return n;
-}
-
 // Parses the record at `data`; returns its size, 0 when damaged.
 uint64_t ParseRecord(std::string_view data, uint64_t* pos, InputSample* out,
                      uint64_t* source_bytes) {
@@ -226,12 +220,11 @@ Result<std::unique_ptr<OrderPlan>> MakePlan(const View& src, const ShuffleOption
     lo.progress = [&](uint64_t done, uint64_t total) { o.progress({"labels", done, total}); };
   }
   SHARDSET_RETURN_IF_ERROR(labels.Build(src, spec, lo));
-  std::vector<uint32_t> ids(n);
-  for (uint64_t pos = 0; pos < n; ++pos) ids[pos] = labels[pos];
-  std::vector<uint32_t> order = shuffle::InterleavedOrder(n, ids.data(), labels.counts(), o.seed);
-  // The inverse reuses the ids' memory.
-  for (uint64_t j = 0; j < n; ++j) ids[order[j]] = static_cast<uint32_t>(j);
-  return shuffle::InverseOrderPlan(std::move(ids), slices);
+  std::vector<uint32_t> order =
+      shuffle::InterleavedOrder(n, labels.data(), labels.counts(), o.seed);
+  std::vector<uint32_t> inverse(n);
+  for (uint64_t j = 0; j < n; ++j) inverse[order[j]] = static_cast<uint32_t>(j);
+  return shuffle::InverseOrderPlan(std::move(inverse), slices);
 }
 
 json RecipeJson(const View& src, const ShuffleOptions& o, bool view_output) {

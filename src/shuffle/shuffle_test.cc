@@ -60,7 +60,9 @@ TEST(ShuffleOrderTest, IsAPermutationAndDependsOnTheSeedOnly) {
     EXPECT_EQ(a.size(), n);
     EXPECT_TRUE(IsPermutation(a)) << n;
     EXPECT_EQ(a, Order(n, 7));
-    if (n > 10) EXPECT_NE(a, Order(n, 8));
+    if (n > 10) {
+      EXPECT_NE(a, Order(n, 8));
+    }
   }
 }
 
@@ -94,15 +96,6 @@ TEST(ShuffleOrderTest, PositionsUniform) {
 }
 
 // ------------------------------------------------------------ interleaving
-
-std::vector<uint64_t> Counts(const std::vector<uint32_t>& labels) {
-  std::vector<uint64_t> c;
-  for (uint32_t l : labels) {
-    if (l >= c.size()) c.resize(l + 1, 0);
-    ++c[l];
-  }
-  return c;
-}
 
 uint64_t SameNeighbours(const std::vector<uint32_t>& labels, const std::vector<uint64_t>& order) {
   uint64_t same = 0;
@@ -261,7 +254,9 @@ TEST_F(ShuffleTest, ShardsHoldTheDefinedOrderUnderAnyMemory) {
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       EXPECT_EQ(r->samples, 2000u);
       EXPECT_EQ(r->shards, 7u);
-      if (memory < (1 << 21)) EXPECT_GT(r->temp_bytes, 0u);
+      if (memory < (1 << 21)) {
+        EXPECT_GT(r->temp_bytes, 0u);
+      }
       EXPECT_FALSE(fs::exists(fs::path(out) / ".shardset-shuffle-tmp"));
       auto shuffled = Open(out);
       ASSERT_NE(shuffled, nullptr);
@@ -270,6 +265,40 @@ TEST_F(ShuffleTest, ShardsHoldTheDefinedOrderUnderAnyMemory) {
       for (size_t j = 0; j < order.size(); ++j) ASSERT_EQ(got[j], source[order[j]]) << j;
     }
   }
+}
+
+// Uniformity of what is written, not only of the order's definition: over
+// many seeds, every (sample, output position) cell is equally likely when the
+// data spans many shards and is larger than --memory, so the samples pass
+// through many temporary slice files (4-sample buckets make 6 buckets).
+TEST_F(ShuffleTest, WrittenOrderUniformWhenDataExceedsMemory) {
+  const std::string in = MakeDataset(8, 3, 48 << 10);  // 24 samples, 1.15 MiB
+  auto src = Open(in);
+  ASSERT_NE(src, nullptr);
+  std::map<std::string, uint64_t> sample_of;
+  for (uint64_t i = 0; i < src->num_samples(); ++i) sample_of[*src->Key(i)] = i;
+  const uint64_t n = src->num_samples(), trials = 1200;
+  std::vector<uint64_t> cells(n * n, 0);
+  uint64_t spilled_runs = 0;
+  for (uint64_t seed = 0; seed < trials; ++seed) {
+    ShuffleOptions o;
+    o.seed = seed;
+    o.bucket_samples = 4;
+    o.memory = 1 << 20;
+    o.sync = false;
+    const std::string out = Path("u.tar");
+    fs::remove(out);
+    fs::remove(out + ".idx");
+    auto r = Shuffle(*src, out, o);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    spilled_runs += r->temp_bytes > 0;
+    auto got = Open(out);
+    ASSERT_NE(got, nullptr);
+    ASSERT_EQ(got->num_samples(), n);
+    for (uint64_t j = 0; j < n; ++j) ++cells[sample_of.at(*got->Key(j)) * n + j];
+  }
+  EXPECT_EQ(spilled_runs, trials);  // every run went through temporary files
+  EXPECT_LT(ChiSquare(cells), Bound((n - 1) * (n - 1))) << "chi-square " << ChiSquare(cells);
 }
 
 // A slice far larger than --memory (the size estimate was wrong) is gathered

@@ -96,9 +96,15 @@ Status LabelColumn::Build(const View& v, const LabelSpec& spec, const Options& o
   size_ = n;
   if (n > 0) {
     map_bytes_ = n * sizeof(uint32_t);
-    void* m = ::mmap(nullptr, map_bytes_, PROT_READ, MAP_SHARED, fd.get(), 0);
+    void* m = ::mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
     if (m == MAP_FAILED) return Status::FromErrno("mmap of the temporary label file", errno);
     map_ = static_cast<uint32_t*>(m);
+    // Ids in label order, written back so data() is the final column.
+    bool identity = true;
+    for (uint32_t i = 0; i < remap_.size(); ++i) identity = identity && remap_[i] == i;
+    if (!identity) {
+      for (uint64_t pos = 0; pos < n; ++pos) map_[pos] = remap_[map_[pos]];
+    }
   }
   return Status::OK();
 }

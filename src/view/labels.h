@@ -42,7 +42,9 @@ class LabelColumn {
   // Reads every sample's label (keys only when the spec allows).
   Status Build(const View& v, const LabelSpec& spec, const Options& options);
 
-  uint32_t operator[](uint64_t pos) const { return remap_[map_[pos]]; }
+  uint32_t operator[](uint64_t pos) const { return map_[pos]; }
+  // The ids of positions 0 .. size() - 1 (nullptr when empty).
+  const uint32_t* data() const { return map_; }
   uint64_t size() const { return size_; }
   const std::vector<std::string>& names() const { return names_; }
   // Samples per label id.

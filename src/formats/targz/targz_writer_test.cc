@@ -271,7 +271,9 @@ TEST_F(TarGzWriteTest, SidecarIsTheScansByteForByte) {
     const std::string path = Path(c.name + ".tar.gz");
     Write(path, c.samples, c.level);
     const std::string tar = Gunzip(ReadBytes(path));
-    if (c.name == "span-multiple") ASSERT_EQ(tar.size(), size_t{5} << 20);
+    if (c.name == "span-multiple") {
+      ASSERT_EQ(tar.size(), size_t{5} << 20);
+    }
     const std::string written = ReadBytes(SidecarPath(path));
     EXPECT_TRUE(ScannedSidecar(path) == written);
     auto r = Open(path, ReadOptions());
