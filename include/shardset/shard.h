@@ -202,6 +202,9 @@ struct WriteOptions {
   int zip_deflate_level = 0;
   // tar.gz only: zlib's deflate level, 1-9 (6 is gzip's default).
   int gzip_level = 6;
+  // Replace a file already at the shard's path when it is committed
+  // (otherwise that is AlreadyExists and the file is kept).
+  bool overwrite = false;
 };
 
 // What a sealed shard looks like; recorded in the dataset manifest.

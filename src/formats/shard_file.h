@@ -37,9 +37,9 @@ class ShardFile {
   }
   // Called by Close(): after it Usable() refuses.
   void MarkClosed() { closed_ = true; }
-  Status Commit(bool sync) {
+  Status Commit(bool sync, bool overwrite) {
     SHARDSET_RETURN_IF_ERROR(failed_);
-    return file_->Commit(sync);
+    return file_->Commit(sync, overwrite);
   }
 
   // InvalidArgument "<final path>: sample '<key>': <what>".

@@ -3,15 +3,18 @@
 // Writing shards in a shuffled order is a scatter and a gather:
 // * scatter: the source is read once in its own order (sequential reads,
 //   which is what compressed archives and disks are fast at) and each sample
-//   is appended to the temporary file of its output slice (a run of
-//   consecutive output positions), through a buffer per slice; a slice whose
-//   data never outgrew its buffer stays in memory;
-// * gather: slice by slice, its samples are loaded (one sequential read),
-//   put in output order and written to the output shards. A slice larger
-//   than --memory (possible only when the size estimate was far off) is
-//   gathered by reading its samples one at a time from its file instead.
-// Slices are sized from the source's bytes so that each is about 1/8 of
-// --memory; the order itself does not depend on them.
+//   is appended to the buffer of its output slice (a run of consecutive
+//   output positions). The buffers share half of --memory; when they hold
+//   more, the largest is appended to its slice's temporary file, so data
+//   that fits in half of --memory never touches the disk;
+// * gather: slice by slice, its samples are loaded (one sequential read of
+//   its file plus its buffer), put in output order and written to the
+//   output shards. A slice that does not fit beside the buffers still held
+//   (possible only when the size estimate was far off) is gathered by
+//   reading its samples one at a time from its file instead.
+// Slices are sized from the source's bytes so that each is about half of
+// --memory; the order itself does not depend on them. Peak memory is so
+// about --memory: buffers (at most half) plus one slice (about half).
 #include "shardset/shuffle.h"
 
 #include <fcntl.h>
@@ -20,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -133,7 +137,7 @@ class TempDir {
 };
 
 struct Slice {
-  std::string buffer;  // records not yet in the file
+  std::string buffer;  // records not yet in the file; counted by capacity
   int fd = -1;
   uint64_t file_bytes = 0;
   uint64_t records = 0;
@@ -158,8 +162,17 @@ uint64_t EstimateBytes(const View& v) {
   return static_cast<uint64_t>(total);
 }
 
-uint32_t PlanSlices(uint64_t estimated_bytes, uint64_t n, uint64_t memory) {
-  const uint64_t target = std::max<uint64_t>(1, memory / 8);
+// --memory left for samples beside the order: an interleaved order keeps its
+// inverse (4 bytes per sample; CheckOptions ensures it is at most half).
+uint64_t SampleMemory(const View& src, const ShuffleOptions& o) {
+  const uint64_t plan = o.interleave_by.empty() ? 0 : src.num_samples() * sizeof(uint32_t);
+  return o.memory - std::min(o.memory / 2, plan);
+}
+
+uint32_t PlanSlices(const View& src, const ShuffleOptions& o) {
+  const uint64_t n = src.num_samples();
+  const uint64_t estimated_bytes = EstimateBytes(src);
+  const uint64_t target = std::max<uint64_t>(1, SampleMemory(src, o) / 2);
   const uint64_t need = (estimated_bytes + n * kRecordOverhead + target - 1) / target;
   return static_cast<uint32_t>(std::clamp<uint64_t>(need, 1, kMaxSlices));
 }
@@ -287,7 +300,7 @@ class ShardSink final : public Sink {
 class Shuffler {
  public:
   Shuffler(const View& src, const ShuffleOptions& o, const OrderPlan& plan, std::string temp)
-      : src_(src), o_(o), plan_(plan), temp_(std::move(temp)) {}
+      : src_(src), o_(o), plan_(plan), temp_(std::move(temp)), memory_(SampleMemory(src, o)) {}
 
   // Writes output positions [skip, n) to `sink`.
   Status Run(uint64_t skip, Sink* sink, ShuffleResult* result) {
@@ -305,9 +318,7 @@ class Shuffler {
       }
     }
     slices_.resize(slices);
-    const uint64_t buffer_cap =
-        slices == 1 ? o_.memory : std::clamp<uint64_t>(o_.memory / 4 / slices, 64 << 10, 4 << 20);
-    SHARDSET_RETURN_IF_ERROR(Scatter(buffer_cap));
+    SHARDSET_RETURN_IF_ERROR(Scatter());
     uint64_t out_pos = skip - skip_in_slice;
     for (uint32_t s = first_slice_; s < slices; ++s) {
       SHARDSET_RETURN_IF_ERROR(Gather(s, s == first_slice_ ? skip_in_slice : 0, &out_pos));
@@ -316,17 +327,20 @@ class Shuffler {
   }
 
  private:
-  Status Scatter(uint64_t buffer_cap) {
+  Status Scatter() {
     const uint64_t n = src_.num_samples();
+    const uint64_t budget = memory_ / 2;
     Sample sample;
     for (uint64_t pos = 0; pos < n; ++pos) {
       const uint32_t s = plan_.SliceOf(pos);
       if (s < first_slice_) continue;
       SHARDSET_RETURN_IF_ERROR(src_.Read(pos, &sample));
       Slice& slice = slices_[s];
+      const uint64_t before = Held(slice.buffer);
       AppendRecord(pos, sample, &slice.buffer);
+      buffered_ += Held(slice.buffer) - before;
       ++slice.records;
-      if (slice.buffer.size() >= buffer_cap) SHARDSET_RETURN_IF_ERROR(Flush(s));
+      while (buffered_ > budget) SHARDSET_RETURN_IF_ERROR(Flush(LargestBuffer()));  // never none
       if (o_.progress && (pos % 1024 == 0 || pos + 1 == n)) {
         o_.progress({"scatter", pos + 1, n});
       }
@@ -334,6 +348,26 @@ class Shuffler {
     return Status::OK();
   }
 
+  // Heap bytes of a buffer (an empty string's inline capacity is not).
+  static uint64_t Held(const std::string& b) {
+    return b.capacity() > std::string().capacity() ? b.capacity() : 0;
+  }
+
+  // The slice other than `except` whose buffer holds the most; UINT32_MAX
+  // when no other buffer holds anything.
+  uint32_t LargestBuffer(uint32_t except = UINT32_MAX) const {
+    uint32_t best = UINT32_MAX;
+    uint64_t most = 0;
+    for (uint32_t s = 0; s < slices_.size(); ++s) {
+      if (s != except && Held(slices_[s].buffer) > most) {
+        best = s;
+        most = Held(slices_[s].buffer);
+      }
+    }
+    return best;
+  }
+
+  // Appends slice s's buffer to its file and releases the buffer.
   Status Flush(uint32_t s) {
     Slice& slice = slices_[s];
     if (slice.fd < 0) {
@@ -351,9 +385,14 @@ class Shuffler {
     slice.file_bytes += slice.buffer.size();
     temp_bytes_ += slice.buffer.size();
     result_->temp_bytes = std::max(result_->temp_bytes, temp_bytes_);
-    slice.buffer.clear();
-    slice.buffer.shrink_to_fit();
+    ReleaseBuffer(&slice);
     return Status::OK();
+  }
+
+  void ReleaseBuffer(Slice* slice) {
+    assert(buffered_ >= Held(slice->buffer));
+    buffered_ -= Held(slice->buffer);
+    std::string().swap(slice->buffer);
   }
 
   std::string SlicePath(uint32_t s) const { return JoinPath(temp_, fmt::format("slice-{:04d}", s)); }
@@ -362,17 +401,29 @@ class Shuffler {
   // one is in the file.
   Status Gather(uint32_t s, uint64_t skip, uint64_t* out_pos) {
     Slice& slice = slices_[s];
-    const uint64_t bytes = slice.file_bytes + slice.buffer.size();
-    const bool in_memory = bytes + slice.records * kRecordOverhead <= o_.memory;
+    // Beside the buffers still held: the file's part and per-record
+    // bookkeeping (the buffer's part is counted already). Other slices'
+    // buffers go to their files first to make room (sequential writes);
+    // reading records one by one is the last resort.
+    auto fits = [&] {
+      return buffered_ + slice.file_bytes + slice.records * kRecordOverhead <= memory_;
+    };
+    while (!fits()) {
+      const uint32_t other = LargestBuffer(s);
+      if (other == UINT32_MAX) break;
+      SHARDSET_RETURN_IF_ERROR(Flush(other));
+    }
+    const bool in_memory = fits();
     std::string data;
-    if (in_memory) {
+    if (in_memory && slice.file_bytes == 0) {
+      buffered_ -= Held(slice.buffer);
+      data.swap(slice.buffer);  // all in memory already: no copy
+    } else if (in_memory) {
+      data.reserve(slice.file_bytes + slice.buffer.size());
       data.resize(slice.file_bytes);
-      if (slice.file_bytes > 0) {
-        SHARDSET_RETURN_IF_ERROR(PreadAll(slice.fd, 0, &data, SlicePath(s)));
-      }
+      SHARDSET_RETURN_IF_ERROR(PreadAll(slice.fd, 0, &data, SlicePath(s)));
       data += slice.buffer;
-      slice.buffer.clear();
-      slice.buffer.shrink_to_fit();
+      ReleaseBuffer(&slice);
     } else {
       ++result_->spilled_groups;
       SHARDSET_RETURN_IF_ERROR(Flush(s));
@@ -480,11 +531,13 @@ class Shuffler {
   const ShuffleOptions& o_;
   const OrderPlan& plan_;
   std::string temp_;
+  const uint64_t memory_;
   Sink* sink_ = nullptr;
   ShuffleResult* result_ = nullptr;
   std::vector<Slice> slices_;
   uint32_t first_slice_ = 0;
   uint64_t temp_bytes_ = 0;
+  uint64_t buffered_ = 0;  // capacity of all slices' buffers
 };
 
 // "x.tar.gz" -> tar.gz; nullopt for a name without a shard extension.
@@ -509,12 +562,13 @@ Result<ShuffleResult> ShuffleToFile(const View& src, const std::string& out,
   TempDir temp;
   SHARDSET_RETURN_IF_ERROR(temp.Create(temp_dir));
   const uint32_t slices =
-      FitOpenFiles(PlanSlices(EstimateBytes(src), src.num_samples(), o.memory));
+      FitOpenFiles(PlanSlices(src, o));
   SHARDSET_ASSIGN_OR_RETURN(auto plan, MakePlan(src, o, slices, temp.path()));
   WriteOptions wo;
   wo.sync = o.sync;
   wo.zip_deflate_level = o.zip_deflate_level;
   wo.gzip_level = o.gzip_level;
+  wo.overwrite = o.force;
   SHARDSET_ASSIGN_OR_RETURN(auto writer, CreateShardWriter(out, o.format, wo));
   ShardSink sink(writer.get());
   Shuffler shuffler(src, o, *plan, temp.path());
@@ -604,7 +658,7 @@ Result<ShuffleResult> Shuffle(const View& src, const std::string& out, const Shu
                            : JoinPath(o.temp_dir, fmt::format(".shardset-shuffle-{}",
                                                               Hex64(Xxh3(out))))));
     const uint32_t slices =
-        FitOpenFiles(PlanSlices(EstimateBytes(src), src.num_samples(), o.memory));
+        FitOpenFiles(PlanSlices(src, o));
     SHARDSET_ASSIGN_OR_RETURN(auto plan, MakePlan(src, o, slices, temp.path()));
     DatasetSink sink(writer.get());
     Shuffler shuffler(src, o, *plan, temp.path());

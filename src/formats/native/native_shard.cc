@@ -58,7 +58,7 @@ class NativeWriter : public ShardWriter {
     closed_ = true;
     SHARDSET_RETURN_IF_ERROR(Append(index_.Finish(file_->offset())));
     ShardInfo info = SealedShardInfo(*file_, ShardFormat::kNative, index_, file_hash_.Digest());
-    SHARDSET_RETURN_IF_ERROR(file_->Commit(options_.sync));
+    SHARDSET_RETURN_IF_ERROR(file_->Commit(options_.sync, options_.overwrite));
     return info;
   }
 

@@ -101,7 +101,7 @@ class TarWriter : public ShardWriter {
     file_.MarkClosed();
     SHARDSET_RETURN_IF_ERROR(tar_.Finish());
     ShardInfo info = SealedShardInfo(file_.atomic(), ShardFormat::kTar, tar_.index(), file_.xxh3());
-    SHARDSET_RETURN_IF_ERROR(file_.Commit(options_.sync));
+    SHARDSET_RETURN_IF_ERROR(file_.Commit(options_.sync, options_.overwrite));
     if (options_.sidecar_index) {
       // After the commit: the fingerprint records the final file's mtime.
       Status s = WriteSidecarOf(info.path);

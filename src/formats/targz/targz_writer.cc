@@ -76,7 +76,7 @@ class TarGzWriter : public ShardWriter {
     SHARDSET_RETURN_IF_ERROR(Run(Z_FINISH));
     ShardInfo info =
         SealedShardInfo(file_.atomic(), ShardFormat::kTarGz, tar_.index(), file_.xxh3());
-    SHARDSET_RETURN_IF_ERROR(file_.Commit(options_.sync));
+    SHARDSET_RETURN_IF_ERROR(file_.Commit(options_.sync, options_.overwrite));
     if (options_.sidecar_index) {
       Status s = WriteSidecarOf(info.path);
       if (!s.ok()) {

@@ -655,7 +655,7 @@ class TsvWriter final : public ShardWriter {
     info.xxh3 = file_.xxh3();
     info.first_key = first_key_;
     info.last_key = last_key_;
-    SHARDSET_RETURN_IF_ERROR(file_.Commit(options_.sync));
+    SHARDSET_RETURN_IF_ERROR(file_.Commit(options_.sync, options_.overwrite));
     if (options_.sidecar_index) {
       Status s = WriteSidecars(info.path);
       if (!s.ok()) {

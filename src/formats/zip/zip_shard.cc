@@ -519,7 +519,7 @@ class ZipWriter : public ShardWriter {
     info.xxh3 = file_.xxh3();
     info.first_key = checker_.first_key();
     info.last_key = checker_.last_key();
-    SHARDSET_RETURN_IF_ERROR(file_.Commit(options_.sync));
+    SHARDSET_RETURN_IF_ERROR(file_.Commit(options_.sync, options_.overwrite));
     return info;
   }
 
