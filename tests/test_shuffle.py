@@ -275,6 +275,31 @@ def test_kill9_during_shuffle_then_resume(fmnist_train_native, tmp_path):
     assert resumed > 0, "no kill landed after a sealed shard; the resume path was not tested"
 
 
+def test_kill9_of_a_single_file_output_leaves_nothing_visible(sorted_tarballs, tmp_path):
+    """A single shard file is written whole under a hidden name: a kill
+    leaves no file under the final name, and the rerun removes the dead run's
+    leftovers (its hidden partial file and temporary folder)."""
+    out = tmp_path / "out.tar.gz"
+    cmd = [str(BIN), "shuffle", str(sorted_tarballs["training"]), "-o", str(out),
+           "--memory", "4MiB", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    # Kill once the hidden output has grown (the gather is writing it).
+    while time.monotonic() < deadline and proc.poll() is None:
+        partial = [p for p in tmp_path.iterdir() if p.name.startswith(".shardset-tmp.")]
+        if partial and partial[0].stat().st_size > 1 << 20:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the shuffle ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
+    run(*cmd)
+    assert png_count("tar", out) == 60000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tar.gz", "out.tar.gz.idx"]
+
+
 def test_peak_memory_follows_the_memory_flag(fmnist_train_native, tmp_path):
     """With --memory 4MiB the 30 MB of samples go through temporary files and
     the process's anonymous memory stays near the flag (docs/shuffle.md

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -202,6 +203,30 @@ Result<int> RemoveStaleTempFiles(const std::string& dir) {
   while (struct dirent* e = ::readdir(d)) {
     std::string_view name(e->d_name);
     if (name.substr(0, kTempPrefix.size()) == kTempPrefix) {
+      if (::unlinkat(::dirfd(d), e->d_name, 0) == 0) ++removed;
+    }
+  }
+  ::closedir(d);
+  return removed;
+}
+
+Result<int> RemoveStaleTempFilesOf(const std::string& final_path) {
+  const std::string dir = DirName(final_path);
+  const std::string prefix = fmt::format("{}{}.", kTempPrefix, BaseName(final_path));
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return Status::FromErrno(dir, errno);
+  int removed = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name.substr(0, prefix.size()) != prefix) continue;
+    // "...<pid>.<counter>", as AtomicFile::Create names them.
+    const size_t last = name.rfind('.');
+    const size_t before = last == 0 ? std::string_view::npos : name.rfind('.', last - 1);
+    if (last == std::string_view::npos || before == std::string_view::npos) continue;
+    const std::string pid_text(name.substr(before + 1, last - before - 1));
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
+    if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
       if (::unlinkat(::dirfd(d), e->d_name, 0) == 0) ++removed;
     }
   }

@@ -112,6 +112,10 @@ Status WriteFileAtomic(const std::string& path, std::string_view contents, bool 
 Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes);
 // Deletes temporary files left in `dir` by killed runs; returns how many.
 Result<int> RemoveStaleTempFiles(const std::string& dir);
+// Deletes temporary files of `final_path` and its sidecars ("<base>.*") that
+// a process no longer running left beside it (a killed single-file write);
+// files of running processes are kept. Returns how many.
+Result<int> RemoveStaleTempFilesOf(const std::string& final_path);
 Status FsyncDir(const std::string& dir);
 // "a/b/c" -> "a/b"; "c" -> ".".
 std::string DirName(const std::string& path);

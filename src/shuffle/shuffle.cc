@@ -561,8 +561,10 @@ Result<ShuffleResult> ShuffleToFile(const View& src, const std::string& out,
                          : JoinPath(o.temp_dir, "." + BaseName(out) + ".shuffle-tmp");
   TempDir temp;
   SHARDSET_RETURN_IF_ERROR(temp.Create(temp_dir));
-  const uint32_t slices =
-      FitOpenFiles(PlanSlices(src, o));
+  // A killed earlier run's partial output (hidden; a single file does not
+  // resume: it is written again whole).
+  SHARDSET_RETURN_IF_ERROR(RemoveStaleTempFilesOf(out).status());
+  const uint32_t slices = FitOpenFiles(PlanSlices(src, o));
   SHARDSET_ASSIGN_OR_RETURN(auto plan, MakePlan(src, o, slices, temp.path()));
   WriteOptions wo;
   wo.sync = o.sync;
@@ -657,8 +659,7 @@ Result<ShuffleResult> Shuffle(const View& src, const std::string& out, const Shu
         o.temp_dir.empty() ? JoinPath(out, kTempDirName)
                            : JoinPath(o.temp_dir, fmt::format(".shardset-shuffle-{}",
                                                               Hex64(Xxh3(out))))));
-    const uint32_t slices =
-        FitOpenFiles(PlanSlices(src, o));
+    const uint32_t slices = FitOpenFiles(PlanSlices(src, o));
     SHARDSET_ASSIGN_OR_RETURN(auto plan, MakePlan(src, o, slices, temp.path()));
     DatasetSink sink(writer.get());
     Shuffler shuffler(src, o, *plan, temp.path());
