@@ -60,4 +60,16 @@ echo "$(ls "$DEMO/sweep" | wc -l) views, $(du -cb "$DEMO"/sweep/*.view | tail -1
 step "8. A view reads like a dataset" "shardset info $DEMO/sweep/test-all+more-0.25.view"
 shardset info "$DEMO/sweep/test-all+more-0.25.view" | grep -v '^  [0-9] '
 
+step "9. Seed 001: a label-ordered tar.gz, shuffled in one step (was: divide by label + merge)" \
+     "shardset shuffle $DEMO/training.tar.gz -o $DEMO/training-shuffled.tar.gz --seed 1"
+rm -f "$DEMO"/training*.tar.gz "$DEMO"/training*.tar.gz.idx
+tar czf "$DEMO/training.tar.gz" -C "$DEMO/fashion-mnist" training
+shardset info --order "$DEMO/training.tar.gz" -q | tail -1
+shardset shuffle "$DEMO/training.tar.gz" -o "$DEMO/training-shuffled.tar.gz" --seed 1
+echo "$(tar tvf "$DEMO/training-shuffled.tar.gz" | grep -c 'png$') PNGs in it; gzip -t: $(gzip -t "$DEMO/training-shuffled.tar.gz" && echo ok)"
+shardset info --order "$DEMO/training-shuffled.tar.gz" -q | tail -1
+shardset shuffle "$DEMO/training.tar.gz" -o "$DEMO/training-interleaved.tar.gz" --interleave-by label --seed 1
+tar tf "$DEMO/training-interleaved.tar.gz" | head -5 || true  # head closes the pipe early
+shardset info --order "$DEMO/training-interleaved.tar.gz" -q | tail -1
+
 printf '\nDone. The dataset is in %s, views in %s; try: shardset --help\n' "$DEMO/fmnist-train" "$DEMO/sweep"

@@ -303,7 +303,7 @@ def test_kill9_of_a_single_file_output_leaves_nothing_visible(sorted_tarballs, t
 def test_peak_memory_follows_the_memory_flag(fmnist_train_native, tmp_path):
     """With --memory 4MiB the 30 MB of samples go through temporary files and
     the process's anonymous memory stays near the flag (docs/shuffle.md
-    "Memory and temporary space": --memory plus about 10 MiB). RSS of the
+    "Memory and temporary space": --memory plus a few MiB; 16 allowed here). RSS of the
     memory-mapped source is page cache and not counted."""
     peaks = {}
     for memory in ("4MiB", "64MiB"):
