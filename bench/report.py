@@ -89,6 +89,8 @@ class Results:
         out = archive_problems(self) if "archives" in self.parts else []
         if "views" in self.parts:
             out += views_problems(self)
+        if "shuffle" in self.parts:
+            out += shuffle_problems(self)
         if "core" not in self.parts:
             return out
         for c in self.corpora:
@@ -1275,6 +1277,224 @@ def section_views(res):
     return out
 
 
+# ---- shuffle (issue 5, acceptance 3 and 4) ---------------------------------------
+
+SHUFFLE_TITLE = "## Shuffle"
+SHUFFLE_COMMANDS = ["cp (the floor)", "shardset shuffle tar -> tar", "shardset shuffle native -> native",
+                    "shardset shuffle --interleave-by dir", "shardset shuffle --view",
+                    "divide (GNU tar) + merge (tarfile)"]
+SHUFFLE_READS = ["scan: the source in its order", "scan: shuffled shards", "scan: shuffled view"]
+# Output file of each command (as run.sh names them) -> its order report.
+SHUFFLE_OUTPUTS = {"shardset shuffle tar -> tar": "s.tar", "shardset shuffle native -> native": "s-ds",
+                   "shardset shuffle --interleave-by dir": "il.tar", "shardset shuffle --view": "s.view",
+                   "divide (GNU tar) + merge (tarfile)": "dm.tar"}
+
+
+class Shuffle:
+    def __init__(self, d):
+        self.d = d
+        self.info = dict((r[0], r[1]) for r in read_tsv(f"{d}/shuffle.tsv"))
+        self.hf, self.read, self.cold, self.rss, self.stages, self.order, self.peaks = ({}, {}, {}, {}, {},
+                                                                                         {}, {})
+        for c in ("small", "large"):
+            self.hf[c] = merge_hyperfine(d, f"shuffle-{c}")
+            self.read[c] = merge_hyperfine(d, f"shuffle-read-{c}")
+            self.cold[c] = merge_hyperfine(d, f"shuffle-cold-{c}")
+            self.stages[c] = load_json(f"{d}/shuffle-stages-{c}.json")
+            self.order[(c, "input")] = load_json(f"{d}/shuffle-order-{c}-input.json")
+            for name, out in SHUFFLE_OUTPUTS.items():
+                self.order[(c, name)] = load_json(f"{d}/shuffle-order-{c}-{out}.json")
+            key = "memory_small" if c == "small" else "memory_large"
+            for m in self.info.get(key, "").split():
+                self.peaks[(c, m)] = load_json(f"{d}/shuffle-peak-{c}-{m}.json")
+        for c, name, rss, el, us, sy, size in read_tsv(f"{d}/shuffle-rss.tsv"):
+            self.rss[(c, name)] = dict(rss_kib=int(rss), el=float(el), us=float(us), sy=float(sy),
+                                       size=int(size))
+
+    def n(self, key):
+        v = self.info.get(key)
+        return int(v) if v is not None else None
+
+
+def shuffle_problems(res):
+    sh = Shuffle(res.d)
+    out = []
+    for c in ("small", "large"):
+        for name in SHUFFLE_COMMANDS:
+            if name not in sh.hf[c]:
+                out.append(f"shuffle {c}: no hyperfine result for '{name}'")
+            if (c, name) not in sh.rss:
+                out.append(f"shuffle {c}: no peak RSS for '{name}'")
+        for name in SHUFFLE_READS:
+            if name not in sh.read[c]:
+                out.append(f"shuffle {c}: no hyperfine result for '{name}'")
+        for (cc, m), p in sh.peaks.items():
+            if cc == c and (not p or p.get("exit") != 0):
+                out.append(f"shuffle {c}: the --memory {m} run failed or is missing")
+        o = sh.order.get((c, "shardset shuffle tar -> tar"))
+        if o and o.get("verdict") != "shuffled":
+            out.append(f"shuffle {c}: the shuffled tar's order is '{o.get('verdict')}', not 'shuffled'")
+        o = sh.order.get((c, "shardset shuffle --interleave-by dir"))
+        if o and o["neighbours"]["same_label"] != 0:
+            out.append(f"shuffle {c}: the interleaved tar has same-label neighbours")
+    return out
+
+
+def shuffle_commands(res):
+    w = res.machine.get("workdir", "")
+    lines = []
+    log = f"{res.d}/commands-shuffle.log"
+    if os.path.exists(log):
+        with open(log, encoding="utf-8") as f:
+            for line in f:
+                line = line.rstrip("\n")
+                m = re.search(r"hyperfine-([\w-]+)-(\d+)\.json", line)
+                if line.startswith("hyperfine ") and m and m.group(2) != "1":
+                    continue
+                lines.append(line.replace(w, "$W") if w else line)
+                if line.startswith("hyperfine ") and m:
+                    lines.append("# ...and the same for the other rounds (--warmup 0, reverse order in even rounds)")
+    return lines
+
+
+def section_shuffle(res):
+    sh = Shuffle(res.d)
+    m = res.machine
+    short = m.get("mode") == "short"
+    out = [SHUFFLE_TITLE, "",
+           f"Issue 5, acceptance 3 and 4: `shardset shuffle` next to a plain copy of the same bytes (the floor) and "
+           f"seed 001's divide-and-merge (GNU tar extracts the label-ordered tar and writes one tar per label "
+           f"folder; a script merges them round robin with Python's `tarfile`, as gotorch's `tarball_merge` does). "
+           f"One run of `bench/run.sh{' --short' if short else ''}{' --only shuffle' if res.parts == ['shuffle'] else ''}` "
+           f"on {m.get('date', '?')} (load average {m.get('load_start', '?')} at the start, "
+           f"{m.get('load_end', '?')} at the end; source {m.get('commit', '?')}); hyperfine, "
+           f"{sh.n('rounds')} round(s) of one run per command, medians; warm page cache; nobody fsyncs (shardset "
+           "with `--no-sync`, as cp, tar and tarfile do not); the output and temporary files on the same disk. "
+           "What each row measures: `bench/README.md`, \"Shuffle\".", ""]
+    if short:
+        out += ["**Short mode**: 20,000 small and 200 MiB of large samples, one run each; the numbers only show "
+                "that every step works.", ""]
+    if sh.n("small_files") is None:
+        return out + ["(no shuffle results)", ""]
+
+    def title(c):
+        return (f"{fmt_int(sh.n(c + '_files'))} files of "
+                f"{'1-4 KiB' if c == 'small' else '100-300 KiB'} in {fmt_int(sh.n(c + '_labels'))} label folders, "
+                f"{fmt_bytes(sh.n(c + '_bytes'))}")
+
+    summary = ["### Shuffle: summary", "", "| | small samples | large samples |", "| --- | --- | --- |"]
+
+    def cell(c, name, ref):
+        a, b = sh.hf[c].get(name), sh.hf[c].get(ref)
+        if not a or not b:
+            return "-"
+        return f"{fmt_s(a['median'])} s ({a['median'] / b['median']:.2f}x of {fmt_s(b['median'])} s)"
+
+    summary.append("| uniform shuffle, tar -> tar, vs `cp` | "
+                   + " | ".join(cell(c, "shardset shuffle tar -> tar", "cp (the floor)") for c in ("small", "large"))
+                   + " |")
+    sp = []
+    for c in ("small", "large"):
+        a, b = sh.hf[c].get("shardset shuffle --interleave-by dir"), sh.hf[c].get("divide (GNU tar) + merge (tarfile)")
+        sp.append(f"{fmt_s(a['median'])} s vs {fmt_s(b['median'])} s: **{b['median'] / a['median']:.1f}x faster**"
+                  if a and b else "-")
+    summary.append("| interleave by label vs divide-and-merge | " + " | ".join(sp) + " |")
+    mem = []
+    for c in ("small", "large"):
+        key = "memory_small" if c == "small" else "memory_large"
+        parts = []
+        for mm in sh.info.get(key, "").split():
+            p = sh.peaks.get((c, mm))
+            if p:
+                parts.append(f"`--memory {mm}`: {p['RssAnon_kib'] / 1024:,.0f} MiB")
+        mem.append(", ".join(parts) or "-")
+    summary.append("| peak anonymous memory (data " + " / ".join(fmt_bytes(sh.n(c + "_bytes")) for c in ("small", "large"))
+                   + ") | " + " | ".join(mem) + " |")
+    out += summary + [""]
+
+    for c in ("small", "large"):
+        nbytes = sh.n(c + "_bytes")
+        floor = sh.hf[c].get("cp (the floor)")
+        dm = sh.hf[c].get("divide (GNU tar) + merge (tarfile)")
+        out += [f"### Shuffle: {title(c)}", "",
+                f"Input: the files as a label-ordered tar (`tar --sort=name`, {fmt_bytes(sh.n(c + '_tar'))}) and as a "
+                f"native dataset ({fmt_bytes(sh.n(c + '_ds'))}). MB/s counts the files' bytes.", "",
+                "| command | median | min-max | MB/s | vs cp | vs divide-and-merge | CPU (user+sys) | peak RSS | output | order (by label folder) |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        inp = sh.order.get((c, "input"))
+        for name in SHUFFLE_COMMANDS:
+            r = sh.hf[c].get(name)
+            if not r:
+                out.append(f"| {name} | (missing) | | | | | | | | |")
+                continue
+            t = r["median"]
+            vs_cp = f"{t / floor['median']:.2f}x" if floor else "-"
+            vs_dm = f"{dm['median'] / t:.1f}x faster" if dm and name != "divide (GNU tar) + merge (tarfile)" else ""
+            rs = sh.rss.get((c, name), {})
+            o = sh.order.get((c, name))
+            order = "-"
+            if o:
+                order = f"{o['verdict']}: {o['neighbours']['rate'] * 100:.2f}% same-label neighbours"
+            out.append(f"| {name} | {fmt_s(t)} s | {fmt_s(r['min'])}-{fmt_s(r['max'])} | {nbytes / t / 1e6:,.0f} | "
+                       f"{vs_cp} | {vs_dm} | {r['user'] + r['system']:.2f} s | "
+                       f"{rs.get('rss_kib', 0) / 1024:,.0f} MiB | {fmt_bytes(rs.get('size', 0))} | {order} |")
+        if inp:
+            out += ["", f"The input tar's order: {inp['verdict']}, {inp['neighbours']['rate'] * 100:.2f}% same-label "
+                    f"neighbours (a random order: {inp['neighbours']['expected_rate'] * 100:.2f}%); "
+                    f"{inp.get('labels_present', '?')} labels."]
+        st = sh.stages.get(c)
+        if st:
+            out += ["", f"Divide-and-merge by stage (the GNU time run): `tar xf` {fmt_s(st['extract'])} s, "
+                    f"{st['labels']} x `tar cf` {fmt_s(st['divide'])} s, round-robin merge {fmt_s(st['merge'])} s; "
+                    f"{fmt_int(st['members'])} members. It needs the data's size three times over on disk "
+                    "(extracted tree, per-label tars, output); shuffle needs it twice (temporary files, output)."]
+        out += ["", f"Peak memory, native dataset -> native dataset, polled every 2 ms (`shuffle_peers.py peak`): "
+                "anonymous memory is what `--memory` bounds; file-backed RSS is the memory-mapped source, page cache.",
+                "", "| --memory | data / --memory | peak anonymous | over --memory | file-backed RSS | VmHWM | temporary files | wall |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        key = "memory_small" if c == "small" else "memory_large"
+        for mm in sh.info.get(key, "").split():
+            p = sh.peaks.get((c, mm))
+            if not p:
+                out.append(f"| {mm} | (missing) | | | | | | |")
+                continue
+            mbytes = parse_size(mm)
+            j = p.get("stdout") if isinstance(p.get("stdout"), dict) else {}
+            anon = p["RssAnon_kib"] * 1024
+            over = anon - mbytes
+            out.append(f"| {mm} | {nbytes / mbytes:,.1f}x | {fmt_bytes(anon)} | "
+                       f"{'+' + fmt_bytes(over) if over > 0 else 'under (' + fmt_bytes(-over) + ' to spare)'} | "
+                       f"{fmt_bytes(p['RssFile_kib'] * 1024)} | {fmt_bytes(p['VmHWM_kib'] * 1024)} | "
+                       f"{fmt_bytes(j.get('temp_bytes', 0)) if j.get('temp_bytes') else 'none'} | {fmt_s(p['seconds'])} s |")
+        rd, cold = sh.read.get(c, {}), sh.cold.get(c, {})
+        if rd:
+            out += ["", "Reading the shuffled order back in order (`shardset_view_bench scan`: every sample read "
+                    "through `View::Read`, its checksum checked, every byte touched): the shuffled shards stream; "
+                    "the view jumps around the source dataset. Warm: the page cache holds everything; cold: "
+                    "`echo 3 > /proc/sys/vm/drop_caches` before every run" + ("" if cold else
+                    " (not allowed on this machine: warm only)") + ".", "",
+                    "| read in order | warm: median | MB/s | cold: median | MB/s |", "| --- | --- | --- | --- | --- |"]
+            for name in SHUFFLE_READS:
+                r, k = rd.get(name), cold.get(name)
+                if r:
+                    cold_cells = (f"{fmt_s(k['median'])} s | {nbytes / k['median'] / 1e6:,.0f}" if k else "- | -")
+                    out.append(f"| {name[len('scan: '):]} | {fmt_s(r['median'])} s | "
+                               f"{nbytes / r['median'] / 1e6:,.0f} | {cold_cells} |")
+        out.append("")
+    cmds = shuffle_commands(res)
+    if cmds:
+        out += ["### Shuffle: commands, exactly as run", "", "```sh"] + cmds + ["```", ""]
+    return out
+
+
+def parse_size(text):
+    units = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+    for u, f in units.items():
+        if text.endswith(u):
+            return int(float(text[:-len(u)]) * f)
+    return int(text)
+
+
 def splice_section(old_text, title, section_lines, anchors=("## Profile", "## Corpora", "## Machine")):
     """old_text with its section `title` replaced by section_lines (or
     inserted before the first of `anchors` found)."""
@@ -1309,6 +1529,8 @@ def main():
             old = f.read()
         if res.parts == ["views"]:
             print(splice_section(old, VIEWS_TITLE, section_views(res)), end="")
+        elif res.parts == ["shuffle"]:
+            print(splice_section(old, SHUFFLE_TITLE, section_shuffle(res)), end="")
         else:
             print(splice_archives(old, section_archives(res)), end="")
     else:
@@ -1327,6 +1549,8 @@ def main():
             sections.append(section_archives)
         if "views" in res.parts:
             sections.append(section_views)
+        if "shuffle" in res.parts:
+            sections.append(section_shuffle)
         if "core" in res.parts:
             sections += [section_profile, section_corpora]
         sections += [section_machine, section_commands]

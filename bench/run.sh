@@ -8,9 +8,11 @@
 # Options:
 #   --only PART      run one part: core (pack and read of folders), archives
 #                    (tar.gz, zip and tsv read in place, next to tar, bsdtar and
-#                    Python) or views (mix, split and read-back of a 10M-entry view;
-#                    views vs symlink trees); --only archives|views rewrites only
-#                    its section of an existing results file
+#                    Python), views (mix, split and read-back of a 10M-entry view;
+#                    views vs symlink trees) or shuffle (200,000 small and 5 GiB of
+#                    large samples, next to a copy and seed 001's divide-and-merge);
+#                    --only archives|views|shuffle rewrites only its section of an
+#                    existing results file
 #   --out FILE       where to write the results (default as above)
 #   --workdir DIR    build the corpora and outputs here instead of a fresh temp folder
 #                    (corpora already there with the same parameters are reused)
@@ -52,9 +54,9 @@ while [ $# -gt 0 ]; do
 done
 
 case "$only" in
-  "") parts="core archives views" ;;
-  core|archives|views) parts=$only ;;
-  *) echo "bench/run.sh: --only takes core, archives or views, not '$only'" >&2; exit 2 ;;
+  "") parts="core archives views shuffle" ;;
+  core|archives|views|shuffle) parts=$only ;;
+  *) echo "bench/run.sh: --only takes core, archives, views or shuffle, not '$only'" >&2; exit 2 ;;
 esac
 has_part() { case " $parts " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
@@ -127,6 +129,24 @@ else
   view_reps=5
   view_random=100000
 fi
+# Shuffle: the small corpus (label = its 1,000 folders) and a large one of
+# 100-300 KiB random files in 10 folders (5.0 GiB; 200 MiB with --short),
+# each as a label-ordered tar and a native dataset; --memory values for the
+# peak-memory runs, the data several times larger than each.
+if [ "$mode" = short ]; then
+  large_files=1040
+  shuffle_rounds=1
+  shuffle_memory_small="4MiB 1GiB"
+  shuffle_memory_large="16MiB 64MiB"
+else
+  large_files=26240
+  shuffle_rounds=3
+  shuffle_memory_small="64MiB 1GiB"
+  shuffle_memory_large="256MiB 1GiB"
+fi
+large_dirs=10
+large_min=102400
+large_max=307200
 view_count_a=$((view_a * 6 / 10))
 view_count_b=$((view_b * 8 / 10))
 
@@ -242,7 +262,7 @@ make_corpus() {  # name params command...
 }
 small_params="files=$small_files dirs=$small_dirs size=$small_min-$small_max seed=$small_seed"
 corpora=()
-if has_part core || has_part archives; then
+if has_part core || has_part archives || has_part shuffle; then
   make_corpus small "$small_params" \
     "$build_dir/shardset_bench_corpus" --files "$small_files" --dirs "$small_dirs" \
     --min-size "$small_min" --max-size "$small_max" --seed "$small_seed" "$W/corpus/small"
@@ -649,11 +669,117 @@ if has_part views; then
   cmdlog=$R/commands.log
 fi
 
+# ---- shuffle: small and large samples, next to a copy and divide-and-merge ----
+if has_part shuffle; then
+  cmdlog=$R/commands-shuffle.log
+  speers=$repo/bench/shuffle_peers.py
+  large_params="files=$large_files dirs=$large_dirs size=$large_min-$large_max seed=$small_seed"
+  make_corpus large "$large_params" \
+    "$build_dir/shardset_bench_corpus" --files "$large_files" --dirs "$large_dirs" \
+    --min-size "$large_min" --max-size "$large_max" --seed "$small_seed" "$W/corpus/large"
+  # Inputs: a label-ordered tar (GNU tar in name order: one folder after the
+  # other) and the same files packed as a native dataset.
+  for c in small large; do
+    params=$small_params
+    [ "$c" = large ] && params=$large_params
+    make_corpus "$c.tar" "$params" tar --sort=name -cf "$W/corpus/$c.tar" -C "$W/corpus/$c" .
+    make_corpus "$c-ds" "$params" "$ss" pack "$W/corpus/$c" -o "$W/corpus/$c-ds" -q --no-sync
+  done
+  o=$W/out
+  {
+    for c in small large; do
+      printf '%s_files\t%s\n' "$c" "$(find "$W/corpus/$c" -type f | wc -l)"
+      printf '%s_bytes\t%s\n' "$c" "$(find "$W/corpus/$c" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')"
+      printf '%s_labels\t%s\n' "$c" "$(find "$W/corpus/$c" -mindepth 1 -maxdepth 1 -type d | wc -l)"
+      printf '%s_tar\t%s\n' "$c" "$(stat -c %s "$W/corpus/$c.tar")"
+      printf '%s_ds\t%s\n' "$c" "$(du -s --apparent-size --block-size=1 "$W/corpus/$c-ds" | cut -f1)"
+    done
+    printf 'rounds\t%s\nmemory_small\t%s\nmemory_large\t%s\n' "$shuffle_rounds" \
+      "$shuffle_memory_small" "$shuffle_memory_large"
+  } >"$R/shuffle.tsv"
+  # Nobody fsyncs here (cp, GNU tar, tarfile do not), so shardset runs with
+  # --no-sync too; before every run the outputs go and sync runs, so no run
+  # pays for an earlier one's writeback.
+  prepare_s="rm -rf $o && mkdir -p $o/dm && sync"
+  for c in small large; do
+    in_tar=$W/corpus/$c.tar
+    in_ds=$W/corpus/$c-ds
+    printf '%s\t%s\t%s\n' \
+      "cp (the floor)" "$o/copy.tar" "cp $in_tar $o/copy.tar" \
+      "shardset shuffle tar -> tar" "$o/s.tar" "$ss shuffle $in_tar -o $o/s.tar --seed 1 -q --no-sync" \
+      "shardset shuffle native -> native" "$o/s-ds" "$ss shuffle $in_ds -o $o/s-ds --seed 1 -q --no-sync" \
+      "shardset shuffle --interleave-by dir" "$o/il.tar" "$ss shuffle $in_tar -o $o/il.tar --interleave-by dir --seed 1 -q --no-sync" \
+      "shardset shuffle --view" "$o/s.view" "$ss shuffle $in_ds -o $o/s.view --view --seed 1 -q --no-sync" \
+      "divide (GNU tar) + merge (tarfile)" "$o/dm.tar" "$py $speers divide-merge $in_tar $o/dm $o/dm.tar" \
+      >"$R/commands-shuffle-$c.tsv"
+    warm "$in_tar" "$in_ds"
+    log "shuffle $c: hyperfine, $shuffle_rounds round(s) of one run per command"
+    hyperfine_rounds "shuffle-$c" "$shuffle_rounds" "$prepare_s"
+
+    # Once more each: the outputs' order by label, the peers' stage times and
+    # peak RSS (GNU time), sizes.
+    log "shuffle $c: order of each output, divide-and-merge stages, peak RSS"
+    bash -c "$prepare_s"
+    run "$ss" info --order "$in_tar" --by dir --json -q >"$R/shuffle-order-$c-input.json"
+    while IFS=$'\t' read -r name path cmd; do
+      bash -c "$prepare_s"
+      case "$name" in
+        divide*) cmd="$cmd --times $R/shuffle-stages-$c.json" ;;
+      esac
+      # shellcheck disable=SC2086  # the command is split on spaces, as hyperfine's shell does
+      run /usr/bin/time -f '%M %e %U %S' -o "$R/time.tmp" $cmd >/dev/null
+      read -r rss el us sy <"$R/time.tmp"
+      size=$(du -s --apparent-size --block-size=1 "$path" | cut -f1)
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$name" "$rss" "$el" "$us" "$sy" "$size" >>"$R/shuffle-rss.tsv"
+      case "$name" in
+        cp*) ;;
+        *) run "$ss" info --order "$path" --by dir --json -q >"$R/shuffle-order-$c-${path##*/}.json" ;;
+      esac
+      case "$name" in
+        "shardset shuffle native -> native") rm -rf "$W/keep/$c-s-ds"; mv "$path" "$W/keep/$c-s-ds" ;;
+      esac
+    done <"$R/commands-shuffle-$c.tsv"
+
+    # Peak memory against --memory, the data several times larger: native ->
+    # native, anonymous and file-backed memory polled (shuffle_peers.py peak).
+    for m in $( [ "$c" = small ] && echo "$shuffle_memory_small" || echo "$shuffle_memory_large"); do
+      log "shuffle $c: peak memory with --memory $m"
+      bash -c "$prepare_s"
+      run "$py" "$speers" peak "$R/shuffle-peak-$c-$m.json" -- \
+        "$ss" shuffle "$in_ds" -o "$o/m" --seed 1 --memory "$m" --no-sync -q --json >&2
+    done
+
+    # Reading the shuffled order back in order (shardset_view_bench scan:
+    # View::Read of every sample, checksums checked): the shuffled shards
+    # stream, the view jumps around the source; the source in its own order
+    # is the floor. Warm page cache, and cold (caches dropped before each
+    # run) where this machine lets us.
+    rm -rf "$W/keep/$c-s.view"
+    run "$ss" shuffle "$in_ds" -o "$W/keep/$c-s.view" --view --seed 1 -q --no-sync
+    vb=$build_dir/shardset_view_bench
+    printf '%s\t%s\t%s\n' \
+      "scan: the source in its order" "-" "$vb scan $in_ds" \
+      "scan: shuffled shards" "-" "$vb scan $W/keep/$c-s-ds" \
+      "scan: shuffled view" "-" "$vb scan $W/keep/$c-s.view" >"$R/commands-shuffle-read-$c.tsv"
+    cp "$R/commands-shuffle-read-$c.tsv" "$R/commands-shuffle-cold-$c.tsv"
+    warm "$W/keep/$c-s-ds" "$in_ds"
+    log "shuffle $c: reading the shuffled order back, warm, $shuffle_rounds round(s)"
+    hyperfine_rounds "shuffle-read-$c" "$shuffle_rounds" "true"
+    if sync && echo 3 2>/dev/null >/proc/sys/vm/drop_caches; then
+      log "shuffle $c: reading the shuffled order back, cold, $shuffle_rounds round(s)"
+      hyperfine_rounds "shuffle-cold-$c" "$shuffle_rounds" "sync; echo 3 > /proc/sys/vm/drop_caches"
+    fi
+    rm -rf "$W/keep/$c-s-ds" "$W/keep/$c-s.view" "$o"
+    mkdir -p "$o"
+  done
+  cmdlog=$R/commands.log
+fi
+
 echo "load_end	$(cut -d' ' -f1-3 /proc/loadavg)" >>"$R/machine.tsv"
 
 # ---- report -----------------------------------------------------------------
 status=0
-if { [ "$parts" = archives ] || [ "$parts" = views ]; } && [ -f "$out" ]; then
+if { [ "$parts" = archives ] || [ "$parts" = views ] || [ "$parts" = shuffle ]; } && [ -f "$out" ]; then
   # Only the archives or the views ran: their section replaces the one in the
   # results file, whose other sections stay as an earlier run wrote them.
   python3 "$repo/bench/report.py" --splice "$out" "$R" >"$out.tmp" || status=$?
@@ -668,6 +794,7 @@ else
   sed -n '/^## Summary/,/^## /p' "$out" | sed '$d'
   sed -n '/^### Archives: summary/,/^### /p' "$out" | sed '$d'
   sed -n '/^### Views: summary/,/^### /p' "$out" | sed '$d'
+  sed -n '/^### Shuffle: summary/,/^### /p' "$out" | sed '$d'
 fi
 [ "$status" = 0 ] || echo "bench/run.sh: some results are missing or failed (see $out)" >&2
 exit "$status"

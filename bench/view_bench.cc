@@ -3,6 +3,7 @@
 //   shardset_view_bench make-source OUT --samples N [--shard-samples M] [--prefix P] [--seed S]
 //   shardset_view_bench read TARGET [--random N] [--seed S] [--reps R] [--sequential]
 //                            [--json FILE]
+//   shardset_view_bench scan TARGET
 //
 // make-source writes a dataset folder like `shardset pack` does (native
 // shards shard-000000.shard ... and manifest.json) straight from memory, so
@@ -22,6 +23,10 @@
 //   sequential  (--sequential) View::Read of every position, and the same
 //               samples by Dataset::Read of the entries (the table, then the
 //               source directly); min(R, 3) repetitions of each, interleaved
+// scan opens TARGET and reads every sample once in its order (View::Read,
+// every field byte touched): one pass for a whole-process timer such as
+// hyperfine, with a cold or warm page cache (bench/run.sh --only shuffle).
+// Prints the samples and bytes read.
 // Each timed part reports wall and CPU time (getrusage: user + system); the
 // process's peak RSS and its anonymous and file-backed resident memory are
 // read after opening and at the end (/proc/self/status), because shard maps
@@ -262,6 +267,26 @@ int MakeSource(int argc, char** argv) {
   return 0;
 }
 
+// ---- scan -------------------------------------------------------------------
+
+int Scan(int argc, char** argv) {
+  if (argc != 1) Die("scan TARGET");
+  auto v = shardset::View::Open(argv[0]);
+  Check(v.status());
+  shardset::Sample sample;
+  uint64_t bytes = 0, sink = 0;
+  for (uint64_t pos = 0; pos < (*v)->num_samples(); ++pos) {
+    Check((*v)->Read(pos, &sample));
+    for (const shardset::Field& f : sample.fields) {
+      sink += Touch(f.data);
+      bytes += f.data.size();
+    }
+  }
+  std::printf("%" PRIu64 " samples, %" PRIu64 " bytes (%" PRIu64 ")\n", (*v)->num_samples(), bytes,
+              sink & 1);
+  return 0;
+}
+
 // ---- read -------------------------------------------------------------------
 
 int Read(int argc, char** argv) {
@@ -405,10 +430,12 @@ int main(int argc, char** argv) {
   const std::string_view cmd = argc > 1 ? argv[1] : "";
   if (cmd == "make-source") return MakeSource(argc - 2, argv + 2);
   if (cmd == "read") return Read(argc - 2, argv + 2);
+  if (cmd == "scan") return Scan(argc - 2, argv + 2);
   std::fprintf(stderr,
                "usage: shardset_view_bench make-source OUT --samples N [--shard-samples M] "
                "[--prefix P] [--seed S]\n"
                "       shardset_view_bench read TARGET [--random N] [--seed S] [--reps R] "
-               "[--sequential] [--json FILE]\n(bench/README.md)\n");
+               "[--sequential] [--json FILE]\n"
+               "       shardset_view_bench scan TARGET\n(bench/README.md)\n");
   return 2;
 }

@@ -72,6 +72,12 @@ void AppendRecord(uint64_t pos, const Sample& s, std::string* out) {
   }
 }
 
+uint64_t RecordSize(const Sample& s) {
+  uint64_t n = 16 + s.key.size();
+  for (const Field& f : s.fields) n += 13 + f.name.size() + f.data.size();
+  return n;
+}
+
 // Parses the record at `data`; returns its size, 0 when damaged.
 uint64_t ParseRecord(std::string_view data, uint64_t* pos, InputSample* out,
                      uint64_t* source_bytes) {
@@ -199,9 +205,9 @@ Status CheckOptions(const View& src, const ShuffleOptions& o) {
   if (!o.interleave_by.empty()) {
     SHARDSET_RETURN_IF_ERROR(LabelSpec::Parse(o.interleave_by).status());
     if (src.num_samples() >= (uint64_t{1} << 32)) {
-      return Status::InvalidArgument(fmt::format(
-          "{}: --interleave-by handles up to 2^32 samples; shuffle uniformly instead",
-          src.target()));
+      return Status::InvalidArgument(
+          fmt::format("{}: --interleave-by handles up to 2^32 samples; shuffle uniformly instead",
+                      src.target()));
     }
     // The order and its inverse, 4 bytes each per sample, plus the labels'
     // 4 bytes in the page cache.
@@ -335,16 +341,36 @@ class Shuffler {
       const uint32_t s = plan_.SliceOf(pos);
       if (s < first_slice_) continue;
       SHARDSET_RETURN_IF_ERROR(src_.Read(pos, &sample));
+      SHARDSET_RETURN_IF_ERROR(MakeRoom(s, RecordSize(sample), budget));
       Slice& slice = slices_[s];
-      const uint64_t before = Held(slice.buffer);
       AppendRecord(pos, sample, &slice.buffer);
-      buffered_ += Held(slice.buffer) - before;
       ++slice.records;
-      while (buffered_ > budget) SHARDSET_RETURN_IF_ERROR(Flush(LargestBuffer()));  // never none
       if (o_.progress && (pos % 1024 == 0 || pos + 1 == n)) {
         o_.progress({"scatter", pos + 1, n});
       }
     }
+    return Status::OK();
+  }
+
+  // Makes room in slice s's buffer for `bytes` more within `budget`. Growing
+  // a buffer copies it, so the old and the new one exist at once and both
+  // count: other buffers go to their files first, then this one.
+  Status MakeRoom(uint32_t s, uint64_t bytes, uint64_t budget) {
+    std::string& b = slices_[s].buffer;
+    if (b.size() + bytes <= b.capacity()) return Status::OK();
+    auto grown = [&] { return std::max<uint64_t>({b.size() + bytes, 2 * Held(b), 64 << 10}); };
+    while (buffered_ + grown() > budget) {
+      const uint32_t other = LargestBuffer(s);
+      if (other == UINT32_MAX) break;
+      SHARDSET_RETURN_IF_ERROR(Flush(other));
+    }
+    if (buffered_ + grown() > budget && !b.empty()) SHARDSET_RETURN_IF_ERROR(Flush(s));
+    // Alone and empty, a record larger than the budget still gets its room.
+    const uint64_t cap = std::max<uint64_t>(
+        b.size() + bytes, std::min<uint64_t>(grown(), budget - std::min(budget, buffered_)));
+    const uint64_t before = Held(b);
+    b.reserve(cap);
+    buffered_ += Held(b) - before;
     return Status::OK();
   }
 
@@ -395,18 +421,21 @@ class Shuffler {
     std::string().swap(slice->buffer);
   }
 
-  std::string SlicePath(uint32_t s) const { return JoinPath(temp_, fmt::format("slice-{:04d}", s)); }
+  std::string SlicePath(uint32_t s) const {
+    return JoinPath(temp_, fmt::format("slice-{:04d}", s));
+  }
 
   // The slice's records: all in memory when they fit, else only where each
   // one is in the file.
   Status Gather(uint32_t s, uint64_t skip, uint64_t* out_pos) {
     Slice& slice = slices_[s];
-    // Beside the buffers still held: the file's part and per-record
-    // bookkeeping (the buffer's part is counted already). Other slices'
-    // buffers go to their files first to make room (sequential writes);
-    // reading records one by one is the last resort.
+    // Beside the buffers still held: the slice's records as one string
+    // (the file's part and a copy of the buffer's; none when all is in the
+    // buffer) and per-record bookkeeping. Other slices' buffers go to their files first to make
+    // room (sequential writes); reading records one by one is the last resort.
     auto fits = [&] {
-      return buffered_ + slice.file_bytes + slice.records * kRecordOverhead <= memory_;
+      const uint64_t copy = slice.file_bytes == 0 ? 0 : slice.file_bytes + slice.buffer.size();
+      return buffered_ + copy + slice.records * kRecordOverhead <= memory_;
     };
     while (!fits()) {
       const uint32_t other = LargestBuffer(s);
@@ -484,8 +513,8 @@ class Shuffler {
         SHARDSET_RETURN_IF_ERROR(RecordSizeAt(slice.fd, at, end, &pos, &size, &head, s));
       }
       if (size == 0) {
-        return Status::Corruption(fmt::format("{}: temporary file is damaged at byte {}",
-                                              SlicePath(s), at));
+        return Status::Corruption(
+            fmt::format("{}: temporary file is damaged at byte {}", SlicePath(s), at));
       }
       positions->push_back(pos);
       offsets->push_back(at);
@@ -553,12 +582,11 @@ std::optional<ShardFormat> FileOutputFormat(const std::string& out) {
   return std::nullopt;
 }
 
-Result<ShuffleResult> ShuffleToFile(const View& src, const std::string& out,
-                                    ShuffleOptions o) {
+Result<ShuffleResult> ShuffleToFile(const View& src, const std::string& out, ShuffleOptions o) {
   ShuffleResult result;
-  const std::string temp_dir =
-      o.temp_dir.empty() ? JoinPath(DirName(out), "." + BaseName(out) + ".shuffle-tmp")
-                         : JoinPath(o.temp_dir, "." + BaseName(out) + ".shuffle-tmp");
+  const std::string temp_dir = o.temp_dir.empty()
+                                   ? JoinPath(DirName(out), "." + BaseName(out) + ".shuffle-tmp")
+                                   : JoinPath(o.temp_dir, "." + BaseName(out) + ".shuffle-tmp");
   TempDir temp;
   SHARDSET_RETURN_IF_ERROR(temp.Create(temp_dir));
   // A killed earlier run's partial output (hidden; a single file does not
@@ -617,9 +645,9 @@ Result<ShuffleResult> Shuffle(const View& src, const std::string& out, const Shu
   }
   if (auto file_format = FileOutputFormat(out)) {
     if (IsDirectory(out)) {
-      return Status::InvalidArgument(fmt::format(
-          "{}: is a folder but named like a {} file; choose another -o", out,
-          FormatName(*file_format)));
+      return Status::InvalidArgument(
+          fmt::format("{}: is a folder but named like a {} file; choose another -o", out,
+                      FormatName(*file_format)));
     }
     ShuffleOptions fo = o;
     fo.format = *file_format;
@@ -656,9 +684,9 @@ Result<ShuffleResult> Shuffle(const View& src, const std::string& out, const Shu
   auto run = [&]() -> Status {
     TempDir temp;
     SHARDSET_RETURN_IF_ERROR(temp.Create(
-        o.temp_dir.empty() ? JoinPath(out, kTempDirName)
-                           : JoinPath(o.temp_dir, fmt::format(".shardset-shuffle-{}",
-                                                              Hex64(Xxh3(out))))));
+        o.temp_dir.empty()
+            ? JoinPath(out, kTempDirName)
+            : JoinPath(o.temp_dir, fmt::format(".shardset-shuffle-{}", Hex64(Xxh3(out))))));
     const uint32_t slices = FitOpenFiles(PlanSlices(src, o));
     SHARDSET_ASSIGN_OR_RETURN(auto plan, MakePlan(src, o, slices, temp.path()));
     DatasetSink sink(writer.get());
