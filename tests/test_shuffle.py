@@ -261,7 +261,16 @@ def test_kill9_during_shuffle_then_resume(fmnist_train_native, tmp_path):
             proc = subprocess.Popen([str(BIN), "shuffle", str(fmnist_train_native), "-o",
                                      str(out), *args], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE)
-            time.sleep(rng.uniform(0.1, 0.9) * seconds)
+            if trial < 2:
+                time.sleep(rng.uniform(0.1, 0.9) * seconds)
+            else:
+                # Aimed at the gather: after the first sealed shard (the
+                # scatter before it may take most of the run).
+                deadline = time.monotonic() + 10 * seconds + 10
+                while (proc.poll() is None and time.monotonic() < deadline
+                       and not (out / "shard-000001.shard").exists()):
+                    time.sleep(0.002)
+                time.sleep(rng.uniform(0, 0.2) * seconds)
             proc.send_signal(signal.SIGKILL)
             proc.communicate()
             check_after_kill(out)

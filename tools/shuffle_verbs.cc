@@ -27,19 +27,6 @@ struct ShuffleVerbs {
 
 namespace {
 
-// The format of the source's shards when they all share one that shardset
-// writes; native otherwise.
-ShardFormat SourceFormat(const View& v) {
-  std::optional<ShardFormat> f;
-  for (size_t s = 0; s < v.num_sources(); ++s) {
-    for (const ViewShard& sh : v.source(s).shards) {
-      if (f && *f != sh.format) return ShardFormat::kNative;
-      f = sh.format;
-    }
-  }
-  return f && FormatWritable(*f) ? *f : ShardFormat::kNative;
-}
-
 int RunShuffle(ShuffleVerbs& a, const ReadOptions& ro, int argc, char** argv) {
   ShuffleOptions o;
   o.seed = a.seed;
@@ -65,7 +52,7 @@ int RunShuffle(ShuffleVerbs& a, const ReadOptions& ro, int argc, char** argv) {
   if (!src_or.ok()) return Fail(src_or.status());
   const View& src = **src_or;
   if (a.format.empty()) {
-    o.format = SourceFormat(src);
+    o.format = SourceShardFormat(src);
   } else {
     auto f = ParseFormat(a.format);
     if (!f.ok()) return Fail(f.status().WithPrefix("--format"));

@@ -101,6 +101,10 @@ struct ShuffleResult {
 Result<ShuffleResult> Shuffle(const View& src, const std::string& out,
                               const ShuffleOptions& options);
 
+// The format of `src`'s shards when they all share one that shardset
+// writes; native otherwise (shuffle's default --format).
+ShardFormat SourceShardFormat(const View& src);
+
 // Writes the view of `src` in the shuffled order (no bytes copied).
 Result<ViewMade> ShuffleView(const View& src, const std::string& out,
                              const ShuffleOptions& options);

@@ -142,8 +142,13 @@ class TempDir {
   std::string path_;
 };
 
+// A slice's records not yet in its file live in chunks: appending never
+// moves what is buffered (a growing string would copy it, holding two copies
+// at once), and no record straddles two chunks, so each chunk is parsed on
+// its own. Chunks are counted by capacity.
 struct Slice {
-  std::string buffer;  // records not yet in the file; counted by capacity
+  std::vector<std::string> chunks;
+  uint64_t held = 0;  // capacity of the chunks
   int fd = -1;
   uint64_t file_bytes = 0;
   uint64_t records = 0;
@@ -324,6 +329,10 @@ class Shuffler {
       }
     }
     slices_.resize(slices);
+    budget_ = memory_ / 2;
+    // Small enough that the chunks left part-filled (one per slice) waste
+    // little of the budget, large enough for big sequential writes.
+    chunk_ = std::clamp<uint64_t>(budget_ / (4 * uint64_t{slices}), 64 << 10, 16 << 20);
     SHARDSET_RETURN_IF_ERROR(Scatter());
     uint64_t out_pos = skip - skip_in_slice;
     for (uint32_t s = first_slice_; s < slices; ++s) {
@@ -335,16 +344,14 @@ class Shuffler {
  private:
   Status Scatter() {
     const uint64_t n = src_.num_samples();
-    const uint64_t budget = memory_ / 2;
     Sample sample;
     for (uint64_t pos = 0; pos < n; ++pos) {
       const uint32_t s = plan_.SliceOf(pos);
       if (s < first_slice_) continue;
       SHARDSET_RETURN_IF_ERROR(src_.Read(pos, &sample));
-      SHARDSET_RETURN_IF_ERROR(MakeRoom(s, RecordSize(sample), budget));
-      Slice& slice = slices_[s];
-      AppendRecord(pos, sample, &slice.buffer);
-      ++slice.records;
+      SHARDSET_ASSIGN_OR_RETURN(std::string * chunk, Room(s, RecordSize(sample)));
+      AppendRecord(pos, sample, chunk);
+      ++slices_[s].records;
       if (o_.progress && (pos % 1024 == 0 || pos + 1 == n)) {
         o_.progress({"scatter", pos + 1, n});
       }
@@ -352,48 +359,46 @@ class Shuffler {
     return Status::OK();
   }
 
-  // Makes room in slice s's buffer for `bytes` more within `budget`. Growing
-  // a buffer copies it, so the old and the new one exist at once and both
-  // count: other buffers go to their files first, then this one.
-  Status MakeRoom(uint32_t s, uint64_t bytes, uint64_t budget) {
-    std::string& b = slices_[s].buffer;
-    if (b.size() + bytes <= b.capacity()) return Status::OK();
-    auto grown = [&] { return std::max<uint64_t>({b.size() + bytes, 2 * Held(b), 64 << 10}); };
-    while (buffered_ + grown() > budget) {
+  // The chunk of slice s to append a record of `bytes` to: the last one when
+  // it has room, else a new one within the budget (other slices' chunks go
+  // to their files first, then this slice's). A record larger than the
+  // budget still gets a chunk of its own.
+  Result<std::string*> Room(uint32_t s, uint64_t bytes) {
+    Slice& slice = slices_[s];
+    if (!slice.chunks.empty() &&
+        slice.chunks.back().size() + bytes <= slice.chunks.back().capacity()) {
+      return &slice.chunks.back();
+    }
+    const uint64_t cap = std::max(chunk_, bytes);
+    while (buffered_ + cap > budget_) {
       const uint32_t other = LargestBuffer(s);
       if (other == UINT32_MAX) break;
       SHARDSET_RETURN_IF_ERROR(Flush(other));
     }
-    if (buffered_ + grown() > budget && !b.empty()) SHARDSET_RETURN_IF_ERROR(Flush(s));
-    // Alone and empty, a record larger than the budget still gets its room.
-    const uint64_t cap = std::max<uint64_t>(
-        b.size() + bytes, std::min<uint64_t>(grown(), budget - std::min(budget, buffered_)));
-    const uint64_t before = Held(b);
-    b.reserve(cap);
-    buffered_ += Held(b) - before;
-    return Status::OK();
+    if (buffered_ + cap > budget_ && !slice.chunks.empty()) SHARDSET_RETURN_IF_ERROR(Flush(s));
+    slice.chunks.emplace_back();
+    slice.chunks.back().reserve(cap);
+    const uint64_t held = slice.chunks.back().capacity();
+    slice.held += held;
+    buffered_ += held;
+    return &slice.chunks.back();
   }
 
-  // Heap bytes of a buffer (an empty string's inline capacity is not).
-  static uint64_t Held(const std::string& b) {
-    return b.capacity() > std::string().capacity() ? b.capacity() : 0;
-  }
-
-  // The slice other than `except` whose buffer holds the most; UINT32_MAX
-  // when no other buffer holds anything.
+  // The slice other than `except` whose chunks hold the most; UINT32_MAX
+  // when no other slice holds any.
   uint32_t LargestBuffer(uint32_t except = UINT32_MAX) const {
     uint32_t best = UINT32_MAX;
     uint64_t most = 0;
     for (uint32_t s = 0; s < slices_.size(); ++s) {
-      if (s != except && Held(slices_[s].buffer) > most) {
+      if (s != except && slices_[s].held > most) {
         best = s;
-        most = Held(slices_[s].buffer);
+        most = slices_[s].held;
       }
     }
     return best;
   }
 
-  // Appends slice s's buffer to its file and releases the buffer.
+  // Appends slice s's chunks to its file and releases them.
   Status Flush(uint32_t s) {
     Slice& slice = slices_[s];
     if (slice.fd < 0) {
@@ -407,35 +412,37 @@ class Shuffler {
             errno);
       }
     }
-    SHARDSET_RETURN_IF_ERROR(WriteAll(slice.fd, slice.buffer, SlicePath(s)));
-    slice.file_bytes += slice.buffer.size();
-    temp_bytes_ += slice.buffer.size();
+    for (const std::string& chunk : slice.chunks) {
+      SHARDSET_RETURN_IF_ERROR(WriteAll(slice.fd, chunk, SlicePath(s)));
+      slice.file_bytes += chunk.size();
+      temp_bytes_ += chunk.size();
+    }
     result_->temp_bytes = std::max(result_->temp_bytes, temp_bytes_);
-    ReleaseBuffer(&slice);
+    ReleaseChunks(&slice);
     return Status::OK();
   }
 
-  void ReleaseBuffer(Slice* slice) {
-    assert(buffered_ >= Held(slice->buffer));
-    buffered_ -= Held(slice->buffer);
-    std::string().swap(slice->buffer);
+  void ReleaseChunks(Slice* slice) {
+    assert(buffered_ >= slice->held);
+    buffered_ -= slice->held;
+    slice->held = 0;
+    std::vector<std::string>().swap(slice->chunks);
   }
 
   std::string SlicePath(uint32_t s) const {
     return JoinPath(temp_, fmt::format("slice-{:04d}", s));
   }
 
-  // The slice's records: all in memory when they fit, else only where each
-  // one is in the file.
+  // Loads slice s (its file's part in one sequential read, its chunks in
+  // place), puts its records in output order and hands them to the sink.
   Status Gather(uint32_t s, uint64_t skip, uint64_t* out_pos) {
     Slice& slice = slices_[s];
-    // Beside the buffers still held: the slice's records as one string
-    // (the file's part and a copy of the buffer's; none when all is in the
-    // buffer) and per-record bookkeeping. Other slices' buffers go to their files first to make
-    // room (sequential writes); reading records one by one is the last resort.
+    // Beside the chunks still held (this slice's among them): the file's
+    // part and per-record bookkeeping. Other slices' chunks go to their files
+    // first to make room (sequential writes); reading the records one by one
+    // from the file is the last resort.
     auto fits = [&] {
-      const uint64_t copy = slice.file_bytes == 0 ? 0 : slice.file_bytes + slice.buffer.size();
-      return buffered_ + copy + slice.records * kRecordOverhead <= memory_;
+      return buffered_ + slice.file_bytes + slice.records * kRecordOverhead <= memory_;
     };
     while (!fits()) {
       const uint32_t other = LargestBuffer(s);
@@ -443,24 +450,28 @@ class Shuffler {
       SHARDSET_RETURN_IF_ERROR(Flush(other));
     }
     const bool in_memory = fits();
-    std::string data;
-    if (in_memory && slice.file_bytes == 0) {
-      buffered_ -= Held(slice.buffer);
-      data.swap(slice.buffer);  // all in memory already: no copy
-    } else if (in_memory) {
-      data.reserve(slice.file_bytes + slice.buffer.size());
-      data.resize(slice.file_bytes);
-      SHARDSET_RETURN_IF_ERROR(PreadAll(slice.fd, 0, &data, SlicePath(s)));
-      data += slice.buffer;
-      ReleaseBuffer(&slice);
-    } else {
+    if (!in_memory) {
       ++result_->spilled_groups;
       SHARDSET_RETURN_IF_ERROR(Flush(s));
     }
+    std::string file_part;
     std::vector<uint64_t> positions, offsets;
+    std::vector<std::string_view> records;
     positions.reserve(slice.records);
-    offsets.reserve(slice.records + 1);
-    SHARDSET_RETURN_IF_ERROR(IndexRecords(s, in_memory ? &data : nullptr, &positions, &offsets));
+    if (in_memory) {
+      records.reserve(slice.records);
+      if (slice.file_bytes > 0) {
+        file_part.resize(slice.file_bytes);
+        SHARDSET_RETURN_IF_ERROR(PreadAll(slice.fd, 0, &file_part, SlicePath(s)));
+        SHARDSET_RETURN_IF_ERROR(SplitRecords(s, file_part, &positions, &records));
+      }
+      for (const std::string& chunk : slice.chunks) {
+        SHARDSET_RETURN_IF_ERROR(SplitRecords(s, chunk, &positions, &records));
+      }
+    } else {
+      offsets.reserve(slice.records + 1);
+      SHARDSET_RETURN_IF_ERROR(IndexFile(s, &positions, &offsets));
+    }
     std::vector<uint32_t> order;
     plan_.OrderSlice(s, positions, &order);
     InputSample sample;
@@ -469,7 +480,7 @@ class Shuffler {
       const uint32_t r = order[k];
       std::string_view rec;
       if (in_memory) {
-        rec = std::string_view(data).substr(offsets[r], offsets[r + 1] - offsets[r]);
+        rec = records[r];
       } else {
         one.resize(offsets[r + 1] - offsets[r]);
         SHARDSET_RETURN_IF_ERROR(PreadAll(slice.fd, offsets[r], &one, SlicePath(s)));
@@ -488,6 +499,7 @@ class Shuffler {
         o_.progress({"gather", *out_pos, src_.num_samples()});
       }
     }
+    ReleaseChunks(&slice);
     if (slice.fd >= 0) {
       ::close(slice.fd);
       slice.fd = -1;
@@ -497,24 +509,37 @@ class Shuffler {
     return Status::OK();
   }
 
-  // Record boundaries of slice `s`, from `data` when given, else by reading
-  // the file's headers.
-  Status IndexRecords(uint32_t s, const std::string* data, std::vector<uint64_t>* positions,
-                      std::vector<uint64_t>* offsets) {
+  // The records of `data` (whole records back to back).
+  Status SplitRecords(uint32_t s, std::string_view data, std::vector<uint64_t>* positions,
+                      std::vector<std::string_view>* records) {
+    while (!data.empty()) {
+      uint64_t pos = 0, source_bytes = 0;
+      const uint64_t size = ParseRecord(data, &pos, nullptr, &source_bytes);
+      if (size == 0) {
+        return Status::Corruption(fmt::format(
+            "{}: temporary data is damaged (was the temporary folder changed during the "
+            "shuffle?)",
+            SlicePath(s)));
+      }
+      positions->push_back(pos);
+      records->push_back(data.substr(0, size));
+      data.remove_prefix(size);
+    }
+    return Status::OK();
+  }
+
+  // Record boundaries of slice s's file, from the records' headers only.
+  Status IndexFile(uint32_t s, std::vector<uint64_t>* positions, std::vector<uint64_t>* offsets) {
     Slice& slice = slices_[s];
     uint64_t at = 0;
-    const uint64_t end = data ? data->size() : slice.file_bytes;
+    const uint64_t end = slice.file_bytes;
     std::string head;
     while (at < end) {
-      uint64_t pos = 0, size = 0, source_bytes = 0;
-      if (data) {
-        size = ParseRecord(std::string_view(*data).substr(at), &pos, nullptr, &source_bytes);
-      } else {
-        SHARDSET_RETURN_IF_ERROR(RecordSizeAt(slice.fd, at, end, &pos, &size, &head, s));
-      }
+      uint64_t pos = 0, size = 0;
+      SHARDSET_RETURN_IF_ERROR(RecordSizeAt(slice.fd, at, end, &pos, &size, &head, s));
       if (size == 0) {
-        return Status::Corruption(
-            fmt::format("{}: temporary file is damaged at byte {}", SlicePath(s), at));
+        return Status::Corruption(fmt::format("{}: temporary file is damaged at byte {}",
+                                              SlicePath(s), at));
       }
       positions->push_back(pos);
       offsets->push_back(at);
@@ -561,12 +586,14 @@ class Shuffler {
   const OrderPlan& plan_;
   std::string temp_;
   const uint64_t memory_;
+  uint64_t budget_ = 0;  // for the chunks: half of memory_
+  uint64_t chunk_ = 0;
   Sink* sink_ = nullptr;
   ShuffleResult* result_ = nullptr;
   std::vector<Slice> slices_;
   uint32_t first_slice_ = 0;
   uint64_t temp_bytes_ = 0;
-  uint64_t buffered_ = 0;  // capacity of all slices' buffers
+  uint64_t buffered_ = 0;  // capacity of all slices' chunks
 };
 
 // "x.tar.gz" -> tar.gz; nullopt for a name without a shard extension.
@@ -703,6 +730,17 @@ Result<ShuffleResult> Shuffle(const View& src, const std::string& out, const Shu
     return s;
   }
   return result;
+}
+
+ShardFormat SourceShardFormat(const View& v) {
+  std::optional<ShardFormat> f;
+  for (size_t s = 0; s < v.num_sources(); ++s) {
+    for (const ViewShard& sh : v.source(s).shards) {
+      if (f && *f != sh.format) return ShardFormat::kNative;
+      f = sh.format;
+    }
+  }
+  return f && FormatWritable(*f) ? *f : ShardFormat::kNative;
 }
 
 Result<ViewMade> ShuffleView(const View& src, const std::string& out, const ShuffleOptions& o) {
