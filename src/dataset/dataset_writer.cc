@@ -18,10 +18,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// docs/formats/manifest.md "Pack state"; the name is kept for every verb so
-// a folder never holds two kinds of state.
-constexpr std::string_view kStateName = ".shardset-pack-state.json";
-
 // Bytes of a shard's fields that came from files (derived ones excluded).
 Result<uint64_t> SourceBytes(const ShardReader& shard) {
   uint64_t n = 0;
@@ -78,6 +74,22 @@ Status DatasetWriter::Prepare() {
   }
   if (PathExists(JoinPath(out_, kManifestName))) {
     auto m = Manifest::Load(out_);
+    if (m.ok() && m->recipe_json == Canonical(o_.recipe_json) && o_.append) {
+      // Continued like an interrupted run whose state names the manifest's
+      // shards (a state file already there is newer: it wins).
+      if (!PathExists(JoinPath(out_, kStateName))) {
+        manifest_ = std::move(*m);
+        uint64_t progress = 0;
+        for (const ManifestShard& ms : manifest_.shards) {
+          progress += ms.num_samples;
+          progress_at_seal_.push_back(progress);
+        }
+        SHARDSET_RETURN_IF_ERROR(SaveState());
+        manifest_ = Manifest();
+        progress_at_seal_.clear();
+      }
+      return RemoveStaleTempFiles(out_).status();
+    }
     if (m.ok() && m->recipe_json == Canonical(o_.recipe_json)) {
       already_complete_ = true;
       // Killed between writing the manifest and removing the state file.

@@ -38,6 +38,10 @@ struct DatasetWriterOptions {
   bool force = false;
   // The verb, for messages ("an interrupted pack").
   std::string verb = "pack";
+  // A finished dataset with the same recipe is continued (its shards kept,
+  // resumed_progress() at its end) instead of reported as already complete;
+  // its manifest stays until Finish writes the new one.
+  bool append = false;
 };
 
 class DatasetWriter {
@@ -67,6 +71,8 @@ class DatasetWriter {
   // drops some); a resume continues after the value at the last seal.
   // `source_bytes`: bytes of the sample that came from files.
   Status Add(const InputSample& sample, uint64_t source_bytes, uint64_t progress);
+  // Seals the open shard now (at progress `progress`), if it holds samples.
+  Status Flush(uint64_t progress) { return Seal(progress); }
   // JSON saved in the state file with each later seal (pack: the files it
   // skipped while reading).
   void SetExtraState(std::string json) { extra_state_ = std::move(json); }
@@ -85,6 +91,8 @@ class DatasetWriter {
 
   // "shard-000042.tar"
   static std::string ShardName(uint64_t index, ShardFormat format);
+  // The state file of an interrupted run, in the output folder.
+  static constexpr std::string_view kStateName = ".shardset-pack-state.json";
 
  private:
   DatasetWriter(std::string out, DatasetWriterOptions options);

@@ -1,0 +1,174 @@
+// Writer: write, crash (the Writer dropped without Close), resume, append,
+// and the refusals that keep two runs from mixing.
+#include "shardset/writer.h"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "shardset/view.h"
+#include "testing/test_util.h"
+
+namespace shardset {
+namespace {
+
+namespace fs = std::filesystem;
+
+InputSample Make(uint64_t i) {
+  InputSample s;
+  s.key = fmt::format("gen/{:06d}", i);
+  s.fields.push_back({"bin", std::string(100 + i % 50, static_cast<char>('a' + i % 26)), 0});
+  s.fields.push_back({"cls", std::to_string(i % 7), 0});
+  return s;
+}
+
+class WriterTest : public test::TempDirTest,
+                   public ::testing::WithParamInterface<ShardFormat> {
+ protected:
+  WriterOptions Options() const {
+    WriterOptions o;
+    o.format = GetParam();
+    o.shard_samples = 100;
+    o.sync = false;
+    return o;
+  }
+  // The keys the dataset at `path` holds, in order.
+  static std::vector<std::string> Keys(const std::string& path) {
+    auto v = View::Open(path);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    std::vector<std::string> keys;
+    if (!v.ok()) return keys;
+    Sample s;
+    for (uint64_t i = 0; i < (*v)->num_samples(); ++i) {
+      EXPECT_TRUE((*v)->Read(i, &s).ok());
+      keys.push_back(s.key);
+      EXPECT_EQ(s.Find("bin")->data, Make(i).fields[0].data);
+    }
+    return keys;
+  }
+  static std::vector<std::string> Expected(uint64_t n) {
+    std::vector<std::string> keys;
+    for (uint64_t i = 0; i < n; ++i) keys.push_back(Make(i).key);
+    return keys;
+  }
+};
+
+TEST_P(WriterTest, WritesADataset) {
+  auto w = Writer::Open(Path("ds"), Options());
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  for (uint64_t i = 0; i < 250; ++i) ASSERT_TRUE((*w)->Add(Make(i)).ok());
+  EXPECT_EQ((*w)->samples(), 250u);
+  auto m = (*w)->Close();
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->num_samples, 250u);
+  EXPECT_EQ(m->shards.size(), 3u);
+  EXPECT_EQ(Keys(Path("ds")), Expected(250));
+  EXPECT_FALSE((*w)->Add(Make(0)).ok());
+}
+
+// A crash after 230 samples (two shards sealed, 30 in the open one) keeps
+// 200; the rerun continues at sample 200, and the result is what one
+// uninterrupted run writes.
+TEST_P(WriterTest, ResumesAfterTheLastSealedShard) {
+  {
+    auto w = Writer::Open(Path("ds"), Options());
+    ASSERT_TRUE(w.ok());
+    for (uint64_t i = 0; i < 230; ++i) ASSERT_TRUE((*w)->Add(Make(i)).ok());
+    // Dropped without Close: what a killed process leaves.
+  }
+  EXPECT_FALSE(fs::exists(Path("ds/manifest.json")));
+  auto again = Writer::Open(Path("ds"), Options());
+  EXPECT_EQ(again.status().code(), Status::Code::kAlreadyExists);
+  WriterOptions o = Options();
+  o.resume = true;
+  auto w = Writer::Open(Path("ds"), o);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ((*w)->resumed_samples(), 200u);
+  for (uint64_t i = (*w)->samples(); i < 300; ++i) ASSERT_TRUE((*w)->Add(Make(i)).ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  EXPECT_EQ(Keys(Path("ds")), Expected(300));
+}
+
+// Flush seals the open shard: nothing written before it is lost.
+TEST_P(WriterTest, FlushMakesEverythingDurable) {
+  {
+    auto w = Writer::Open(Path("ds"), Options());
+    ASSERT_TRUE(w.ok());
+    for (uint64_t i = 0; i < 42; ++i) ASSERT_TRUE((*w)->Add(Make(i)).ok());
+    ASSERT_TRUE((*w)->Flush().ok());
+    ASSERT_TRUE((*w)->Flush().ok());  // nothing open: no empty shard
+    EXPECT_EQ((*w)->shards_sealed(), 1u);
+  }
+  WriterOptions o = Options();
+  o.resume = true;
+  auto w = Writer::Open(Path("ds"), o);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ((*w)->resumed_samples(), 42u);
+}
+
+// Resuming a finished dataset appends to it; readers see the old manifest
+// until the new one is written.
+TEST_P(WriterTest, ResumingAFinishedDatasetAppends) {
+  {
+    auto w = Writer::Open(Path("ds"), Options());
+    ASSERT_TRUE(w.ok());
+    for (uint64_t i = 0; i < 150; ++i) ASSERT_TRUE((*w)->Add(Make(i)).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+  }
+  WriterOptions o = Options();
+  o.resume = true;
+  {
+    auto w = Writer::Open(Path("ds"), o);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    EXPECT_EQ((*w)->resumed_samples(), 150u);
+    for (uint64_t i = 150; i < 260; ++i) ASSERT_TRUE((*w)->Add(Make(i)).ok());
+    EXPECT_EQ(Keys(Path("ds")).size(), 150u);  // still the old manifest
+    // Killed here: the state names the new sealed shards.
+  }
+  auto w = Writer::Open(Path("ds"), o);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ((*w)->resumed_samples(), 250u);
+  for (uint64_t i = 250; i < 320; ++i) ASSERT_TRUE((*w)->Add(Make(i)).ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  EXPECT_EQ(Keys(Path("ds")), Expected(320));
+}
+
+TEST_P(WriterTest, OtherSettingsAreRefusedAndOverwriteReplaces) {
+  {
+    auto w = Writer::Open(Path("ds"), Options());
+    ASSERT_TRUE(w.ok());
+    for (uint64_t i = 0; i < 120; ++i) ASSERT_TRUE((*w)->Add(Make(i)).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+  }
+  WriterOptions o = Options();
+  o.resume = true;
+  o.shard_samples = 50;
+  auto w = Writer::Open(Path("ds"), o);
+  EXPECT_EQ(w.status().code(), Status::Code::kAlreadyExists) << w.status().ToString();
+  EXPECT_NE(w.status().message().find("overwrite"), std::string::npos);
+  o.resume = false;
+  o.overwrite = true;
+  w = Writer::Open(Path("ds"), o);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ((*w)->resumed_samples(), 0u);
+  for (uint64_t i = 0; i < 60; ++i) ASSERT_TRUE((*w)->Add(Make(i)).ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  EXPECT_EQ(Keys(Path("ds")), Expected(60));
+  o.resume = true;
+  EXPECT_EQ(Writer::Open(Path("ds"), o).status().code(), Status::Code::kInvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, WriterTest,
+                         ::testing::Values(ShardFormat::kNative, ShardFormat::kTar,
+                                           ShardFormat::kTarGz, ShardFormat::kZip,
+                                           ShardFormat::kTsv),
+                         [](const auto& info) {
+                           std::string n(FormatName(info.param));
+                           return n == "tar.gz" ? std::string("targz") : n;
+                         });
+
+}  // namespace
+}  // namespace shardset
