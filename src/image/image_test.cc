@@ -1,0 +1,148 @@
+// DecodeImage against images encoded here by libspng and libjpeg-turbo:
+// every channel layout, damage, and headers that claim too much.
+#include "image/image.h"
+
+#include <spng.h>
+#include <turbojpeg.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace shardset {
+namespace {
+
+std::string EncodePng(uint32_t w, uint32_t h, uint8_t color_type, uint8_t depth,
+                      const std::vector<uint8_t>& raw) {
+  spng_ctx* ctx = spng_ctx_new(SPNG_CTX_ENCODER);
+  spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1);
+  spng_ihdr ihdr{};
+  ihdr.width = w;
+  ihdr.height = h;
+  ihdr.bit_depth = depth;
+  ihdr.color_type = color_type;
+  spng_set_ihdr(ctx, &ihdr);
+  EXPECT_EQ(spng_encode_image(ctx, raw.data(), raw.size(), SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE), 0);
+  size_t size = 0;
+  int err = 0;
+  void* png = spng_get_png_buffer(ctx, &size, &err);
+  std::string out(static_cast<char*>(png), size);
+  std::free(png);
+  spng_ctx_free(ctx);
+  return out;
+}
+
+std::vector<uint8_t> Pattern(size_t n) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(i * 7 + i / 13);
+  return v;
+}
+
+TEST(ImageTest, PngLayouts) {
+  struct Case {
+    uint8_t color_type, depth;
+    uint32_t in_channels, out_channels;
+  };
+  for (const Case& c : {Case{SPNG_COLOR_TYPE_GRAYSCALE, 8, 1, 1},
+                        Case{SPNG_COLOR_TYPE_TRUECOLOR, 8, 3, 3},
+                        Case{SPNG_COLOR_TYPE_TRUECOLOR_ALPHA, 8, 4, 4},
+                        Case{SPNG_COLOR_TYPE_GRAYSCALE_ALPHA, 8, 2, 4}}) {
+    const uint32_t w = 28, h = 17;
+    const auto raw = Pattern(w * h * c.in_channels);
+    auto img = DecodeImage(EncodePng(w, h, c.color_type, c.depth, raw));
+    ASSERT_TRUE(img.ok()) << img.status().ToString();
+    EXPECT_EQ(img->height, h);
+    EXPECT_EQ(img->width, w);
+    EXPECT_EQ(img->channels, c.out_channels);
+    ASSERT_EQ(img->pixels.size(), size_t{w} * h * c.out_channels);
+    if (c.in_channels == c.out_channels) EXPECT_EQ(img->pixels, raw);
+    if (c.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA) {
+      for (size_t p = 0; p < size_t{w} * h; ++p) {  // gray g, alpha a -> g, g, g, a
+        ASSERT_EQ(img->pixels[4 * p], raw[2 * p]);
+        ASSERT_EQ(img->pixels[4 * p + 2], raw[2 * p]);
+        ASSERT_EQ(img->pixels[4 * p + 3], raw[2 * p + 1]);
+      }
+    }
+  }
+}
+
+TEST(ImageTest, SixteenBitPngBecomesEightBit) {
+  const uint32_t w = 5, h = 3;
+  // spng takes 16-bit samples in host byte order.
+  std::vector<uint16_t> samples(w * h * 3);
+  for (size_t i = 0; i < samples.size(); ++i) samples[i] = static_cast<uint16_t>(i * 4000 + 77);
+  std::vector<uint8_t> raw(samples.size() * 2);
+  std::memcpy(raw.data(), samples.data(), raw.size());
+  auto img = DecodeImage(EncodePng(w, h, SPNG_COLOR_TYPE_TRUECOLOR, 16, raw));
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  ASSERT_EQ(img->channels, 3u);
+  for (size_t i = 0; i < img->pixels.size(); ++i) {
+    EXPECT_NEAR(img->pixels[i], samples[i] / 257.0, 1) << i;
+  }
+}
+
+TEST(ImageTest, Jpeg) {
+  tjhandle tj = tjInitCompress();
+  for (int gray : {1, 0}) {
+    const int w = 32, h = 24, ch = gray ? 1 : 3;
+    // A smooth gradient: what JPEG keeps well.
+    std::vector<uint8_t> raw(w * h * ch);
+    for (int i = 0; i < w * h * ch; ++i) {
+      const int px = i / ch, x = px % w, y = px / w;
+      raw[i] = static_cast<uint8_t>(60 + 2 * x + 3 * y + 20 * (i % ch));
+    }
+    unsigned char* jpeg = nullptr;
+    unsigned long size = 0;
+    ASSERT_EQ(tjCompress2(tj, raw.data(), w, 0, h, gray ? TJPF_GRAY : TJPF_RGB, &jpeg, &size,
+                          gray ? TJSAMP_GRAY : TJSAMP_444, 95, 0),
+              0);
+    std::string data(reinterpret_cast<char*>(jpeg), size);
+    tjFree(jpeg);
+    auto img = DecodeImage(data);
+    ASSERT_TRUE(img.ok()) << img.status().ToString();
+    EXPECT_EQ(img->width, uint32_t(w));
+    EXPECT_EQ(img->height, uint32_t(h));
+    EXPECT_EQ(img->channels, uint32_t(ch));
+    double error = 0;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      ASSERT_NEAR(img->pixels[i], raw[i], 8) << i;
+      error += std::abs(int(img->pixels[i]) - int(raw[i]));
+    }
+    EXPECT_LT(error / raw.size(), 1.5);
+    // Cut short: an error, not a half image.
+    EXPECT_EQ(DecodeImage(data.substr(0, data.size() / 2)).status().code(),
+              Status::Code::kCorruption);
+  }
+  tjDestroy(tj);
+}
+
+TEST(ImageTest, DamageAndBounds) {
+  const auto raw = Pattern(28 * 28);
+  std::string png = EncodePng(28, 28, SPNG_COLOR_TYPE_GRAYSCALE, 8, raw);
+  std::string flipped = png;
+  flipped[png.size() / 2] ^= 0x10;
+  EXPECT_EQ(DecodeImage(flipped).status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(DecodeImage(png.substr(0, png.size() - 20)).status().code(),
+            Status::Code::kCorruption);
+  EXPECT_EQ(DecodeImage("GIF89a....").status().code(), Status::Code::kNotSupported);
+  EXPECT_EQ(DecodeImage("").status().code(), Status::Code::kNotSupported);
+  // An IHDR claiming 100,000 x 100,000 RGB pixels: refused before allocating.
+  std::vector<uint8_t> tiny(3);
+  std::string big = EncodePng(1, 1, SPNG_COLOR_TYPE_TRUECOLOR, 8, tiny);
+  auto put32 = [&](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) big[at + i] = static_cast<char>(v >> (24 - 8 * i));
+  };
+  put32(16, 100000);
+  put32(20, 100000);
+  // The IHDR CRC (bytes 29..32) is now wrong too; spng may report either.
+  const Status s = DecodeImage(big).status();
+  EXPECT_TRUE(s.code() == Status::Code::kResourceExhausted ||
+              s.code() == Status::Code::kCorruption)
+      << s.ToString();
+}
+
+}  // namespace
+}  // namespace shardset
