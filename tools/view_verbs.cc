@@ -38,18 +38,6 @@ struct ViewVerbs {
 
 namespace {
 
-std::vector<std::string> SplitList(std::string_view text, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(sep, start);
-    if (end == std::string_view::npos) end = text.size();
-    if (end > start) out.emplace_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 std::string Recipe(std::string_view verb, int argc, char** argv, const json& extra = {}) {
   json r = {{"verb", std::string(verb)}, {"command", CommandLine(argc, argv)}};
   for (auto it = extra.begin(); it != extra.end(); ++it) r[it.key()] = it.value();
@@ -119,39 +107,14 @@ int RunSplit(ViewVerbs& v, const ReadOptions& ro, int argc, char** argv) {
         "training=train,testing=test), not both"));
   }
   if (!v.ratios.empty()) {
-    static const char* kNames[] = {"train", "val", "test"};
-    const std::vector<std::string> items = SplitList(v.ratios, ',');
-    for (size_t i = 0; i < items.size(); ++i) {
-      SplitPart part;
-      std::string amount = items[i];
-      if (size_t eq = amount.find('='); eq != std::string::npos) {
-        part.name = amount.substr(0, eq);
-        amount = amount.substr(eq + 1);
-      } else if (i < 3) {
-        part.name = kNames[i];
-      } else {
-        return Fail(Status::InvalidArgument(
-            "--ratios: name parts beyond the third (NAME=RATIO); unnamed ones are train, val, "
-            "test"));
-      }
-      auto d = Decimal::Parse(amount);
-      if (!d.ok()) return Fail(d.status().WithPrefix(fmt::format("--ratios part '{}'", part.name)));
-      part.ratio = *d;
-      o.parts.push_back(std::move(part));
-    }
+    auto parts = ParseSplitRatios(v.ratios);
+    if (!parts.ok()) return Fail(parts.status().WithPrefix("--ratios"));
+    o.parts = std::move(*parts);
   } else {
     o.by_prefix = true;
-    for (const std::string& item : SplitList(v.by_prefix, ',')) {
-      const size_t eq = item.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {
-        return Fail(Status::InvalidArgument(fmt::format(
-            "--by-prefix: '{}' is not PREFIX=NAME (e.g. training=train)", item)));
-      }
-      SplitPart part;
-      part.prefix = item.substr(0, eq);
-      part.name = item.substr(eq + 1);
-      o.parts.push_back(std::move(part));
-    }
+    auto parts = ParseSplitPrefixes(v.by_prefix);
+    if (!parts.ok()) return Fail(parts.status().WithPrefix("--by-prefix"));
+    o.parts = std::move(*parts);
   }
   o.seed = v.seed;
   o.stratify = v.stratify;
@@ -205,46 +168,6 @@ int RunSelect(ViewVerbs& v, const ReadOptions& ro, int argc, char** argv) {
 
 // ------------------------------------------------------------ mix
 
-// "NAME=SRC[:FRACTION|:COUNT|@WEIGHT]". The amount is what follows the last
-// ':' or '@' when it reads as a number, so paths may hold ':' themselves.
-Result<MixPart> ParsePart(const std::string& spec, std::string* path) {
-  const size_t eq = spec.find('=');
-  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
-    return Status::InvalidArgument(fmt::format(
-        "mix part '{}' is not NAME=SRC[:FRACTION|:COUNT|@WEIGHT] (e.g. synthia=synthia/:0.2)",
-        spec));
-  }
-  MixPart part;
-  part.name = spec.substr(0, eq);
-  std::string rest = spec.substr(eq + 1);
-  auto numeric = [](std::string_view t) {
-    return !t.empty() && t.find_first_not_of("+-0123456789.%") == std::string_view::npos &&
-           t.find_first_of("0123456789") != std::string_view::npos;
-  };
-  const size_t at = rest.find_last_of(":@");
-  if (at != std::string::npos && numeric(std::string_view(rest).substr(at + 1))) {
-    const std::string amount = rest.substr(at + 1);
-    if (amount[0] == '-' || amount[0] == '+') {
-      return Status::InvalidArgument(fmt::format(
-          "mix part '{}': amount '{}' has a sign; counts, fractions and weights are 0 or more",
-          part.name, amount));
-    }
-    auto d = Decimal::Parse(amount);
-    if (!d.ok()) return d.status().WithPrefix(fmt::format("mix part '{}'", part.name));
-    part.amount = *d;
-    if (rest[at] == '@') {
-      part.kind = MixPart::Kind::kWeight;
-    } else if (amount.find_first_of(".%") != std::string::npos) {
-      part.kind = MixPart::Kind::kFraction;
-    } else {
-      part.kind = MixPart::Kind::kCount;
-    }
-    rest.resize(at);
-  }
-  *path = rest;
-  return part;
-}
-
 int RunMix(ViewVerbs& v, const ReadOptions& ro, int argc, char** argv) {
   MixOptions o;
   o.seed = v.seed;
@@ -256,7 +179,7 @@ int RunMix(ViewVerbs& v, const ReadOptions& ro, int argc, char** argv) {
   std::vector<std::unique_ptr<View>> views;
   for (const std::string& spec : v.parts) {
     std::string path;
-    auto part = ParsePart(spec, &path);
+    auto part = ParseMixPart(spec, &path);
     if (!part.ok()) return Fail(part.status());
     auto src = View::Open(path, ro);
     if (!src.ok()) {
@@ -270,20 +193,9 @@ int RunMix(ViewVerbs& v, const ReadOptions& ro, int argc, char** argv) {
   o.progress = ShowProgress(&bar, "mixing");
   std::vector<ViewMade> made;
   if (!v.sweep.empty()) {
-    const size_t eq = v.sweep.find('=');
-    const std::vector<std::string> range =
-        eq == std::string::npos ? std::vector<std::string>{} : SplitList(v.sweep.substr(eq + 1), ':');
-    if (range.size() != 3) {
-      return Fail(Status::InvalidArgument(fmt::format(
-          "--sweep '{}' is not NAME=START:STOP:STEP (e.g. synthia=0:1:0.1)", v.sweep)));
-    }
-    Decimal d[3];
-    for (int i = 0; i < 3; ++i) {
-      auto parsed = Decimal::Parse(range[i]);
-      if (!parsed.ok()) return Fail(parsed.status().WithPrefix("--sweep"));
-      d[i] = *parsed;
-    }
-    auto r = MixSweep(o, v.sweep.substr(0, eq), d[0], d[1], d[2], v.out);
+    auto sweep = ParseMixSweep(v.sweep);
+    if (!sweep.ok()) return Fail(sweep.status());
+    auto r = MixSweep(o, sweep->part, sweep->start, sweep->stop, sweep->step, v.out);
     bar.Done();
     if (!r.ok()) return Fail(r.status());
     made = std::move(*r);

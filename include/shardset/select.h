@@ -146,6 +146,26 @@ Result<std::vector<ViewMade>> MixSweep(const MixOptions& options, std::string_vi
 // The name MixSweep gives the view of `parts` ("camvid-all+synthia-0.2.view").
 std::string MixFileName(const std::vector<MixPart>& parts);
 
+// The command line's grammars (docs/views.md), one for the CLI and Python.
+//
+// "train=0.8,val=0.1,test=0.1" or "0.8,0.1,0.1" (unnamed parts are train,
+// val, test): the parts of split --ratios.
+Result<std::vector<SplitPart>> ParseSplitRatios(std::string_view text);
+// "training=train,testing=test": the parts of split --by-prefix.
+Result<std::vector<SplitPart>> ParseSplitPrefixes(std::string_view text);
+// "NAME=SRC[:FRACTION|:COUNT|@WEIGHT]": a mix part (source left null) and
+// its SRC in *path. The amount is what follows the last ':' or '@' when it
+// reads as a number, so paths may hold ':' themselves.
+Result<MixPart> ParseMixPart(std::string_view spec, std::string* path);
+// "NAME=START:STOP:STEP": mix --sweep.
+struct MixSweepSpec {
+  std::string part;
+  Decimal start, stop, step;
+};
+Result<MixSweepSpec> ParseMixSweep(std::string_view text);
+// "a,b,,c" -> {"a", "b", "c"}: a list flag's items, empty ones dropped.
+std::vector<std::string> SplitList(std::string_view text, char sep);
+
 }  // namespace shardset
 
 #endif  // SHARDSET_SELECT_H_

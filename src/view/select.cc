@@ -883,4 +883,116 @@ Result<std::vector<ViewMade>> MixSweep(const MixOptions& o, std::string_view swe
   return MixViews(o, views, paths, recipes);
 }
 
+// ------------------------------------------------------------ grammars
+
+std::vector<std::string> SplitList(std::string_view text, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(sep, start);
+    if (end == std::string_view::npos) end = text.size();
+    if (end > start) out.emplace_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+Result<std::vector<SplitPart>> ParseSplitRatios(std::string_view text) {
+  static const char* kNames[] = {"train", "val", "test"};
+  const std::vector<std::string> items = SplitList(text, ',');
+  std::vector<SplitPart> parts;
+  for (size_t i = 0; i < items.size(); ++i) {
+    SplitPart part;
+    std::string amount = items[i];
+    if (size_t eq = amount.find('='); eq != std::string::npos) {
+      part.name = amount.substr(0, eq);
+      amount = amount.substr(eq + 1);
+    } else if (i < 3) {
+      part.name = kNames[i];
+    } else {
+      return Status::InvalidArgument(
+          "name parts beyond the third (NAME=RATIO); unnamed ones are train, val, test");
+    }
+    auto d = Decimal::Parse(amount);
+    if (!d.ok()) return d.status().WithPrefix(fmt::format("part '{}'", part.name));
+    part.ratio = *d;
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
+Result<std::vector<SplitPart>> ParseSplitPrefixes(std::string_view text) {
+  std::vector<SplitPart> parts;
+  for (const std::string& item : SplitList(text, ',')) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {
+      return Status::InvalidArgument(
+          fmt::format("'{}' is not PREFIX=NAME (e.g. training=train)", item));
+    }
+    SplitPart part;
+    part.prefix = item.substr(0, eq);
+    part.name = item.substr(eq + 1);
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
+Result<MixPart> ParseMixPart(std::string_view spec_text, std::string* path) {
+  const std::string spec(spec_text);
+  const size_t eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+    return Status::InvalidArgument(fmt::format(
+        "mix part '{}' is not NAME=SRC[:FRACTION|:COUNT|@WEIGHT] (e.g. synthia=synthia/:0.2)",
+        spec));
+  }
+  MixPart part;
+  part.name = spec.substr(0, eq);
+  std::string rest = spec.substr(eq + 1);
+  auto numeric = [](std::string_view t) {
+    return !t.empty() && t.find_first_not_of("+-0123456789.%") == std::string_view::npos &&
+           t.find_first_of("0123456789") != std::string_view::npos;
+  };
+  const size_t at = rest.find_last_of(":@");
+  if (at != std::string::npos && numeric(std::string_view(rest).substr(at + 1))) {
+    const std::string amount = rest.substr(at + 1);
+    if (amount[0] == '-' || amount[0] == '+') {
+      return Status::InvalidArgument(fmt::format(
+          "mix part '{}': amount '{}' has a sign; counts, fractions and weights are 0 or more",
+          part.name, amount));
+    }
+    auto d = Decimal::Parse(amount);
+    if (!d.ok()) return d.status().WithPrefix(fmt::format("mix part '{}'", part.name));
+    part.amount = *d;
+    if (rest[at] == '@') {
+      part.kind = MixPart::Kind::kWeight;
+    } else if (amount.find_first_of(".%") != std::string::npos) {
+      part.kind = MixPart::Kind::kFraction;
+    } else {
+      part.kind = MixPart::Kind::kCount;
+    }
+    rest.resize(at);
+  }
+  *path = rest;
+  return part;
+}
+
+Result<MixSweepSpec> ParseMixSweep(std::string_view text) {
+  const size_t eq = text.find('=');
+  const std::vector<std::string> range =
+      eq == std::string_view::npos ? std::vector<std::string>{} : SplitList(text.substr(eq + 1), ':');
+  if (range.size() != 3 || eq == 0) {
+    return Status::InvalidArgument(fmt::format(
+        "--sweep '{}' is not NAME=START:STOP:STEP (e.g. synthia=0:1:0.1)", text));
+  }
+  MixSweepSpec spec;
+  spec.part = std::string(text.substr(0, eq));
+  Decimal* d[3] = {&spec.start, &spec.stop, &spec.step};
+  for (int i = 0; i < 3; ++i) {
+    auto parsed = Decimal::Parse(range[i]);
+    if (!parsed.ok()) return parsed.status().WithPrefix("--sweep");
+    *d[i] = *parsed;
+  }
+  return spec;
+}
+
 }  // namespace shardset
