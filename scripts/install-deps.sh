@@ -8,10 +8,12 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   # libraries (docs/README "Dependencies")
   libxxhash-dev libzstd-dev zlib1g-dev libfmt-dev libcli11-dev nlohmann-json3-dev libspng-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
+  libturbojpeg0-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
+  # the Python package (pybind11, the venv it is installed into)
+  pybind11-dev python3-dev python3-venv
   # real data and real peers for tests and benchmarks
   dataset-fashion-mnist tar libarchive-tools file time hyperfine zip unzip gzip
-  python3 python3-pytest python3-numpy python3-pil python3-torchvision
+  python3 python3-pytest python3-numpy python3-pil python3-torch python3-torchvision
 )
 
 missing=()

@@ -1,0 +1,626 @@
+// shardset._shardset: the thin pybind11 layer over the C++ library
+// (docs/python.md). Status codes become the exception classes below; the GIL
+// is released around every read, write and long call. Field bytes come back
+// as read-only numpy uint8 arrays that point into the shard's memory map (or
+// into the sample's own decoded bytes) and keep what they point into alive:
+// no copy.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/strings.h"
+#include "image/image.h"
+#include "shardset/dataset.h"
+#include "shardset/pack.h"
+#include "shardset/select.h"
+#include "shardset/shuffle.h"
+#include "shardset/view.h"
+#include "shardset/writer.h"
+
+namespace py = pybind11;
+
+namespace shardset::python {
+namespace {
+
+// ------------------------------------------------------------ errors
+
+struct StatusError {
+  Status status;
+};
+
+PyObject* g_errors[8] = {};  // by Status::Code
+
+PyObject* MakeError(py::module_& m, const char* name, PyObject* base, std::vector<PyObject*> more,
+                    const char* doc) {
+  std::vector<PyObject*> bases{base};
+  bases.insert(bases.end(), more.begin(), more.end());
+  py::tuple t(bases.size());
+  for (size_t i = 0; i < bases.size(); ++i) t[i] = py::reinterpret_borrow<py::object>(bases[i]);
+  const std::string full = std::string("shardset.") + name;
+  PyObject* cls = PyErr_NewExceptionWithDoc(full.c_str(), doc, t.ptr(), nullptr);
+  if (!cls) throw py::error_already_set();
+  m.add_object(name, py::reinterpret_borrow<py::object>(cls));
+  return cls;
+}
+
+void Check(const Status& s) {
+  if (!s.ok()) throw StatusError{s};
+}
+
+template <typename T>
+T Take(Result<T> r) {
+  if (!r.ok()) throw StatusError{r.status()};
+  return std::move(r).value();
+}
+
+ReadOptions MakeReadOptions(bool verify_checksums) {
+  ReadOptions o;
+  o.verify_checksums = verify_checksums;
+  return o;
+}
+
+uint64_t SizeArg(const py::object& v, const char* what) {
+  if (py::isinstance<py::int_>(v)) {
+    const long long n = v.cast<long long>();
+    if (n < 0) Check(Status::InvalidArgument(std::string(what) + " must be 0 or more"));
+    return static_cast<uint64_t>(n);
+  }
+  return Take(ParseSize(v.cast<std::string>()));
+}
+
+// ------------------------------------------------------------ samples
+
+// What a field array keeps alive: the dataset (for bytes in its maps) or
+// the sample's own storage (decoded bytes).
+struct Owned {
+  std::string bytes;
+};
+
+py::array ArrayOver(const void* data, size_t size, py::handle base) {
+  py::array a(py::dtype::of<uint8_t>(), {static_cast<py::ssize_t>(size)}, {1}, data, base);
+  py::detail::array_proxy(a.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  return a;
+}
+
+// Fields of `s` as {name: array}. Bytes in s.storage move into one owner
+// object shared by the arrays over them.
+py::dict FieldDict(Sample& s, py::handle dataset) {
+  py::dict d;
+  py::object owner;
+  const char* lo = s.storage.data();
+  const char* hi = lo + s.storage.size();
+  std::vector<std::pair<size_t, size_t>> in_storage(s.fields.size(), {SIZE_MAX, 0});
+  for (size_t i = 0; i < s.fields.size(); ++i) {
+    const char* p = s.fields[i].data.data();
+    if (!s.storage.empty() && p >= lo && p + s.fields[i].data.size() <= hi) {
+      in_storage[i] = {static_cast<size_t>(p - lo), s.fields[i].data.size()};
+    }
+  }
+  Owned* kept = nullptr;
+  for (size_t i = 0; i < s.fields.size(); ++i) {
+    const Field& f = s.fields[i];
+    py::str name(f.name.data(), f.name.size());
+    if (in_storage[i].first != SIZE_MAX) {
+      if (!owner) {
+        kept = new Owned{std::move(s.storage)};
+        owner = py::capsule(kept, [](void* p) { delete static_cast<Owned*>(p); });
+      }
+      d[name] = ArrayOver(kept->bytes.data() + in_storage[i].first, in_storage[i].second, owner);
+    } else {
+      d[name] = ArrayOver(f.data.data(), f.data.size(), dataset);
+    }
+  }
+  return d;
+}
+
+// A decoded image as an HWC uint8 array owning its pixels.
+py::array ImageArray(Image&& img) {
+  auto* kept = new Image(std::move(img));
+  py::capsule owner(kept, [](void* p) { delete static_cast<Image*>(p); });
+  py::array a(py::dtype::of<uint8_t>(),
+              {static_cast<py::ssize_t>(kept->height), static_cast<py::ssize_t>(kept->width),
+               static_cast<py::ssize_t>(kept->channels)},
+              kept->pixels.data(), owner);
+  return a;
+}
+
+// ------------------------------------------------------------ datasets
+
+class PyDataset {
+ public:
+  PyDataset(std::vector<std::string> targets, bool verify_checksums) {
+    py::gil_scoped_release release;
+    view_ = Take(View::Open(targets, MakeReadOptions(verify_checksums)));
+  }
+  const View& view() const { return *view_; }
+  uint64_t size() const { return view_->num_samples(); }
+
+  uint64_t Position(long long i) const {
+    const long long n = static_cast<long long>(size());
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) {
+      throw py::index_error(fmt_index(i, n, view_->target()));
+    }
+    return static_cast<uint64_t>(i);
+  }
+
+  // (key, position, {field: array})
+  py::tuple Read(py::object self, long long i) const {
+    const uint64_t pos = Position(i);
+    Sample s;
+    {
+      py::gil_scoped_release release;
+      Check(view_->Read(pos, &s));
+    }
+    return py::make_tuple(py::str(s.key), pos, FieldDict(s, self));
+  }
+
+  long long Find(const std::string& key) const {
+    Result<uint64_t> r = [&] {
+      py::gil_scoped_release release;
+      return view_->Find(key);
+    }();
+    if (!r.ok() && r.status().code() == Status::Code::kNotFound) return -1;
+    return static_cast<long long>(Take(std::move(r)));
+  }
+
+  std::string Key(long long i) const {
+    const uint64_t pos = Position(i);
+    py::gil_scoped_release release;
+    return Take(view_->Key(pos));
+  }
+
+  // Samples at `positions`, read (and the fields in `decode` decoded to HWC
+  // arrays) by `threads` threads without the GIL; a list of (key, position,
+  // fields).
+  py::list ReadBatch(py::object self, const std::vector<long long>& positions,
+                     const std::vector<std::string>& decode, int threads) const {
+    std::vector<uint64_t> pos(positions.size());
+    for (size_t i = 0; i < positions.size(); ++i) pos[i] = Position(positions[i]);
+    struct Item {
+      Sample sample;
+      std::vector<std::pair<size_t, Image>> images;  // field index, pixels
+      Status status;
+    };
+    std::vector<Item> items(pos.size());
+    {
+      py::gil_scoped_release release;
+      std::atomic<size_t> next{0};
+      auto work = [&] {
+        for (size_t k; (k = next.fetch_add(1)) < pos.size();) {
+          Item& it = items[k];
+          it.status = view_->Read(pos[k], &it.sample);
+          if (!it.status.ok()) continue;
+          for (size_t f = 0; f < it.sample.fields.size() && it.status.ok(); ++f) {
+            const Field& field = it.sample.fields[f];
+            if (std::find(decode.begin(), decode.end(), field.name) == decode.end()) continue;
+            auto img = DecodeImage(field.data);
+            if (!img.ok()) {
+              it.status = img.status().WithPrefix(
+                  fmt_sample(view_->target(), pos[k], it.sample.key, field.name));
+            } else {
+              it.images.emplace_back(f, std::move(*img));
+            }
+          }
+        }
+      };
+      const int n = std::clamp<int>(threads, 1, 64);
+      std::vector<std::thread> pool;
+      for (int t = 1; t < n && static_cast<size_t>(t) < pos.size(); ++t) pool.emplace_back(work);
+      work();
+      for (auto& t : pool) t.join();
+    }
+    py::list out;
+    for (size_t k = 0; k < items.size(); ++k) {
+      Item& it = items[k];
+      Check(it.status);
+      std::vector<std::string> decoded_names;
+      for (auto& [f, img] : it.images) decoded_names.emplace_back(it.sample.fields[f].name);
+      py::dict fields = FieldDict(it.sample, self);
+      for (size_t j = 0; j < it.images.size(); ++j) {
+        fields[py::str(decoded_names[j])] = ImageArray(std::move(it.images[j].second));
+      }
+      out.append(py::make_tuple(py::str(it.sample.key), pos[k], fields));
+    }
+    return out;
+  }
+
+  py::dict Info() const {
+    py::dict d;
+    d["target"] = view_->target();
+    d["samples"] = view_->num_samples();
+    d["is_view"] = view_->is_view_file();
+    d["recipe"] = view_->recipe_json();
+    py::list sources;
+    for (size_t i = 0; i < view_->num_sources(); ++i) {
+      const ViewSource& s = view_->source(i);
+      py::dict sd;
+      sd["name"] = s.name;
+      sd["targets"] = s.targets;
+      sd["samples"] = s.num_samples;
+      sd["selected"] = s.selected;
+      sd["shards"] = s.shards.size();
+      sources.append(sd);
+    }
+    d["sources"] = sources;
+    return d;
+  }
+
+  py::dict Verify() const {
+    VerifyReport report;
+    Status s;
+    {
+      py::gil_scoped_release release;
+      s = view_->Verify(&report);
+    }
+    py::dict d;
+    d["ok"] = s.ok() && report.problems.empty();
+    d["samples_checked"] = report.samples_checked;
+    d["problems"] = report.problems;
+    if (!s.ok()) d["error"] = s.ToString();
+    return d;
+  }
+
+ private:
+  static std::string fmt_index(long long i, long long n, const std::string& target) {
+    return "sample " + std::to_string(i) + " is out of range: " + target + " has " +
+           std::to_string(n) + " samples";
+  }
+  static std::string fmt_sample(const std::string& target, uint64_t pos, const std::string& key,
+                                std::string_view field) {
+    return target + ": sample " + std::to_string(pos) + " ('" + key + "'), field '" +
+           std::string(field) + "'";
+  }
+
+  std::unique_ptr<View> view_;
+};
+
+// ------------------------------------------------------------ writer
+
+InputSample ToInput(const std::string& key, const py::dict& fields) {
+  InputSample s;
+  s.key = key;
+  for (auto [k, v] : fields) {
+    InputField f;
+    f.name = py::cast<std::string>(k);
+    if (py::isinstance<py::str>(v)) {
+      f.data = v.cast<std::string>();
+    } else if (py::isinstance<py::int_>(v) && !py::isinstance<py::bool_>(v)) {
+      f.data = py::str(v).cast<std::string>();
+    } else if (PyObject_CheckBuffer(v.ptr())) {
+      Py_buffer view;
+      if (PyObject_GetBuffer(v.ptr(), &view, PyBUF_C_CONTIGUOUS) == 0) {
+        f.data.assign(static_cast<const char*>(view.buf), static_cast<size_t>(view.len));
+        PyBuffer_Release(&view);
+      } else {
+        // Not C-contiguous (a strided numpy slice): bytes() copies it in order.
+        PyErr_Clear();
+        py::bytes b = py::reinterpret_steal<py::bytes>(PyBytes_FromObject(v.ptr()));
+        if (!b) throw py::error_already_set();
+        f.data = std::string(b);
+      }
+    } else {
+      throw py::type_error("field '" + f.name + "' of sample '" + key +
+                           "': give bytes, a buffer (numpy array, memoryview), str or int, not " +
+                           py::str(py::type::of(v)).cast<std::string>());
+    }
+    s.fields.push_back(std::move(f));
+  }
+  return s;
+}
+
+class PyWriter {
+ public:
+  PyWriter(const std::string& path, const std::string& format, py::object shard_size,
+           uint64_t shard_samples, bool resume, bool overwrite, bool sync, int zip_deflate,
+           int gzip_level) {
+    WriterOptions o;
+    o.format = Take(ParseFormat(format));
+    o.shard_size = SizeArg(shard_size, "shard_size");
+    o.shard_samples = shard_samples;
+    o.resume = resume;
+    o.overwrite = overwrite;
+    o.sync = sync;
+    o.zip_deflate_level = zip_deflate;
+    o.gzip_level = gzip_level;
+    py::gil_scoped_release release;
+    w_ = Take(Writer::Open(path, o));
+  }
+  void Write(const std::string& key, const py::dict& fields) {
+    InputSample s = ToInput(key, fields);
+    py::gil_scoped_release release;
+    Check(w_->Add(s));
+  }
+  void Flush() {
+    py::gil_scoped_release release;
+    Check(w_->Flush());
+  }
+  py::dict Close() {
+    Manifest m;
+    {
+      py::gil_scoped_release release;
+      m = Take(w_->Close());
+    }
+    py::dict d;
+    d["samples"] = m.num_samples;
+    d["shards"] = m.shards.size();
+    d["bytes"] = m.total_bytes;
+    return d;
+  }
+  uint64_t samples() const { return w_->samples(); }
+  uint64_t resumed() const { return w_->resumed_samples(); }
+  uint64_t shards() const { return w_->shards_sealed(); }
+  const std::string& path() const { return w_->path(); }
+
+ private:
+  std::unique_ptr<Writer> w_;
+};
+
+// ------------------------------------------------------------ verbs
+
+std::string PyRecipe(const std::string& call) {
+  std::string escaped;
+  for (char c : call) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    escaped += c;
+  }
+  return "{\"command\": \"" + escaped + "\", \"api\": \"python\"}";
+}
+
+py::list MadeList(const std::vector<ViewMade>& made) {
+  py::list out;
+  for (const ViewMade& m : made) {
+    py::dict d;
+    d["path"] = m.path;
+    d["samples"] = m.samples;
+    d["per_source"] = m.per_source;
+    out.append(d);
+  }
+  return out;
+}
+
+py::list PySplit(const std::string& src, const std::string& out, const std::string& ratios,
+                 const std::string& by_prefix, uint64_t seed, bool stratify,
+                 const std::string& label_field, bool sync, const std::string& call) {
+  SplitOptions o;
+  if (ratios.empty() == by_prefix.empty()) {
+    Check(Status::InvalidArgument("give ratios (e.g. train=0.8,val=0.1,test=0.1) or by_prefix "
+                                  "(e.g. training=train,testing=test), not both"));
+  }
+  if (!ratios.empty()) {
+    o.parts = Take(ParseSplitRatios(ratios));
+  } else {
+    o.by_prefix = true;
+    o.parts = Take(ParseSplitPrefixes(by_prefix));
+  }
+  o.seed = seed;
+  o.stratify = stratify;
+  o.label_field = label_field;
+  o.sync = sync;
+  o.recipe_json = PyRecipe(call);
+  py::gil_scoped_release release;
+  auto v = Take(View::Open(src));
+  SplitResult r = Take(Split(*v, out, o));
+  py::gil_scoped_acquire acquire;
+  return MadeList(r.views);
+}
+
+py::dict PySelect(const std::string& src, const std::string& out,
+                  const std::vector<std::string>& labels, const std::string& keys_file,
+                  const std::string& glob, const std::string& label_field, bool sync,
+                  const std::string& call) {
+  SelectOptions o;
+  o.labels = labels;
+  o.keys_file = keys_file;
+  o.glob = glob;
+  o.label_field = label_field;
+  o.sync = sync;
+  o.recipe_json = PyRecipe(call);
+  if (o.labels.empty() && o.keys_file.empty() && o.glob.empty()) {
+    Check(Status::InvalidArgument("say what to select: labels, keys or glob"));
+  }
+  py::gil_scoped_release release;
+  auto v = Take(View::Open(src));
+  ViewMade m = Take(Select(*v, out, o));
+  py::gil_scoped_acquire acquire;
+  return MadeList({m})[0];
+}
+
+py::list PyMix(const std::vector<std::string>& parts, const std::string& out, uint64_t seed,
+               bool replace, uint64_t size, const std::string& sweep, bool sync,
+               const std::string& call) {
+  MixOptions o;
+  o.seed = seed;
+  o.replace = replace;
+  o.size = size;
+  o.sync = sync;
+  o.recipe_json = PyRecipe(call);
+  std::vector<std::unique_ptr<View>> views;
+  py::gil_scoped_release release;
+  for (const std::string& spec : parts) {
+    std::string path;
+    MixPart part = Take(ParseMixPart(spec, &path));
+    auto v = View::Open(path);
+    if (!v.ok()) Check(v.status().WithPrefix("mix part '" + part.name + "' (" + path + ")"));
+    part.source = v->get();
+    views.push_back(std::move(*v));
+    o.parts.push_back(std::move(part));
+  }
+  std::vector<ViewMade> made;
+  if (!sweep.empty()) {
+    MixSweepSpec s = Take(ParseMixSweep(sweep));
+    made = Take(MixSweep(o, s.part, s.start, s.stop, s.step, out));
+  } else {
+    made.push_back(Take(Mix(o, out)));
+  }
+  py::gil_scoped_acquire acquire;
+  return MadeList(made);
+}
+
+py::dict PyShuffle(const std::string& src, const std::string& out, uint64_t seed,
+                   const std::string& interleave_by, bool view, const std::string& format,
+                   py::object shard_size, uint64_t shard_samples, py::object memory,
+                   const std::string& temp_dir, bool force, bool sync, const std::string& call) {
+  ShuffleOptions o;
+  o.seed = seed;
+  o.interleave_by = interleave_by;
+  o.shard_size = SizeArg(shard_size, "shard_size");
+  o.shard_samples = shard_samples;
+  o.memory = SizeArg(memory, "memory");
+  o.temp_dir = temp_dir;
+  o.force = force;
+  o.sync = sync;
+  o.recipe_json = PyRecipe(call);
+  py::gil_scoped_release release;
+  auto v = Take(View::Open(src));
+  o.format = format.empty() ? SourceShardFormat(*v) : Take(ParseFormat(format));
+  if (view) {
+    ViewMade m = Take(ShuffleView(*v, out, o));
+    py::gil_scoped_acquire acquire;
+    return MadeList({m})[0];
+  }
+  ShuffleResult r = Take(Shuffle(*v, out, o));
+  py::gil_scoped_acquire acquire;
+  py::dict d;
+  d["path"] = out;
+  d["samples"] = r.samples;
+  d["shards"] = r.shards;
+  d["bytes"] = r.bytes_out;
+  d["temp_bytes"] = r.temp_bytes;
+  d["resumed_samples"] = r.resumed_samples;
+  d["already_complete"] = r.already_complete;
+  return d;
+}
+
+py::dict PyPack(const std::vector<std::string>& sources, const std::string& out,
+                const std::string& format, py::object shard_size, uint64_t shard_samples,
+                bool label_from_dir, int jobs, bool sync) {
+  PackOptions o;
+  o.format = Take(ParseFormat(format));
+  o.shard_size = SizeArg(shard_size, "shard_size");
+  o.shard_samples = shard_samples;
+  o.label_from_dir = label_from_dir;
+  o.jobs = jobs > 0 ? jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  o.sync = sync;
+  py::gil_scoped_release release;
+  PackResult r = Take(Pack(sources, out, o));
+  py::gil_scoped_acquire acquire;
+  py::dict d;
+  d["path"] = out;
+  d["samples"] = r.samples;
+  d["shards"] = r.shards;
+  d["bytes"] = r.bytes_out;
+  d["resumed_samples"] = r.resumed_samples;
+  d["already_complete"] = r.already_complete;
+  return d;
+}
+
+// The uniform order of n samples for `seed` (shuffle's, docs/shuffle.md).
+py::array_t<uint64_t> UniformOrder(uint64_t n, uint64_t seed) {
+  std::vector<uint64_t> order;
+  {
+    py::gil_scoped_release release;
+    ShuffleOptions o;
+    o.seed = seed;
+    order = Take(ShuffleOrder(n, {}, o));
+  }
+  py::array_t<uint64_t> a(static_cast<py::ssize_t>(order.size()));
+  std::memcpy(a.mutable_data(), order.data(), order.size() * sizeof(uint64_t));
+  return a;
+}
+
+py::array DecodeOne(py::buffer data) {
+  py::buffer_info b = data.request();
+  Result<Image> img = [&] {
+    py::gil_scoped_release release;
+    return DecodeImage(std::string_view(static_cast<const char*>(b.ptr), b.size * b.itemsize));
+  }();
+  return ImageArray(Take(std::move(img)));
+}
+
+}  // namespace
+}  // namespace shardset::python
+
+using namespace shardset;          // NOLINT: the module body names many of them
+using namespace shardset::python;  // NOLINT
+
+PYBIND11_MODULE(_shardset, m) {
+  m.doc() = "shardset's C++ core (use the shardset package, not this module)";
+  PyObject* base = MakeError(m, "Error", PyExc_RuntimeError, {},
+                             "Base of every shardset error; the message names the file, the "
+                             "sample and what to do.");
+  g_errors[static_cast<int>(Status::Code::kNotFound)] = MakeError(
+      m, "NotFoundError", base, {PyExc_KeyError, PyExc_FileNotFoundError},
+      "A file, key, ordinal or field that does not exist.");
+  g_errors[static_cast<int>(Status::Code::kCorruption)] =
+      MakeError(m, "CorruptionError", base, {}, "Bytes that fail their checksum or structure.");
+  g_errors[static_cast<int>(Status::Code::kInvalidArgument)] = MakeError(
+      m, "InvalidArgumentError", base, {PyExc_ValueError}, "A malformed request.");
+  g_errors[static_cast<int>(Status::Code::kIOError)] = MakeError(
+      m, "StorageError", base, {PyExc_OSError}, "The operating system refused (permission, "
+      "disk full, ...).");
+  g_errors[static_cast<int>(Status::Code::kNotSupported)] = MakeError(
+      m, "NotSupportedError", base, {}, "A valid request this format or build cannot serve.");
+  g_errors[static_cast<int>(Status::Code::kAlreadyExists)] = MakeError(
+      m, "AlreadyExistsError", base, {PyExc_FileExistsError}, "Refusing to overwrite.");
+  g_errors[static_cast<int>(Status::Code::kResourceExhausted)] = MakeError(
+      m, "ResourceExhaustedError", base, {}, "An input exceeds a configured bound.");
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const StatusError& e) {
+      const int code = static_cast<int>(e.status.code());
+      PyObject* cls = code > 0 && code < 8 && g_errors[code] ? g_errors[code] : g_errors[0];
+      PyErr_SetString(cls ? cls : PyExc_RuntimeError, e.status.message().c_str());
+    }
+  });
+  g_errors[0] = base;
+
+  py::class_<PyDataset>(m, "_Dataset")
+      .def(py::init<std::vector<std::string>, bool>(), py::arg("targets"),
+           py::arg("verify_checksums") = true)
+      .def("__len__", &PyDataset::size)
+      .def("read", [](py::object self, long long i) { return self.cast<PyDataset&>().Read(self, i); })
+      .def("read_batch",
+           [](py::object self, const std::vector<long long>& positions,
+              const std::vector<std::string>& decode, int threads) {
+             return self.cast<PyDataset&>().ReadBatch(self, positions, decode, threads);
+           },
+           py::arg("positions"), py::arg("decode") = std::vector<std::string>{},
+           py::arg("threads") = 1)
+      .def("find", &PyDataset::Find)
+      .def("key", &PyDataset::Key)
+      .def("info", &PyDataset::Info)
+      .def("verify", &PyDataset::Verify);
+
+  py::class_<PyWriter>(m, "_Writer")
+      .def(py::init<const std::string&, const std::string&, py::object, uint64_t, bool, bool, bool,
+                    int, int>(),
+           py::arg("path"), py::arg("format"), py::arg("shard_size"), py::arg("shard_samples"),
+           py::arg("resume"), py::arg("overwrite"), py::arg("sync"), py::arg("zip_deflate"),
+           py::arg("gzip_level"))
+      .def("write", &PyWriter::Write)
+      .def("flush", &PyWriter::Flush)
+      .def("close", &PyWriter::Close)
+      .def_property_readonly("samples", &PyWriter::samples)
+      .def_property_readonly("resumed", &PyWriter::resumed)
+      .def_property_readonly("shards", &PyWriter::shards)
+      .def_property_readonly("path", &PyWriter::path);
+
+  m.def("split", &PySplit);
+  m.def("select", &PySelect);
+  m.def("mix", &PyMix);
+  m.def("shuffle", &PyShuffle);
+  m.def("pack", &PyPack);
+  m.def("uniform_order", &UniformOrder, py::arg("n"), py::arg("seed"));
+  m.def("decode_image", &DecodeOne, py::arg("data"));
+}
