@@ -18,6 +18,7 @@
 #include "shardset/shuffle.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,25 +59,80 @@ constexpr std::string_view kTempDirName = ".shardset-shuffle-tmp";
 // A sample in a slice: u64 pos, u32 key size, u32 field count, the key, then
 // per field u32 name size, u8 flags, u64 data size, name, data. Little-endian
 // (the temporary files never leave this machine or this run).
-void AppendRecord(uint64_t pos, const Sample& s, std::string* out) {
-  PutFixed64(out, pos);
-  PutFixed32(out, static_cast<uint32_t>(s.key.size()));
-  PutFixed32(out, static_cast<uint32_t>(s.fields.size()));
-  out->append(s.key);
-  for (const Field& f : s.fields) {
-    PutFixed32(out, static_cast<uint32_t>(f.name.size()));
-    out->push_back(static_cast<char>(f.flags));
-    PutFixed64(out, f.data.size());
-    out->append(f.name);
-    out->append(f.data);
-  }
-}
-
 uint64_t RecordSize(const Sample& s) {
   uint64_t n = 16 + s.key.size();
   for (const Field& f : s.fields) n += 13 + f.name.size() + f.data.size();
   return n;
 }
+
+// Writes the record of `s` (RecordSize(s) bytes) at `dst`.
+void EncodeRecord(uint64_t pos, const Sample& s, char* dst) {
+  EncodeFixed64(dst, pos);
+  EncodeFixed32(dst + 8, static_cast<uint32_t>(s.key.size()));
+  EncodeFixed32(dst + 12, static_cast<uint32_t>(s.fields.size()));
+  dst += 16;
+  std::memcpy(dst, s.key.data(), s.key.size());
+  dst += s.key.size();
+  for (const Field& f : s.fields) {
+    EncodeFixed32(dst, static_cast<uint32_t>(f.name.size()));
+    dst[4] = static_cast<char>(f.flags);
+    EncodeFixed64(dst + 5, f.data.size());
+    dst += 13;
+    std::memcpy(dst, f.name.data(), f.name.size());
+    dst += f.name.size();
+    std::memcpy(dst, f.data.data(), f.data.size());
+    dst += f.data.size();
+  }
+}
+
+// Bytes in pages of their own (an anonymous mapping), returned to the system
+// the moment the Block goes. Heap blocks of these sizes would stay in the
+// process after being freed (glibc keeps them for reuse once its mmap
+// threshold has grown), and resident memory would stop following --memory.
+class Block {
+ public:
+  Block() = default;
+  static Result<Block> Allocate(uint64_t capacity) {
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    Block b;
+    b.capacity_ = std::max<uint64_t>(page, (capacity + page - 1) / page * page);
+    void* p =
+        ::mmap(nullptr, b.capacity_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      return Status::ResourceExhausted(
+          fmt::format("cannot map {} of memory for the shuffle ({}); lower --memory",
+                      FormatBytes(b.capacity_), std::strerror(errno)));
+    }
+    b.data_ = static_cast<char*>(p);
+    return b;
+  }
+  ~Block() {
+    if (data_) ::munmap(data_, capacity_);
+  }
+  Block(Block&& o) noexcept { *this = std::move(o); }
+  Block& operator=(Block&& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    std::swap(capacity_, o.capacity_);
+    return *this;
+  }
+
+  uint64_t size() const { return size_; }
+  uint64_t capacity() const { return capacity_; }
+  uint64_t room() const { return capacity_ - size_; }
+  std::string_view view() const { return {data_, size_}; }
+  // `n` more bytes at the end (n <= room()), to be written by the caller.
+  char* Extend(uint64_t n) {
+    assert(n <= room());
+    char* p = data_ + size_;
+    size_ += n;
+    return p;
+  }
+
+ private:
+  char* data_ = nullptr;
+  uint64_t size_ = 0, capacity_ = 0;
+};
 
 // Parses the record at `data`; returns its size, 0 when damaged.
 uint64_t ParseRecord(std::string_view data, uint64_t* pos, InputSample* out,
@@ -147,7 +203,7 @@ class TempDir {
 // at once), and no record straddles two chunks, so each chunk is parsed on
 // its own. Chunks are counted by capacity.
 struct Slice {
-  std::vector<std::string> chunks;
+  std::vector<Block> chunks;
   uint64_t held = 0;  // capacity of the chunks
   int fd = -1;
   uint64_t file_bytes = 0;
@@ -349,8 +405,9 @@ class Shuffler {
       const uint32_t s = plan_.SliceOf(pos);
       if (s < first_slice_) continue;
       SHARDSET_RETURN_IF_ERROR(src_.Read(pos, &sample));
-      SHARDSET_ASSIGN_OR_RETURN(std::string * chunk, Room(s, RecordSize(sample)));
-      AppendRecord(pos, sample, chunk);
+      const uint64_t size = RecordSize(sample);
+      SHARDSET_ASSIGN_OR_RETURN(Block * chunk, Room(s, size));
+      EncodeRecord(pos, sample, chunk->Extend(size));
       ++slices_[s].records;
       if (o_.progress && (pos % 1024 == 0 || pos + 1 == n)) {
         o_.progress({"scatter", pos + 1, n});
@@ -363,10 +420,9 @@ class Shuffler {
   // it has room, else a new one within the budget (other slices' chunks go
   // to their files first, then this slice's). A record larger than the
   // budget still gets a chunk of its own.
-  Result<std::string*> Room(uint32_t s, uint64_t bytes) {
+  Result<Block*> Room(uint32_t s, uint64_t bytes) {
     Slice& slice = slices_[s];
-    if (!slice.chunks.empty() &&
-        slice.chunks.back().size() + bytes <= slice.chunks.back().capacity()) {
+    if (!slice.chunks.empty() && slice.chunks.back().room() >= bytes) {
       return &slice.chunks.back();
     }
     const uint64_t cap = std::max(chunk_, bytes);
@@ -376,11 +432,10 @@ class Shuffler {
       SHARDSET_RETURN_IF_ERROR(Flush(other));
     }
     if (buffered_ + cap > budget_ && !slice.chunks.empty()) SHARDSET_RETURN_IF_ERROR(Flush(s));
-    slice.chunks.emplace_back();
-    slice.chunks.back().reserve(cap);
-    const uint64_t held = slice.chunks.back().capacity();
-    slice.held += held;
-    buffered_ += held;
+    SHARDSET_ASSIGN_OR_RETURN(Block chunk, Block::Allocate(cap));
+    slice.held += chunk.capacity();
+    buffered_ += chunk.capacity();
+    slice.chunks.push_back(std::move(chunk));
     return &slice.chunks.back();
   }
 
@@ -412,8 +467,8 @@ class Shuffler {
             errno);
       }
     }
-    for (const std::string& chunk : slice.chunks) {
-      SHARDSET_RETURN_IF_ERROR(WriteAll(slice.fd, chunk, SlicePath(s)));
+    for (const Block& chunk : slice.chunks) {
+      SHARDSET_RETURN_IF_ERROR(WriteAll(slice.fd, chunk.view(), SlicePath(s)));
       slice.file_bytes += chunk.size();
       temp_bytes_ += chunk.size();
     }
@@ -426,7 +481,7 @@ class Shuffler {
     assert(buffered_ >= slice->held);
     buffered_ -= slice->held;
     slice->held = 0;
-    std::vector<std::string>().swap(slice->chunks);
+    std::vector<Block>().swap(slice->chunks);
   }
 
   std::string SlicePath(uint32_t s) const {
@@ -454,19 +509,20 @@ class Shuffler {
       ++result_->spilled_groups;
       SHARDSET_RETURN_IF_ERROR(Flush(s));
     }
-    std::string file_part;
+    Block file_part;
     std::vector<uint64_t> positions, offsets;
     std::vector<std::string_view> records;
     positions.reserve(slice.records);
     if (in_memory) {
       records.reserve(slice.records);
       if (slice.file_bytes > 0) {
-        file_part.resize(slice.file_bytes);
-        SHARDSET_RETURN_IF_ERROR(PreadAll(slice.fd, 0, &file_part, SlicePath(s)));
-        SHARDSET_RETURN_IF_ERROR(SplitRecords(s, file_part, &positions, &records));
+        SHARDSET_ASSIGN_OR_RETURN(file_part, Block::Allocate(slice.file_bytes));
+        SHARDSET_RETURN_IF_ERROR(PreadAll(slice.fd, 0, file_part.Extend(slice.file_bytes),
+                                          slice.file_bytes, SlicePath(s)));
+        SHARDSET_RETURN_IF_ERROR(SplitRecords(s, file_part.view(), &positions, &records));
       }
-      for (const std::string& chunk : slice.chunks) {
-        SHARDSET_RETURN_IF_ERROR(SplitRecords(s, chunk, &positions, &records));
+      for (const Block& chunk : slice.chunks) {
+        SHARDSET_RETURN_IF_ERROR(SplitRecords(s, chunk.view(), &positions, &records));
       }
     } else {
       offsets.reserve(slice.records + 1);
@@ -483,7 +539,8 @@ class Shuffler {
         rec = records[r];
       } else {
         one.resize(offsets[r + 1] - offsets[r]);
-        SHARDSET_RETURN_IF_ERROR(PreadAll(slice.fd, offsets[r], &one, SlicePath(s)));
+        SHARDSET_RETURN_IF_ERROR(
+            PreadAll(slice.fd, offsets[r], one.data(), one.size(), SlicePath(s)));
         rec = one;
       }
       uint64_t pos = 0, source_bytes = 0;
@@ -538,8 +595,8 @@ class Shuffler {
       uint64_t pos = 0, size = 0;
       SHARDSET_RETURN_IF_ERROR(RecordSizeAt(slice.fd, at, end, &pos, &size, &head, s));
       if (size == 0) {
-        return Status::Corruption(fmt::format("{}: temporary file is damaged at byte {}",
-                                              SlicePath(s), at));
+        return Status::Corruption(
+            fmt::format("{}: temporary file is damaged at byte {}", SlicePath(s), at));
       }
       positions->push_back(pos);
       offsets->push_back(at);
@@ -553,24 +610,24 @@ class Shuffler {
   Status RecordSizeAt(int fd, uint64_t at, uint64_t end, uint64_t* pos, uint64_t* size,
                       std::string* head, uint32_t s) {
     head->resize(16);
-    SHARDSET_RETURN_IF_ERROR(PreadAll(fd, at, head, SlicePath(s)));
+    SHARDSET_RETURN_IF_ERROR(PreadAll(fd, at, head->data(), 16, SlicePath(s)));
     *pos = DecodeFixed64(head->data());
     const uint32_t key_size = DecodeFixed32(head->data() + 8);
     const uint32_t nfields = DecodeFixed32(head->data() + 12);
     uint64_t p = at + 16 + key_size;
     for (uint32_t i = 0; i < nfields && p + 13 <= end; ++i) {
       head->resize(13);
-      SHARDSET_RETURN_IF_ERROR(PreadAll(fd, p, head, SlicePath(s)));
+      SHARDSET_RETURN_IF_ERROR(PreadAll(fd, p, head->data(), 13, SlicePath(s)));
       p += 13 + DecodeFixed32(head->data()) + DecodeFixed64(head->data() + 5);
     }
     *size = p <= end ? p - at : 0;
     return Status::OK();
   }
 
-  static Status PreadAll(int fd, uint64_t offset, std::string* out, const std::string& path) {
-    size_t done = 0;
-    while (done < out->size()) {
-      ssize_t r = ::pread(fd, out->data() + done, out->size() - done, offset + done);
+  static Status PreadAll(int fd, uint64_t offset, char* dst, uint64_t n, const std::string& path) {
+    uint64_t done = 0;
+    while (done < n) {
+      ssize_t r = ::pread(fd, dst + done, n - done, offset + done);
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) {
         return Status::FromErrno(fmt::format("{}: cannot read temporary file", path),
