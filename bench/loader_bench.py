@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 
+import warnings
+
 import numpy as np
 
 
@@ -160,6 +162,9 @@ def one_epoch(make, work, workers, batch, decode):
 
 def run(args):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # torch.from_numpy of a read-only array (PIL's, webdataset's) warns once
+    # per process; the arrays are not written to.
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     names = list(LOADERS) if not args.only else args.only.split(",")
     results = {}
     # Rounds of one epoch per loader, the order rotated each round: a drifting

@@ -91,6 +91,8 @@ class Results:
             out += views_problems(self)
         if "shuffle" in self.parts:
             out += shuffle_problems(self)
+        if "loader" in self.parts:
+            out += loader_problems(self)
         if "core" not in self.parts:
             return out
         for c in self.corpora:
@@ -1495,6 +1497,86 @@ def parse_size(text):
     return int(text)
 
 
+# ---- loading (issue 6, acceptance 2 and 6) -------------------------------------
+
+LOADER_TITLE = "## Loading"
+
+
+def loader_problems(res):
+    j = load_json(f"{res.d}/loader.json")
+    if not j:
+        return ["loader: no results (loader.json)"]
+    out = []
+    for name, r in j["loaders"].items():
+        if "error" in r:
+            out.append(f"loader: {name}: {r['error']}")
+        elif r["samples"] != 60000 and res.machine.get("mode") != "short":
+            out.append(f"loader: {name} yielded {r['samples']} samples, not 60,000")
+    for order in ("uniform", "none"):
+        if not read_jsonl(f"{res.d}/train-{order}.jsonl"):
+            out.append(f"loader: no training results for --order {order}")
+    return out
+
+
+def read_jsonl(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def section_loader(res):
+    m = res.machine
+    short = m.get("mode") == "short"
+    j = load_json(f"{res.d}/loader.json") or {"loaders": {}}
+    out = [LOADER_TITLE, "",
+           f"Issue 6, acceptance 2 and 6: PyTorch reading the 60,000 Fashion-MNIST training PNGs, one epoch per "
+           f"loader, shuffled, `DataLoader(num_workers={j.get('workers', '?')})`, batches of {j.get('batch', '?')}, "
+           f"median of {j.get('reps', '?')} epoch(s) each (`bench/loader_bench.py`; rounds rotate the order of the "
+           f"loaders). Each reads its own format of the same PNGs: shardset a native dataset, ImageFolder the PNG "
+           f"tree, WebDataset the tar shards `shardset pack --format tar` writes (16 of 3,750 samples), MosaicML "
+           f"Streaming MDS shards its `MDSWriter` wrote. \"bytes\": the PNG bytes and the label; \"decoded\": a "
+           f"uint8 image tensor and an int64 label per sample (PIL for the peers, libspng in C++ for shardset). The "
+           f"time includes starting the workers. One run of `bench/run.sh{' --short' if short else ''}"
+           f"{' --only loader' if res.parts == ['loader'] else ''}` on {m.get('date', '?')} (load average "
+           f"{m.get('load_start', '?')} at the start, {m.get('load_end', '?')} at the end; source "
+           f"{m.get('commit', '?')}).", ""]
+    loaders = j["loaders"]
+    ref = loaders.get("torchvision ImageFolder, decoded", {}).get("samples_per_s")
+    out += ["### Loading: summary", "", "| loader | samples/s | epoch | vs ImageFolder |", "| --- | --- | --- | --- |"]
+    for name, r in loaders.items():
+        if "error" in r:
+            out.append(f"| {name} | failed: {r['error'][:120]} | | |")
+            continue
+        ratio = f"{r['samples_per_s'] / ref:.1f}x" if ref else "-"
+        out.append(f"| {name} | {r['samples_per_s']:,.0f} | {fmt_s(r['median'])} s | {ratio} |")
+    out.append("")
+    runs = {o: read_jsonl(f"{res.d}/train-{o}.jsonl") for o in ("uniform", "none")}
+    if any(runs.values()):
+        out += ["### Loading: the example CNN, shuffled and not", "",
+                "`python/examples/train_fashion_mnist.py` (two conv layers, CPU, Adam, batches of 64, 2 DataLoader "
+                "workers decoding PNGs in C++), test accuracy on the 10,000 test images after each epoch, "
+                "reading the training shards in a fresh uniformly random order per epoch (`--order uniform`) and "
+                "in their stored order, sorted by label as `pack` of the class folders leaves them (`--order none`: "
+                "seed 001's unshuffled stream).", "",
+                "| epoch | uniform: test accuracy | train loss | samples/s | stored order: test accuracy | train loss |",
+                "| --- | --- | --- | --- | --- | --- |"]
+        for e in range(max(len(v) for v in runs.values())):
+            u = runs["uniform"][e] if e < len(runs["uniform"]) else {}
+            n = runs["none"][e] if e < len(runs["none"]) else {}
+            out.append(f"| {e + 1} | {u.get('test_accuracy', 0) * 100:.2f}% | {u.get('train_loss', 0):.3f} | "
+                       f"{u.get('samples_per_s', 0):,.0f} | {n.get('test_accuracy', 0) * 100:.2f}% | "
+                       f"{n.get('train_loss', 0):.3f} |")
+        out.append("")
+    log = f"{res.d}/commands-loader.log"
+    if os.path.exists(log):
+        w = m.get("workdir", "")
+        with open(log, encoding="utf-8") as f:
+            cmds = [l.rstrip("\n").replace(w, "$W") if w else l.rstrip("\n") for l in f]
+        out += ["### Loading: commands, exactly as run", "", "```sh"] + cmds + ["```", ""]
+    return out
+
+
 def splice_section(old_text, title, section_lines, anchors=("## Profile", "## Corpora", "## Machine")):
     """old_text with its section `title` replaced by section_lines (or
     inserted before the first of `anchors` found)."""
@@ -1531,6 +1613,8 @@ def main():
             print(splice_section(old, VIEWS_TITLE, section_views(res)), end="")
         elif res.parts == ["shuffle"]:
             print(splice_section(old, SHUFFLE_TITLE, section_shuffle(res)), end="")
+        elif res.parts == ["loader"]:
+            print(splice_section(old, LOADER_TITLE, section_loader(res)), end="")
         else:
             print(splice_archives(old, section_archives(res)), end="")
     else:
@@ -1551,6 +1635,8 @@ def main():
             sections.append(section_views)
         if "shuffle" in res.parts:
             sections.append(section_shuffle)
+        if "loader" in res.parts:
+            sections.append(section_loader)
         if "core" in res.parts:
             sections += [section_profile, section_corpora]
         sections += [section_machine, section_commands]

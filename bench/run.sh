@@ -10,9 +10,11 @@
 #                    (tar.gz, zip and tsv read in place, next to tar, bsdtar and
 #                    Python), views (mix, split and read-back of a 10M-entry view;
 #                    views vs symlink trees) or shuffle (200,000 small and 5 GiB of
-#                    large samples, next to a copy and seed 001's divide-and-merge);
-#                    --only archives|views|shuffle rewrites only its section of an
-#                    existing results file
+#                    large samples, next to a copy and seed 001's divide-and-merge)
+#                    or loader (PyTorch loading of Fashion-MNIST next to ImageFolder,
+#                    WebDataset and MosaicML Streaming; the example CNN shuffled and
+#                    not); --only archives|views|shuffle|loader rewrites only its
+#                    section of an existing results file
 #   --out FILE       where to write the results (default as above)
 #   --workdir DIR    build the corpora and outputs here instead of a fresh temp folder
 #                    (corpora already there with the same parameters are reused)
@@ -54,9 +56,9 @@ while [ $# -gt 0 ]; do
 done
 
 case "$only" in
-  "") parts="core archives views shuffle" ;;
-  core|archives|views|shuffle) parts=$only ;;
-  *) echo "bench/run.sh: --only takes core, archives, views or shuffle, not '$only'" >&2; exit 2 ;;
+  "") parts="core archives views shuffle loader" ;;
+  core|archives|views|shuffle|loader) parts=$only ;;
+  *) echo "bench/run.sh: --only takes core, archives, views, shuffle or loader, not '$only'" >&2; exit 2 ;;
 esac
 has_part() { case " $parts " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
@@ -268,7 +270,7 @@ if has_part core || has_part archives || has_part shuffle; then
     --min-size "$small_min" --max-size "$small_max" --seed "$small_seed" "$W/corpus/small"
   corpora=(small)
 fi
-if has_part core || has_part views; then
+if has_part core || has_part views || has_part loader; then
   if [ "$fmnist_limit" -gt 0 ]; then
     make_corpus fmnist "limit=$fmnist_limit" "$build_dir/fashion_mnist_png" --limit "$fmnist_limit" "$W/corpus/fmnist"
   else
@@ -775,11 +777,34 @@ if has_part shuffle; then
   cmdlog=$R/commands.log
 fi
 
+# ---- loader: PyTorch loading next to ImageFolder, WebDataset, MosaicML ---------
+if has_part loader; then
+  cmdlog=$R/commands-loader.log
+  run bash "$repo/scripts/python-env.sh" --bench >&2
+  vpy=${SHARDSET_VENV:-$repo/.venv}/bin/python
+  lw=$W/corpus/loader
+  if [ "$mode" = short ]; then loader_reps=1; loader_epochs=1; else loader_reps=3; loader_epochs=2; fi
+  log "loader: inputs (native dataset, WebDataset tars, MDS shards of Fashion-MNIST training)"
+  run "$vpy" "$repo/bench/loader_bench.py" prepare "$W/corpus/fmnist" "$lw" --shardset "$ss" >&2
+  log "loader: one epoch per loader, $loader_reps round(s)"
+  run "$vpy" "$repo/bench/loader_bench.py" run "$lw" --out "$R/loader.json" --workers 2 \
+    --batch 256 --reps "$loader_reps" >&2
+  # The example CNN, shuffled per epoch and in the stored (label-sorted) order.
+  run "$ss" pack "$W/corpus/fmnist/testing" -o "$lw/test" --label-from-dir -q --no-sync
+  for order in uniform none; do
+    log "loader: train_fashion_mnist.py --order $order, $loader_epochs epoch(s)"
+    run "$vpy" "$repo/python/examples/train_fashion_mnist.py" --train "$lw/native" --test "$lw/test" \
+      --epochs "$loader_epochs" --workers 2 --order "$order" >"$R/train-$order.jsonl"
+  done
+  cmdlog=$R/commands.log
+fi
+
 echo "load_end	$(cut -d' ' -f1-3 /proc/loadavg)" >>"$R/machine.tsv"
 
 # ---- report -----------------------------------------------------------------
 status=0
-if { [ "$parts" = archives ] || [ "$parts" = views ] || [ "$parts" = shuffle ]; } && [ -f "$out" ]; then
+if { [ "$parts" = archives ] || [ "$parts" = views ] || [ "$parts" = shuffle ] ||
+     [ "$parts" = loader ]; } && [ -f "$out" ]; then
   # Only the archives or the views ran: their section replaces the one in the
   # results file, whose other sections stay as an earlier run wrote them.
   python3 "$repo/bench/report.py" --splice "$out" "$R" >"$out.tmp" || status=$?
@@ -795,6 +820,7 @@ else
   sed -n '/^### Archives: summary/,/^### /p' "$out" | sed '$d'
   sed -n '/^### Views: summary/,/^### /p' "$out" | sed '$d'
   sed -n '/^### Shuffle: summary/,/^### /p' "$out" | sed '$d'
+  sed -n '/^### Loading: summary/,/^### /p' "$out" | sed '$d'
 fi
 [ "$status" = 0 ] || echo "bench/run.sh: some results are missing or failed (see $out)" >&2
 exit "$status"

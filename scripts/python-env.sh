@@ -4,8 +4,13 @@
 # CUDA build) and pip-installs the rest, then `pip install .` of this checkout.
 # Idempotent: quick and quiet when everything is there (the extension is
 # rebuilt incrementally in build/python).
+#   --bench         also the benchmark peers (bench/run.sh --only loader):
+#                   webdataset, and MosaicML Streaming without its declared
+#                   dependencies (they pin PyPI's torch) plus what it imports
 #   SHARDSET_VENV   where the venv goes (default .venv)
 set -euo pipefail
+bench=0
+[ "${1:-}" = --bench ] && bench=1
 cd "$(dirname "$0")/.."
 VENV=${SHARDSET_VENV:-.venv}
 if [ ! -x "$VENV/bin/python" ]; then
@@ -16,5 +21,12 @@ PY=$VENV/bin/python
 if ! "$PY" -c 'import scikit_build_core, pybind11' 2>/dev/null; then
   "$PY" -m pip install -q --disable-pip-version-check 'scikit-build-core>=0.8' 'pybind11>=2.10'
 fi
-"$PY" -m pip install -q --disable-pip-version-check --no-build-isolation . 
-"$PY" -c 'import shardset, shardset.torch' 
+"$PY" -m pip install -q --disable-pip-version-check --no-build-isolation .
+"$PY" -c 'import shardset, shardset.torch'
+if [ "$bench" = 1 ] && ! "$PY" -c 'import webdataset, streaming' 2>/dev/null; then
+  "$PY" -m pip install -q --disable-pip-version-check 'webdataset==1.0.2'
+  "$PY" -m pip install -q --disable-pip-version-check --no-deps 'mosaicml-streaming==0.13.0'
+  "$PY" -m pip install -q --disable-pip-version-check 'transformers>=4.21.3,<5' 'xxhash>=3,<4' \
+    zstd python-snappy brotli catalogue tqdm
+  "$PY" -c 'import webdataset, streaming'
+fi
