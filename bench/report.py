@@ -959,16 +959,35 @@ def views_problems(res):
     return out
 
 
-def views_commands(res):
+def logged_commands(res, name):
+    """The commands a part ran (commands-NAME.log) with the temp folder as $W;
+    of a hyperfine call made once per round, the first round's."""
     w = res.machine.get("workdir", "")
+    log = f"{res.d}/commands-{name}.log"
     lines = []
-    log = f"{res.d}/commands-views.log"
-    if os.path.exists(log):
-        with open(log, encoding="utf-8") as f:
-            lines = [l.rstrip("\n") for l in f]
-    if w:
-        lines = [l.replace(w, "$W") for l in lines]
+    if not os.path.exists(log):
+        return lines
+    with open(log, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            m = re.search(r"hyperfine-([\w-]+)-(\d+)\.json", line)
+            if line.startswith("hyperfine ") and m and m.group(2) != "1":
+                continue
+            lines.append(line.replace(w, "$W") if w else line)
+            if line.startswith("hyperfine ") and m:
+                lines.append("# ...and the same for the other rounds (--warmup 0, reverse order in even rounds)")
     return lines
+
+
+def run_note(res, part):
+    """"One run of `bench/run.sh ...` on DATE (load ...; source ...)": when and
+    how a part's numbers were taken."""
+    m = res.machine
+    cmd = "bench/run.sh" + (" --short" if m.get("mode") == "short" else "")
+    if res.parts == [part]:
+        cmd += f" --only {part}"
+    return (f"One run of `{cmd}` on {m.get('date', '?')} (load average {m.get('load_start', '?')} at the "
+            f"start, {m.get('load_end', '?')} at the end; source {m.get('commit', '?')})")
 
 
 def fmt_si(n):
@@ -981,10 +1000,7 @@ def section_views(res):
     short = m.get("mode") == "short"
     out = [VIEWS_TITLE, "",
            f"Issue 4, acceptance 6: views (a file that selects samples from datasets) at 10 million entries, and "
-           f"next to the symlink trees seed 000 built instead. One run of `bench/run.sh{' --short' if short else ''}"
-           f"{' --only views' if res.parts == ['views'] else ''}` on {m.get('date', '?')} (load average "
-           f"{m.get('load_start', '?')} at the start, {m.get('load_end', '?')} at the end; source "
-           f"{m.get('commit', '?')}). Whole commands run under GNU time after a `sync`, "
+           f"next to the symlink trees seed 000 built instead. {run_note(res, 'views')}. Whole commands run under GNU time after a `sync`, "
            f"{v.n('rounds')} run(s) each (median; CPU = user + system); warm page cache. What each row "
            "measures: `bench/README.md`, \"Views\".", ""]
     if short:
@@ -1269,7 +1285,7 @@ def section_views(res):
                            f"{fmt_int(tr['inodes'])} | {fmt_int(tr['apparent_bytes'])} | {fmt_int(tr['disk_bytes'])} |")
         out.append("")
 
-    cmds = views_commands(res)
+    cmds = logged_commands(res, "views")
     if cmds:
         out += ["### Views: commands, exactly as run", "", "```sh"] + cmds + [
             f"# ...each timed command {v.n('rounds')} time(s) in all (the tree commands in reverse order in even "
@@ -1342,23 +1358,6 @@ def shuffle_problems(res):
     return out
 
 
-def shuffle_commands(res):
-    w = res.machine.get("workdir", "")
-    lines = []
-    log = f"{res.d}/commands-shuffle.log"
-    if os.path.exists(log):
-        with open(log, encoding="utf-8") as f:
-            for line in f:
-                line = line.rstrip("\n")
-                m = re.search(r"hyperfine-([\w-]+)-(\d+)\.json", line)
-                if line.startswith("hyperfine ") and m and m.group(2) != "1":
-                    continue
-                lines.append(line.replace(w, "$W") if w else line)
-                if line.startswith("hyperfine ") and m:
-                    lines.append("# ...and the same for the other rounds (--warmup 0, reverse order in even rounds)")
-    return lines
-
-
 def section_shuffle(res):
     sh = Shuffle(res.d)
     m = res.machine
@@ -1367,9 +1366,7 @@ def section_shuffle(res):
            f"Issue 5, acceptance 3 and 4: `shardset shuffle` next to a plain copy of the same bytes (the floor) and "
            f"seed 001's divide-and-merge (GNU tar extracts the label-ordered tar and writes one tar per label "
            f"folder; a script merges them round robin with Python's `tarfile`, as gotorch's `tarball_merge` does). "
-           f"One run of `bench/run.sh{' --short' if short else ''}{' --only shuffle' if res.parts == ['shuffle'] else ''}` "
-           f"on {m.get('date', '?')} (load average {m.get('load_start', '?')} at the start, "
-           f"{m.get('load_end', '?')} at the end; source {m.get('commit', '?')}); hyperfine, "
+           f"{run_note(res, 'shuffle')}; hyperfine, "
            f"{sh.n('rounds')} round(s) of one run per command, medians; warm page cache; nobody fsyncs (shardset "
            "with `--no-sync`, as cp, tar and tarfile do not); the output and temporary files on the same disk. "
            "What each row measures: `bench/README.md`, \"Shuffle\".", ""]
@@ -1483,7 +1480,7 @@ def section_shuffle(res):
                     out.append(f"| {name[len('scan: '):]} | {fmt_s(r['median'])} s | "
                                f"{nbytes / r['median'] / 1e6:,.0f} | {cold_cells} |")
         out.append("")
-    cmds = shuffle_commands(res)
+    cmds = logged_commands(res, "shuffle")
     if cmds:
         out += ["### Shuffle: commands, exactly as run", "", "```sh"] + cmds + ["```", ""]
     return out
@@ -1537,10 +1534,7 @@ def section_loader(res):
            f"tree, WebDataset the tar shards `shardset pack --format tar` writes (16 of 3,750 samples), MosaicML "
            f"Streaming MDS shards its `MDSWriter` wrote. \"bytes\": the PNG bytes and the label; \"decoded\": a "
            f"uint8 image tensor and an int64 label per sample (PIL for the peers, libspng in C++ for shardset). The "
-           f"time includes starting the workers. One run of `bench/run.sh{' --short' if short else ''}"
-           f"{' --only loader' if res.parts == ['loader'] else ''}` on {m.get('date', '?')} (load average "
-           f"{m.get('load_start', '?')} at the start, {m.get('load_end', '?')} at the end; source "
-           f"{m.get('commit', '?')}).", ""]
+           f"time includes starting the workers. {run_note(res, 'loader')}.", ""]
     loaders = j["loaders"]
     ref = loaders.get("torchvision ImageFolder, decoded", {}).get("samples_per_s")
     out += ["### Loading: summary", "", "| loader | samples/s | epoch | vs ImageFolder |", "| --- | --- | --- | --- |"]
@@ -1551,6 +1545,24 @@ def section_loader(res):
         ratio = f"{r['samples_per_s'] / ref:.1f}x" if ref else "-"
         out.append(f"| {name} | {r['samples_per_s']:,.0f} | {fmt_s(r['median'])} s | {ratio} |")
     out.append("")
+    loc = load_json(f"{res.d}/locality.json")
+    if loc:
+        cold = all(e.get("cold") for e in loc["orders"].values())
+        out += ["### Loading: uniform or blocks (the locality trade-off)", "",
+                f"`shardset.torch.IterableDataset` over the small corpus as a native dataset "
+                f"({fmt_int(loc['samples'])} random files of 1-4 KiB in 1,000 folders, stored folder by folder), "
+                f"one epoch of bytes with 2 workers, batches of 256, "
+                f"{'the page cache dropped before each epoch' if cold else 'warm page cache (dropping caches was not allowed)'}"
+                f", median of {loc['reps']}; how shuffled each order is: the share of neighbours from the same "
+                "folder (random: about 0.1%). `blocks`: runs of 4,096 consecutive samples in a random order, "
+                "samples of each 8 runs shuffled together.", "",
+                "| order | epoch | samples/s | same-folder neighbours |", "| --- | --- | --- | --- |"]
+        for order in ("none", "blocks", "uniform"):
+            e = loc["orders"].get(order)
+            if e:
+                out.append(f"| {order} | {fmt_s(e['median'])} s | {e['samples'] / e['median']:,.0f} | "
+                           f"{e['same_folder_neighbours'] * 100:.2f}% |")
+        out.append("")
     runs = {o: read_jsonl(f"{res.d}/train-{o}.jsonl") for o in ("uniform", "none")}
     if any(runs.values()):
         out += ["### Loading: the example CNN, shuffled and not", "",
@@ -1568,11 +1580,8 @@ def section_loader(res):
                        f"{u.get('samples_per_s', 0):,.0f} | {n.get('test_accuracy', 0) * 100:.2f}% | "
                        f"{n.get('train_loss', 0):.3f} |")
         out.append("")
-    log = f"{res.d}/commands-loader.log"
-    if os.path.exists(log):
-        w = m.get("workdir", "")
-        with open(log, encoding="utf-8") as f:
-            cmds = [l.rstrip("\n").replace(w, "$W") if w else l.rstrip("\n") for l in f]
+    cmds = logged_commands(res, "loader")
+    if cmds:
         out += ["### Loading: commands, exactly as run", "", "```sh"] + cmds + ["```", ""]
     return out
 

@@ -264,7 +264,7 @@ make_corpus() {  # name params command...
 }
 small_params="files=$small_files dirs=$small_dirs size=$small_min-$small_max seed=$small_seed"
 corpora=()
-if has_part core || has_part archives || has_part shuffle; then
+if has_part core || has_part archives || has_part shuffle || has_part loader; then
   make_corpus small "$small_params" \
     "$build_dir/shardset_bench_corpus" --files "$small_files" --dirs "$small_dirs" \
     --min-size "$small_min" --max-size "$small_max" --seed "$small_seed" "$W/corpus/small"
@@ -789,6 +789,12 @@ if has_part loader; then
   log "loader: one epoch per loader, $loader_reps round(s)"
   run "$vpy" "$repo/bench/loader_bench.py" run "$lw" --out "$R/loader.json" --workers 2 \
     --batch 256 --reps "$loader_reps" >&2
+  # shardset.torch's orders on the small corpus stored in folder order: cold
+  # epochs and how shuffled each order is.
+  make_corpus small-ds "$small_params" "$ss" pack "$W/corpus/small" -o "$W/corpus/small-ds" -q --no-sync
+  log "loader: orders none, blocks, uniform on the small corpus, $loader_reps round(s)"
+  run "$vpy" "$repo/bench/loader_bench.py" locality "$W/corpus/small-ds" --out "$R/locality.json" \
+    --reps "$loader_reps" >&2
   # The example CNN, shuffled per epoch and in the stored (label-sorted) order.
   run "$ss" pack "$W/corpus/fmnist/testing" -o "$lw/test" --label-from-dir -q --no-sync
   for order in uniform none; do

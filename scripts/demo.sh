@@ -72,4 +72,23 @@ shardset shuffle "$DEMO/training.tar.gz" -o "$DEMO/training-interleaved.tar.gz" 
 tar tf "$DEMO/training-interleaved.tar.gz" | head -5 || true  # head closes the pipe early
 shardset info --order "$DEMO/training-interleaved.tar.gz" -q | tail -1
 
+step "10. Python: pip install . into .venv, read the shards, one shuffled epoch through shardset.torch" \
+     "bash scripts/python-env.sh; .venv/bin/python -c 'import shardset; ...'"
+bash scripts/python-env.sh
+"${SHARDSET_VENV:-.venv}/bin/python" - "$DEMO/fmnist-train" <<'PY'
+import sys, time
+import shardset
+from shardset.torch import DataLoader, IterableDataset
+ds = shardset.open(sys.argv[1])
+s = ds[12345]
+print(f"{len(ds)} samples; ds[12345]: key {s.key}, label {s.text('cls')}, png {len(s['png'])} bytes")
+loader = DataLoader(IterableDataset(sys.argv[1], batch_size=256, seed=1, decode="png", label="cls"),
+                    num_workers=2)
+t0, n = time.monotonic(), 0
+for batch in loader:
+    n += len(batch["cls"])
+print(f"one epoch: {n} decoded images in {time.monotonic() - t0:.2f} s; "
+      f"last batch {tuple(batch['png'].shape)}, labels {batch['cls'][:8].tolist()}")
+PY
+
 printf '\nDone. The dataset is in %s, views in %s; try: shardset --help\n' "$DEMO/fmnist-train" "$DEMO/sweep"

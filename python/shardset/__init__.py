@@ -89,10 +89,10 @@ class Dataset:
             return [self[j] for j in range(*i.indices(len(self)))]
         return Sample(*self._ds.read(int(i)))
 
-    def __iter__(self, batch=256):
-        n = len(self)
-        for start in range(0, n, batch):
-            yield from self.read_batch(range(start, min(n, start + batch)))
+    def __iter__(self):
+        n, step = len(self), 256  # samples per C++ call
+        for start in range(0, n, step):
+            yield from self.read_batch(range(start, min(n, start + step)))
 
     def get(self, key, default=KeyError):
         """The first sample whose key is `key`; KeyError (NotFoundError), or

@@ -388,6 +388,19 @@ py::list MadeList(const std::vector<ViewMade>& made) {
   return out;
 }
 
+// What pack and shuffle report about a dataset they wrote.
+py::dict Written(const std::string& out, uint64_t samples, uint64_t shards, uint64_t bytes,
+                 uint64_t resumed_samples, bool already_complete) {
+  py::dict d;
+  d["path"] = out;
+  d["samples"] = samples;
+  d["shards"] = shards;
+  d["bytes"] = bytes;
+  d["resumed_samples"] = resumed_samples;
+  d["already_complete"] = already_complete;
+  return d;
+}
+
 py::list PySplit(const std::string& src, const std::string& out, const std::string& ratios,
                  const std::string& by_prefix, uint64_t seed, bool stratify,
                  const std::string& label_field, bool sync, const std::string& call) {
@@ -490,14 +503,9 @@ py::dict PyShuffle(const std::string& src, const std::string& out, uint64_t seed
   }
   ShuffleResult r = Take(Shuffle(*v, out, o));
   py::gil_scoped_acquire acquire;
-  py::dict d;
-  d["path"] = out;
-  d["samples"] = r.samples;
-  d["shards"] = r.shards;
-  d["bytes"] = r.bytes_out;
+  py::dict d = Written(out, r.samples, r.shards, r.bytes_out, r.resumed_samples,
+                       r.already_complete);
   d["temp_bytes"] = r.temp_bytes;
-  d["resumed_samples"] = r.resumed_samples;
-  d["already_complete"] = r.already_complete;
   return d;
 }
 
@@ -514,14 +522,7 @@ py::dict PyPack(const std::vector<std::string>& sources, const std::string& out,
   py::gil_scoped_release release;
   PackResult r = Take(Pack(sources, out, o));
   py::gil_scoped_acquire acquire;
-  py::dict d;
-  d["path"] = out;
-  d["samples"] = r.samples;
-  d["shards"] = r.shards;
-  d["bytes"] = r.bytes_out;
-  d["resumed_samples"] = r.resumed_samples;
-  d["already_complete"] = r.already_complete;
-  return d;
+  return Written(out, r.samples, r.shards, r.bytes_out, r.resumed_samples, r.already_complete);
 }
 
 // The uniform order of n samples for `seed` (shuffle's, docs/shuffle.md).

@@ -59,6 +59,8 @@ def test_epoch_orders():
     assert chi2 < 19 + 6 * (2 * 19) ** 0.5
 
 
+# Three workers on two cores is deliberate: torch warns about it.
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
 @pytest.mark.parametrize("workers", [0, 1, 3])
 def test_iterable_epochs_cover_everything_once_for_any_worker_count(small, workers):
     ds = IterableDataset(small, batch_size=64, seed=5, label="cls")
@@ -74,6 +76,7 @@ def test_iterable_epochs_cover_everything_once_for_any_worker_count(small, worke
     assert b["cls"].dtype == torch.int64 and b["cls"].tolist() == [i % 10 for i in ids(b)]
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
 @pytest.mark.parametrize("before,after", [(2, 2), (2, 0), (0, 3), (3, 1)])
 def test_iterable_resume_mid_epoch(small, before, after):
     """Stop after k batches, save the state, rebuild everything (another

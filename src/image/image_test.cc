@@ -58,7 +58,9 @@ TEST(ImageTest, PngLayouts) {
     EXPECT_EQ(img->width, w);
     EXPECT_EQ(img->channels, c.out_channels);
     ASSERT_EQ(img->pixels.size(), size_t{w} * h * c.out_channels);
-    if (c.in_channels == c.out_channels) EXPECT_EQ(img->pixels, raw);
+    if (c.in_channels == c.out_channels) {
+      EXPECT_EQ(img->pixels, raw);
+    }
     if (c.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA) {
       for (size_t p = 0; p < size_t{w} * h; ++p) {  // gray g, alpha a -> g, g, g, a
         ASSERT_EQ(img->pixels[4 * p], raw[2 * p]);
