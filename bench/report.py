@@ -1331,7 +1331,7 @@ class Shuffle:
 
     def n(self, key):
         v = self.info.get(key)
-        return int(v) if v is not None else None
+        return int(float(v)) if v is not None else None
 
 
 def shuffle_problems(res):

@@ -281,7 +281,7 @@ has_part core && corpora=(small fmnist)
 for c in "${corpora[@]}"; do
   src=$W/corpus/$c
   files=$(find "$src" -type f | wc -l)
-  bytes=$(find "$src" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+  bytes=$(find "$src" -type f -printf '%s\n' | awk '{s += $1} END {printf "%.0f\n", s}')
   dirs=$(find "$src" -mindepth 1 -type d | wc -l)
   disk=$(du -s --block-size=1 "$src" | cut -f1)
   printf '%s\t%s\t%s\t%s\t%s\n' "$c" "$files" "$bytes" "$dirs" "$disk" >>"$R/corpus.tsv"
@@ -413,7 +413,7 @@ if has_part archives; then
   run "$ss" index "$tgz" >&2
   {
     printf 'mixed\t%s\t%s\n' "$(find "$W/corpus/mixed" -type f | wc -l)" \
-      "$(find "$W/corpus/mixed" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')"
+      "$(find "$W/corpus/mixed" -type f -printf '%s\n' | awk '{s += $1} END {printf "%.0f\n", s}')"
     printf 'tgz\t%s\n' "$(stat -c %s "$tgz")"
     # gzip -l's size is modulo 4 GiB: right for this file.
     printf 'tar\t%s\n' "$(gzip -lq "$tgz" | awk '{print $2}')"
@@ -691,7 +691,7 @@ if has_part shuffle; then
   {
     for c in small large; do
       printf '%s_files\t%s\n' "$c" "$(find "$W/corpus/$c" -type f | wc -l)"
-      printf '%s_bytes\t%s\n' "$c" "$(find "$W/corpus/$c" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')"
+      printf '%s_bytes\t%s\n' "$c" "$(find "$W/corpus/$c" -type f -printf '%s\n' | awk '{s += $1} END {printf "%.0f\n", s}')"
       printf '%s_labels\t%s\n' "$c" "$(find "$W/corpus/$c" -mindepth 1 -maxdepth 1 -type d | wc -l)"
       printf '%s_tar\t%s\n' "$c" "$(stat -c %s "$W/corpus/$c.tar")"
       printf '%s_ds\t%s\n' "$c" "$(du -s --apparent-size --block-size=1 "$W/corpus/$c-ds" | cut -f1)"
@@ -817,7 +817,13 @@ if { [ "$parts" = archives ] || [ "$parts" = views ] || [ "$parts" = shuffle ] |
 else
   python3 "$repo/bench/report.py" "$R" >"$out.tmp" || status=$?
 fi
-mv "$out.tmp" "$out"
+if [ "$status" = 0 ] || [ -s "$out.tmp" ]; then
+  mv "$out.tmp" "$out"
+else
+  # The report itself failed: keep the old results file as it was.
+  echo "bench/run.sh: report.py failed; $out is unchanged, the raw results are in $R" >&2
+  keep=1
+fi
 if [ "$mode" = short ]; then
   cat "$out"
 else

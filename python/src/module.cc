@@ -104,10 +104,13 @@ py::dict FieldDict(Sample& s, py::handle dataset) {
       in_storage[i] = {static_cast<size_t>(p - lo), s.fields[i].data.size()};
     }
   }
+  // Names first: they may point into the storage that moves below.
+  std::vector<py::str> names;
+  for (const Field& f : s.fields) names.emplace_back(f.name.data(), f.name.size());
   Owned* kept = nullptr;
   for (size_t i = 0; i < s.fields.size(); ++i) {
     const Field& f = s.fields[i];
-    py::str name(f.name.data(), f.name.size());
+    const py::str& name = names[i];
     if (in_storage[i].first != SIZE_MAX) {
       if (!owner) {
         kept = new Owned{std::move(s.storage)};
