@@ -83,10 +83,12 @@ void MappedFile::AdviseRandom() const {
   if (data_) ::madvise(const_cast<char*>(data_), size_, MADV_RANDOM);
 }
 
-Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& final_path) {
+Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& final_path,
+                                                       bool writeback) {
   static std::atomic<uint64_t> counter{0};
   std::unique_ptr<AtomicFile> f(new AtomicFile());
   f->final_path_ = final_path;
+  f->writeback_ = writeback;
   f->temp_path_ = JoinPath(DirName(final_path),
                            fmt::format("{}{}.{}.{}", kTempPrefix, BaseName(final_path), ::getpid(),
                                        counter.fetch_add(1)));
@@ -123,7 +125,7 @@ Status AtomicFile::Flush() {
   Status s = WriteAll(fd_, buffer_, temp_path_);
   flushed_ += buffer_.size();
   buffer_.clear();
-  if (s.ok() && flushed_ - writeback_start_ >= kWritebackChunk) {
+  if (s.ok() && writeback_ && flushed_ - writeback_start_ >= kWritebackChunk) {
     // Best effort: a filesystem without it just does all the work at fsync.
     ::sync_file_range(fd_, static_cast<off_t>(writeback_start_),
                       static_cast<off_t>(flushed_ - writeback_start_), SYNC_FILE_RANGE_WRITE);

@@ -132,7 +132,7 @@ Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOpt
 }
 
 Result<std::unique_ptr<ShardWriter>> Create(const std::string& path, const WriteOptions& options) {
-  SHARDSET_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path));
+  SHARDSET_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path, options.sync));
   auto w = std::make_unique<NativeWriter>(std::move(file), options);
   SHARDSET_RETURN_IF_ERROR(w->Init());
   return std::unique_ptr<ShardWriter>(std::move(w));

@@ -160,7 +160,7 @@ Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOpt
 }
 
 Result<std::unique_ptr<ShardWriter>> Create(const std::string& path, const WriteOptions& options) {
-  SHARDSET_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path));
+  SHARDSET_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path, options.sync));
   return std::unique_ptr<ShardWriter>(new TarWriter(std::move(file), options));
 }
 

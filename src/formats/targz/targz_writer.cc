@@ -201,7 +201,7 @@ Result<std::unique_ptr<ShardWriter>> Create(const std::string& path, const Write
         "default",
         path, options.gzip_level));
   }
-  SHARDSET_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path));
+  SHARDSET_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path, options.sync));
   auto writer = std::make_unique<TarGzWriter>(std::move(file), options);
   SHARDSET_RETURN_IF_ERROR(writer->Start());
   return std::unique_ptr<ShardWriter>(std::move(writer));

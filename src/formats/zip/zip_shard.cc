@@ -662,7 +662,7 @@ Result<std::unique_ptr<ShardWriter>> Create(const std::string& path, const Write
         "{}: zip deflate level {} is out of range; use 0 (store) or 1-9", path,
         options.zip_deflate_level));
   }
-  SHARDSET_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path));
+  SHARDSET_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path, options.sync));
   return std::unique_ptr<ShardWriter>(new ZipWriter(std::move(file), options));
 }
 
