@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "base/strings.h"
 #include "cli.h"
@@ -19,7 +19,8 @@ namespace shardset::cli {
 struct ShuffleVerbs {
   CLI::App* shuffle = nullptr;
   std::vector<std::string> src;
-  std::string out, interleave_by, format, shard_size = "256MiB", memory = "1GiB", temp_dir;
+  std::string out, interleave_by, format, shard_size = "256MiB", memory = "1GiB", temp_dir,
+              method = "auto";
   uint64_t seed = 0, shard_samples = 0;
   int zip_deflate = 0, gzip_level = 6;
   bool view = false, force = false, no_sync = false, quiet = false, json_out = false;
@@ -35,6 +36,9 @@ int RunShuffle(ShuffleVerbs& a, const ReadOptions& ro, int argc, char** argv) {
   if (!memory.ok()) return Fail(memory.status().WithPrefix("--memory"));
   o.memory = *memory;
   o.temp_dir = a.temp_dir;
+  o.method = a.method == "direct"           ? ShuffleOptions::Method::kDirect
+             : a.method == "scatter-gather" ? ShuffleOptions::Method::kScatterGather
+                                            : ShuffleOptions::Method::kAuto;
   auto shard_size = ParseSize(a.shard_size);
   if (!shard_size.ok()) return Fail(shard_size.status().WithPrefix("--shard-size"));
   o.shard_size = *shard_size;
@@ -68,9 +72,8 @@ int RunShuffle(ShuffleVerbs& a, const ReadOptions& ro, int argc, char** argv) {
   o.progress = [&](const ShuffleProgress& p) {
     bar.Show(fmt::format("{}: {}/{} samples", p.phase, p.done, p.total));
   };
-  const std::string mode = o.interleave_by.empty()
-                               ? "uniformly"
-                               : fmt::format("interleaved by {}", o.interleave_by);
+  const std::string mode =
+      o.interleave_by.empty() ? "uniformly" : fmt::format("interleaved by {}", o.interleave_by);
 
   if (a.view) {
     o.recipe_json = Dump({{"command", CommandLine(argc, argv)}});
@@ -78,7 +81,9 @@ int RunShuffle(ShuffleVerbs& a, const ReadOptions& ro, int argc, char** argv) {
     bar.Done();
     if (!r.ok()) return Fail(r.status());
     if (a.json_out) {
-      std::puts(Dump({{"view", r->path}, {"samples", r->samples}, {"seed", o.seed},
+      std::puts(Dump({{"view", r->path},
+                      {"samples", r->samples},
+                      {"seed", o.seed},
                       {"mode", o.interleave_by.empty() ? "uniform" : "interleave"}})
                     .c_str());
     } else {
@@ -101,6 +106,7 @@ int RunShuffle(ShuffleVerbs& a, const ReadOptions& ro, int argc, char** argv) {
                     {"mode", o.interleave_by.empty() ? "uniform" : "interleave"},
                     {"temp_bytes", r->temp_bytes},
                     {"spilled_groups", r->spilled_groups},
+                    {"method", r->direct ? "direct" : "scatter-gather"},
                     {"resumed_samples", r->resumed_samples},
                     {"already_complete", r->already_complete}})
                   .c_str());
@@ -111,14 +117,15 @@ int RunShuffle(ShuffleVerbs& a, const ReadOptions& ro, int argc, char** argv) {
   } else {
     std::string resumed =
         r->resumed_samples ? fmt::format(", resumed after {} samples", r->resumed_samples) : "";
-    std::string temp = r->temp_bytes ? fmt::format(", {} of temporary files at most",
-                                                   FormatBytes(r->temp_bytes))
-                                     : ", no temporary files";
+    std::string temp =
+        r->direct       ? ", read in the new order"
+        : r->temp_bytes ? fmt::format(", {} of temporary files at most", FormatBytes(r->temp_bytes))
+                        : ", no temporary files";
     std::printf("%s: %llu samples shuffled %s with seed %llu into %llu shard%s (%s)%s%s\n",
                 a.out.c_str(), static_cast<unsigned long long>(r->samples), mode.c_str(),
-                static_cast<unsigned long long>(o.seed),
-                static_cast<unsigned long long>(r->shards), r->shards == 1 ? "" : "s",
-                FormatBytes(r->bytes_out).c_str(), temp.c_str(), resumed.c_str());
+                static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(r->shards),
+                r->shards == 1 ? "" : "s", FormatBytes(r->bytes_out).c_str(), temp.c_str(),
+                resumed.c_str());
   }
   return kExitOk;
 }
@@ -186,10 +193,17 @@ ShuffleVerbs* AddShuffleVerbs(CLI::App* app, ReadArgs* read_args) {
                 "writes it, else native; a file -o names its own)");
   s->add_option("--shard-size", a->shard_size, "Seal a shard before it passes this size")
       ->capture_default_str();
-  s->add_option("--shard-samples", a->shard_samples, "Also seal after this many samples (0: no limit)");
+  s->add_option("--shard-samples", a->shard_samples,
+                "Also seal after this many samples (0: no limit)");
   s->add_option("--memory", a->memory,
                 "Samples held in memory at once; larger data goes through temporary files "
                 "(about its own size)")
+      ->capture_default_str();
+  s->add_option("--method", a->method,
+                "direct: read the source in the new order (random reads, no temporary files); "
+                "scatter-gather: read it in its own order through temporary files; auto: direct "
+                "unless the source is tar.gz or larger than --memory with samples under 64 KiB")
+      ->check(CLI::IsMember({"auto", "direct", "scatter-gather"}))
       ->capture_default_str();
   s->add_option("--temp-dir", a->temp_dir,
                 "Folder for temporary files (default: inside the output folder, or next to the "

@@ -66,6 +66,15 @@ struct ShuffleOptions {
   // Extra recipe members (the command line), a JSON object.
   std::string recipe_json = "{}";
 
+  // How the shards are written (docs/shuffle.md "Memory and temporary
+  // space"): kDirect reads the source in output order (random reads, no
+  // temporary files); kScatterGather reads it in its own order through
+  // temporary files; kAuto picks direct when the source reads in O(1) (not
+  // tar.gz) and either fits in --memory or has samples of 64 KiB and more
+  // on average (random reads that large cost about what sequential ones do).
+  enum class Method { kAuto, kDirect, kScatterGather };
+  Method method = Method::kAuto;
+
   // Test hook: expected samples per bucket of the uniform order (the order
   // then differs from the documented one). 0: kShuffleBucketSamples.
   uint64_t bucket_samples = 0;
@@ -92,6 +101,8 @@ struct ShuffleResult {
   // Gather passes that had to read samples one by one from a temporary file
   // because its share of the order did not fit in `memory`.
   uint64_t spilled_groups = 0;
+  // The samples were read from the source in output order (no scatter).
+  bool direct = false;
 };
 
 // Writes the samples of `src` in the shuffled order as new shards. `out` is a

@@ -72,15 +72,15 @@ Status IndexedShardReader::Materialize(uint64_t ordinal, const index::Entry& e, 
 }
 
 Status IndexedShardReader::Read(uint64_t ordinal, Sample* out) const {
-  index::Entry e;
+  const index::Entry* e = nullptr;
   SHARDSET_RETURN_IF_ERROR(index_.Get(ordinal, &e));
-  return Materialize(ordinal, e, options_.verify_checksums, out);
+  return Materialize(ordinal, *e, options_.verify_checksums, out);
 }
 
 Result<std::string> IndexedShardReader::Key(uint64_t ordinal) const {
-  index::Entry e;
+  const index::Entry* e = nullptr;
   SHARDSET_RETURN_IF_ERROR(index_.Get(ordinal, &e));
-  return std::move(e.key);
+  return e->key;
 }
 
 Result<uint64_t> IndexedShardReader::Find(std::string_view key) const { return index_.Find(key); }

@@ -10,6 +10,7 @@
 
 #include "base/coding.h"
 #include "base/hash.h"
+#include "index/block_cache.h"
 
 namespace shardset::index {
 namespace {
@@ -27,15 +28,17 @@ ZSTD_DCtx* ThreadDctx() {
   return ctx.get();
 }
 
-struct BlockCache {
+// The block this thread decoded or looked up last: a sequential scan finds
+// its next sample here without touching the shared cache.
+struct LastBlock {
   uint64_t reader_id = 0;
   uint32_t block = 0;
-  std::vector<Entry> entries;
+  std::shared_ptr<const DecodedBlock> entries;
 };
 
-BlockCache& ThreadBlockCache() {
-  thread_local BlockCache cache;
-  return cache;
+LastBlock& ThreadLastBlock() {
+  thread_local LastBlock last;
+  return last;
 }
 
 std::atomic<uint64_t> next_reader_id{1};
@@ -394,20 +397,34 @@ Status IndexReader::GetBlock(uint32_t block, std::vector<Entry>* out) const {
   return DecodeBlock(block, out);
 }
 
-Status IndexReader::Get(uint64_t ordinal, Entry* out) const {
+Status IndexReader::Get(uint64_t ordinal, const Entry** out) const {
   if (ordinal >= num_samples_) {
     return Status::NotFound(fmt::format("{}: no sample {} (the shard has {} samples)", name_,
                                         ordinal, num_samples_));
   }
   const uint32_t block = static_cast<uint32_t>(ordinal / block_samples_);
-  BlockCache& cache = ThreadBlockCache();
-  if (cache.reader_id != id_ || cache.block != block) {
-    cache.reader_id = 0;  // invalid until the decode succeeds
-    SHARDSET_RETURN_IF_ERROR(DecodeBlock(block, &cache.entries));
-    cache.reader_id = id_;
-    cache.block = block;
+  LastBlock& last = ThreadLastBlock();
+  if (last.reader_id != id_ || last.block != block || !last.entries) {
+    BlockCache& cache = BlockCache::Global();
+    std::shared_ptr<const DecodedBlock> entries = cache.Lookup(id_, block);
+    if (!entries) {
+      auto decoded = std::make_shared<DecodedBlock>();
+      SHARDSET_RETURN_IF_ERROR(DecodeBlock(block, decoded.get()));
+      entries = std::move(decoded);
+      cache.Insert(id_, block, entries);
+    }
+    last.reader_id = id_;
+    last.block = block;
+    last.entries = std::move(entries);
   }
-  *out = cache.entries[ordinal % block_samples_];
+  *out = &(*last.entries)[ordinal % block_samples_];
+  return Status::OK();
+}
+
+Status IndexReader::Get(uint64_t ordinal, Entry* out) const {
+  const Entry* e = nullptr;
+  SHARDSET_RETURN_IF_ERROR(Get(ordinal, &e));
+  *out = *e;
   return Status::OK();
 }
 

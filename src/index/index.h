@@ -130,9 +130,13 @@ class IndexReader {
   uint32_t block_samples() const { return block_samples_; }
   const std::vector<FieldDef>& fields() const { return fields_; }
 
-  // Decodes the entry of sample `ordinal`. Corruption names the block.
-  // Consecutive calls on one thread reuse the decoded block, so a sequential
-  // scan decodes each block once.
+  // The entry of sample `ordinal`. Corruption names the block. Decoded
+  // blocks are kept in the process-wide BlockCache (block_cache.h) and the
+  // last one per thread, so a scan decodes each block once and random reads
+  // decode each block once while it stays cached. *out is valid until the
+  // next Get on this thread.
+  Status Get(uint64_t ordinal, const Entry** out) const;
+  // The same, copied.
   Status Get(uint64_t ordinal, Entry* out) const;
   // Decodes all entries of block `block`.
   Status GetBlock(uint32_t block, std::vector<Entry>* out) const;
@@ -148,7 +152,7 @@ class IndexReader {
 
   std::string_view file_;
   std::string name_;
-  uint64_t id_ = 0;  // distinguishes readers in the per-thread block cache
+  uint64_t id_ = 0;  // distinguishes readers in the block cache (never reused)
   uint64_t data_limit_ = 0;
   uint64_t index_offset_ = 0, meta_offset_ = 0, directory_offset_ = 0, num_samples_ = 0;
   uint32_t num_blocks_ = 0, block_samples_ = 0, flags_ = 0;

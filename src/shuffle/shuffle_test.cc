@@ -240,29 +240,40 @@ TEST_F(ShuffleTest, ShardsHoldTheDefinedOrderUnderAnyMemory) {
   auto src = Open(in);
   ASSERT_NE(src, nullptr);
   const auto source = ReadAll(*src);
+  using Method = ShuffleOptions::Method;
   for (uint64_t bucket_samples : {0, 64}) {
     const auto order = Order(src->num_samples(), 11, bucket_samples);
-    for (uint64_t memory : {uint64_t{1} << 30, uint64_t{1} << 20}) {
-      ShuffleOptions o;
-      o.seed = 11;
-      o.bucket_samples = bucket_samples;
-      o.memory = memory;
-      o.sync = false;
-      o.shard_samples = 300;
-      const std::string out = Path(fmt::format("out-{}-{}", bucket_samples, memory));
-      auto r = Shuffle(*src, out, o);
-      ASSERT_TRUE(r.ok()) << r.status().ToString();
-      EXPECT_EQ(r->samples, 2000u);
-      EXPECT_EQ(r->shards, 7u);
-      if (memory < (1 << 21)) {
-        EXPECT_GT(r->temp_bytes, 0u);
+    for (Method method : {Method::kAuto, Method::kDirect, Method::kScatterGather}) {
+      for (uint64_t memory : {uint64_t{1} << 30, uint64_t{1} << 20}) {
+        ShuffleOptions o;
+        o.seed = 11;
+        o.bucket_samples = bucket_samples;
+        o.memory = memory;
+        o.method = method;
+        o.sync = false;
+        o.shard_samples = 300;
+        const std::string out =
+            Path(fmt::format("out-{}-{}-{}", bucket_samples, static_cast<int>(method), memory));
+        auto r = Shuffle(*src, out, o);
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        EXPECT_EQ(r->samples, 2000u);
+        EXPECT_EQ(r->shards, 7u);
+        // 6 MB of samples: direct when they fit in --memory, unless told.
+        EXPECT_EQ(r->direct, method == Method::kDirect ||
+                                 (method == Method::kAuto && memory == uint64_t{1} << 30));
+        if (!r->direct && memory < (1 << 21)) {
+          EXPECT_GT(r->temp_bytes, 0u);
+        }
+        if (r->direct) {
+          EXPECT_EQ(r->temp_bytes, 0u);
+        }
+        EXPECT_FALSE(fs::exists(fs::path(out) / ".shardset-shuffle-tmp"));
+        auto shuffled = Open(out);
+        ASSERT_NE(shuffled, nullptr);
+        const auto got = ReadAll(*shuffled);
+        ASSERT_EQ(got.size(), order.size());
+        for (size_t j = 0; j < order.size(); ++j) ASSERT_EQ(got[j], source[order[j]]) << j;
       }
-      EXPECT_FALSE(fs::exists(fs::path(out) / ".shardset-shuffle-tmp"));
-      auto shuffled = Open(out);
-      ASSERT_NE(shuffled, nullptr);
-      const auto got = ReadAll(*shuffled);
-      ASSERT_EQ(got.size(), order.size());
-      for (size_t j = 0; j < order.size(); ++j) ASSERT_EQ(got[j], source[order[j]]) << j;
     }
   }
 }
@@ -358,33 +369,38 @@ TEST_F(ShuffleTest, ViewHoldsTheSameOrderAsTheShards) {
 TEST_F(ShuffleTest, ARerunAfterTheLastShardsWereLostResumes) {
   const std::string in = MakeDataset(2, 500, 500);
   auto src = Open(in);
-  ShuffleOptions o;
-  o.seed = 9;
-  o.sync = false;
-  o.shard_samples = 100;
-  o.memory = 1 << 20;
-  auto full = Shuffle(*src, Path("full"), o);
-  ASSERT_TRUE(full.ok()) << full.status().ToString();
-  // An interrupted run: the first shards sealed and the state written (what
-  // a kill leaves), made by running to completion and then taking back what
-  // comes after shard 3.
-  auto part = Shuffle(*src, Path("part"), o);
-  ASSERT_TRUE(part.ok());
-  fs::remove(Path("part/manifest.json"));
-  for (int k = 4; k < 10; ++k) fs::remove(Path(fmt::format("part/shard-{:06d}.shard", k)));
-  test::WriteBytes(Path("part/.shardset-pack-state.json"),
-                   fmt::format(R"({{"recipe": {}, "shards": []}})",
-                               Manifest::Load(Path("full"))->recipe_json));
-  auto resumed = Shuffle(*src, Path("part"), o);
-  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
-  EXPECT_EQ(resumed->resumed_samples, 400u);
-  EXPECT_EQ(ReadAll(*Open(Path("part"))), ReadAll(*Open(Path("full"))));
-  // Finished: a rerun does nothing; other arguments are refused.
-  auto again = Shuffle(*src, Path("part"), o);
-  ASSERT_TRUE(again.ok());
-  EXPECT_TRUE(again->already_complete);
-  o.seed = 10;
-  EXPECT_EQ(Shuffle(*src, Path("part"), o).status().code(), Status::Code::kAlreadyExists);
+  for (auto method : {ShuffleOptions::Method::kDirect, ShuffleOptions::Method::kScatterGather}) {
+    SCOPED_TRACE(static_cast<int>(method));
+    for (const char* d : {"full", "part"}) fs::remove_all(Path(d));
+    ShuffleOptions o;
+    o.method = method;
+    o.seed = 9;
+    o.sync = false;
+    o.shard_samples = 100;
+    o.memory = 1 << 20;
+    auto full = Shuffle(*src, Path("full"), o);
+    ASSERT_TRUE(full.ok()) << full.status().ToString();
+    // An interrupted run: the first shards sealed and the state written (what
+    // a kill leaves), made by running to completion and then taking back what
+    // comes after shard 3.
+    auto part = Shuffle(*src, Path("part"), o);
+    ASSERT_TRUE(part.ok());
+    fs::remove(Path("part/manifest.json"));
+    for (int k = 4; k < 10; ++k) fs::remove(Path(fmt::format("part/shard-{:06d}.shard", k)));
+    test::WriteBytes(Path("part/.shardset-pack-state.json"),
+                     fmt::format(R"({{"recipe": {}, "shards": []}})",
+                                 Manifest::Load(Path("full"))->recipe_json));
+    auto resumed = Shuffle(*src, Path("part"), o);
+    ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+    EXPECT_EQ(resumed->resumed_samples, 400u);
+    EXPECT_EQ(ReadAll(*Open(Path("part"))), ReadAll(*Open(Path("full"))));
+    // Finished: a rerun does nothing; other arguments are refused.
+    auto again = Shuffle(*src, Path("part"), o);
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->already_complete);
+    o.seed = 10;
+    EXPECT_EQ(Shuffle(*src, Path("part"), o).status().code(), Status::Code::kAlreadyExists);
+  }
 }
 
 TEST_F(ShuffleTest, BadArgumentsWriteNothing) {
