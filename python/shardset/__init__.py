@@ -31,8 +31,8 @@ __version__ = "0.1.0"
 
 
 class Sample(dict):
-    """One sample: a dict of field name -> bytes-like (a read-only numpy uint8
-    array over the shard's bytes, no copy; decoded fields are HxWxC uint8
+    """One sample: a dict of field name -> bytes-like (a read-only memoryview
+    of the shard's bytes, no copy; decoded fields are HxWxC uint8 numpy
     arrays), plus `key` and `index` (its position in the dataset or view)."""
 
     __slots__ = ("key", "index")
@@ -51,9 +51,17 @@ class Sample(dict):
         return self[name].tobytes().decode(encoding).rstrip()
 
     def __repr__(self):
-        fields = ", ".join(f"{k}: {v.shape[0] if v.ndim == 1 else 'x'.join(map(str, v.shape))}"
-                           for k, v in self.items())
+        fields = ", ".join(f"{k}: {'x'.join(map(str, v.shape))}" for k, v in self.items())
         return f"Sample(key={self.key!r}, index={self.index}, {{{fields}}})"
+
+    def __reduce__(self):
+        # A memoryview cannot be pickled (DataLoader workers pickle what they
+        # return): its bytes are copied into a bytes object there.
+        fields = {k: v.tobytes() if isinstance(v, memoryview) else v for k, v in self.items()}
+        return (Sample, (self.key, self.index, fields))
+
+
+_ext._register_sample_type(Sample)
 
 
 def _targets(target):
@@ -87,7 +95,7 @@ class Dataset:
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        return Sample(*self._ds.read(int(i)))
+        return self._ds.read(int(i))
 
     def __iter__(self):
         n, step = len(self), 256  # samples per C++ call
@@ -118,8 +126,7 @@ class Dataset:
         uint8 arrays."""
         if isinstance(decode, str):
             decode = (decode,)
-        return [Sample(*t) for t in self._ds.read_batch([int(i) for i in indices],
-                                                        list(decode), int(threads))]
+        return self._ds.read_batch([int(i) for i in indices], list(decode), int(threads))
 
     def info(self):
         """Samples, sources (with their shards and the samples drawn from each)

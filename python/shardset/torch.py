@@ -161,8 +161,8 @@ def _label(sample, label):
 
 
 class Dataset(_data.Dataset):
-    """Map-style: `ds[i]` is sample i (a shardset.Sample: fields as uint8
-    arrays, `decode` ones as HxWxC arrays, `label` as an int under its field
+    """Map-style: `ds[i]` is sample i (a shardset.Sample: fields as read-only
+    memoryviews, bytes once pickled by a worker, `decode` ones as HxWxC arrays, `label` as an int under its field
     name), passed through `transform` when given. Shuffle, ranks and resume
     come from `Sampler` (DataLoader below makes one)."""
 
@@ -218,7 +218,8 @@ def default_collate(samples, label=None):
     """A batch of Samples as a dict: fields whose arrays all have one shape
     (decoded images) stacked into a uint8 tensor [B, ...]; `label` as an
     int64 tensor; other fields (encoded bytes of varying size) as a list of
-    arrays; `__key__` the keys and `__index__` the positions (int64)."""
+    `bytes` (a copy: a memoryview cannot cross from a DataLoader worker);
+    `__key__` the keys and `__index__` the positions (int64)."""
     out = {"__key__": [s.key for s in samples],
            "__index__": torch.tensor([s.index for s in samples], dtype=torch.int64)}
     for name in samples[0]:
@@ -229,7 +230,7 @@ def default_collate(samples, label=None):
                  for v in values):
             out[name] = torch.from_numpy(np.stack(values))
         else:
-            out[name] = values
+            out[name] = [v.tobytes() if isinstance(v, memoryview) else v for v in values]
     return out
 
 

@@ -42,12 +42,13 @@ def test_len_index_key_and_iteration_match_the_cli(train, fmnist_train_native, f
 def test_fields_are_zero_copy_views_that_keep_the_dataset_alive(fmnist_train_native):
     ds = shardset.open(fmnist_train_native)
     png = ds[5]["png"]
-    assert png.dtype == np.uint8 and png.ndim == 1
-    assert not png.flags.owndata and not png.flags.writeable
+    assert isinstance(png, memoryview) and png.readonly and png.format == "B" and png.ndim == 1
+    arr = np.frombuffer(png, np.uint8)  # a numpy view of the same bytes, no copy
+    assert not arr.flags.owndata and not arr.flags.writeable
     expected = png.tobytes()
-    del ds  # the array holds the dataset (and its memory map)
-    assert png.tobytes() == expected
-    with pytest.raises(ValueError):
+    del ds  # the view holds the dataset (and its memory map)
+    assert png.tobytes() == expected and arr.tobytes() == expected
+    with pytest.raises(TypeError):
         png[0] = 1
 
 

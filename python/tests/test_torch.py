@@ -2,6 +2,7 @@
 exact mid-epoch resume (issue 6 acceptance 3 and 4)."""
 import collections
 import os
+import pickle
 import socket
 
 import numpy as np
@@ -187,3 +188,23 @@ def test_two_ranks_with_torch_distributed(fmnist_train_native, tmp_path):
     a, b = set(r0["ids"]), set(r1["ids"])
     assert len(a) == len(r0["ids"]) == 30000 and len(b) == 30000
     assert not a & b and a | b == set(range(60000))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_encoded_fields_cross_from_workers_as_bytes(small, workers):
+    """Undecoded fields are memoryviews in-process, which cannot be pickled:
+    batches from workers carry them as bytes, in both dataset styles."""
+    it = IterableDataset(small, batch_size=10, seed=1, label="cls")
+    mp = Dataset(small, label="cls")
+    for loader in (DataLoader(it, num_workers=workers),
+                   DataLoader(mp, batch_size=10, seed=1, num_workers=workers)):
+        b = next(iter(loader))
+        assert [type(v) for v in b["bin"]] == [bytes] * 10
+        assert b["bin"] == [i.to_bytes(4, "little") * 3 for i in ids(b)]
+
+
+def test_sample_pickles_with_its_bytes(small):
+    s = shardset.open(small)[7]
+    assert isinstance(s["bin"], memoryview)
+    t = pickle.loads(pickle.dumps(s))
+    assert (t.key, t.index, t["bin"]) == ("00007", 7, (7).to_bytes(4, "little") * 3)
