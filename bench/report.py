@@ -1299,11 +1299,12 @@ def section_views(res):
 
 SHUFFLE_TITLE = "## Shuffle"
 SHUFFLE_COMMANDS = ["cp (the floor)", "shardset shuffle tar -> tar", "shardset shuffle native -> native",
-                    "shardset shuffle --interleave-by dir", "shardset shuffle --view",
+                    "shardset shuffle native -> native, scatter-gather", "shardset shuffle --interleave-by dir", "shardset shuffle --view",
                     "divide (GNU tar) + merge (tarfile)"]
 SHUFFLE_READS = ["scan: the source in its order", "scan: shuffled shards", "scan: shuffled view"]
 # Output file of each command (as run.sh names them) -> its order report.
 SHUFFLE_OUTPUTS = {"shardset shuffle tar -> tar": "s.tar", "shardset shuffle native -> native": "s-ds",
+                   "shardset shuffle native -> native, scatter-gather": "sg-ds",
                    "shardset shuffle --interleave-by dir": "il.tar", "shardset shuffle --view": "s.view",
                    "divide (GNU tar) + merge (tarfile)": "dm.tar"}
 
@@ -1448,20 +1449,21 @@ def section_shuffle(res):
                     f"{fmt_int(st['members'])} members. It needs the data's size three times over on disk "
                     "(extracted tree, per-label tars, output); shuffle needs it twice (temporary files, output)."]
         out += ["", f"Peak memory, native dataset -> native dataset, polled every 2 ms (`shuffle_peers.py peak`): "
+                "`--method scatter-gather` (direct holds only a slice of the order, 12 bytes a sample); "
                 "anonymous memory is what `--memory` bounds; file-backed RSS is the memory-mapped source, page cache.",
-                "", "| --memory | data / --memory | peak anonymous | over --memory | file-backed RSS | VmHWM | temporary files | wall |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                "", "| --memory | method | data / --memory | peak anonymous | over --memory | file-backed RSS | VmHWM | temporary files | wall |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         key = "memory_small" if c == "small" else "memory_large"
         for mm in sh.info.get(key, "").split():
             p = sh.peaks.get((c, mm))
             if not p:
-                out.append(f"| {mm} | (missing) | | | | | | |")
+                out.append(f"| {mm} | (missing) | | | | | | | |")
                 continue
             mbytes = parse_size(mm)
             j = p.get("stdout") if isinstance(p.get("stdout"), dict) else {}
             anon = p["RssAnon_kib"] * 1024
             over = anon - mbytes
-            out.append(f"| {mm} | {nbytes / mbytes:,.1f}x | {fmt_bytes(anon)} | "
+            out.append(f"| {mm} | {j.get('method', '?')} | {nbytes / mbytes:,.1f}x | {fmt_bytes(anon)} | "
                        f"{'+' + fmt_bytes(over) if over > 0 else 'under (' + fmt_bytes(-over) + ' to spare)'} | "
                        f"{fmt_bytes(p['RssFile_kib'] * 1024)} | {fmt_bytes(p['VmHWM_kib'] * 1024)} | "
                        f"{fmt_bytes(j.get('temp_bytes', 0)) if j.get('temp_bytes') else 'none'} | {fmt_s(p['seconds'])} s |")

@@ -710,6 +710,7 @@ if has_part shuffle; then
       "cp (the floor)" "$o/copy.tar" "cp $in_tar $o/copy.tar" \
       "shardset shuffle tar -> tar" "$o/s.tar" "$ss shuffle $in_tar -o $o/s.tar --seed 1 -q --no-sync" \
       "shardset shuffle native -> native" "$o/s-ds" "$ss shuffle $in_ds -o $o/s-ds --seed 1 -q --no-sync" \
+      "shardset shuffle native -> native, scatter-gather" "$o/sg-ds" "$ss shuffle $in_ds -o $o/sg-ds --method scatter-gather --seed 1 -q --no-sync" \
       "shardset shuffle --interleave-by dir" "$o/il.tar" "$ss shuffle $in_tar -o $o/il.tar --interleave-by dir --seed 1 -q --no-sync" \
       "shardset shuffle --view" "$o/s.view" "$ss shuffle $in_ds -o $o/s.view --view --seed 1 -q --no-sync" \
       "divide (GNU tar) + merge (tarfile)" "$o/dm.tar" "$py $speers divide-merge $in_tar $o/dm $o/dm.tar" \
@@ -744,11 +745,14 @@ if has_part shuffle; then
 
     # Peak memory against --memory, the data several times larger: native ->
     # native, anonymous and file-backed memory polled (shuffle_peers.py peak).
+    # Scatter-gather, the method that holds samples in memory (direct holds
+    # only a slice of the order).
     for m in $( [ "$c" = small ] && echo "$shuffle_memory_small" || echo "$shuffle_memory_large"); do
       log "shuffle $c: peak memory with --memory $m"
       bash -c "$prepare_s"
       run "$py" "$speers" peak "$R/shuffle-peak-$c-$m.json" -- \
-        "$ss" shuffle "$in_ds" -o "$o/m" --seed 1 --memory "$m" --no-sync -q --json >&2
+        "$ss" shuffle "$in_ds" -o "$o/m" --seed 1 --memory "$m" --method scatter-gather \
+        --no-sync -q --json >&2
     done
 
     # Reading the shuffled order back in order (shardset_view_bench scan:
