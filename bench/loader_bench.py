@@ -86,6 +86,13 @@ def shardset_iterable(work, workers, batch, decode):
     return DataLoader(ds, num_workers=workers), lambda b: len(b["cls"])
 
 
+def shardset_packed(work, workers, batch, decode):
+    from shardset.torch import DataLoader, IterableDataset
+    ds = IterableDataset(os.path.join(work, "native"), batch_size=batch, seed=1,
+                         decode="png" if decode else (), label="cls", threads=1, packed=True)
+    return DataLoader(ds, num_workers=workers), lambda b: len(b["cls"])
+
+
 def shardset_map(work, workers, batch, decode):
     from shardset.torch import DataLoader, Dataset
     ds = Dataset(os.path.join(work, "native"), decode="png" if decode else (), label="cls")
@@ -150,6 +157,8 @@ def mosaic(work, workers, batch, decode):
 LOADERS = {
     "shardset IterableDataset, bytes": (shardset_iterable, False),
     "shardset IterableDataset, decoded": (shardset_iterable, True),
+    "shardset IterableDataset packed, bytes": (shardset_packed, False),
+    "shardset IterableDataset packed, decoded": (shardset_packed, True),
     "shardset Dataset + Sampler, decoded": (shardset_map, True),
     "torchvision ImageFolder, decoded": (imagefolder, True),
     "WebDataset, bytes": (webdataset, False),

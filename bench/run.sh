@@ -13,8 +13,8 @@
 #                    large samples, next to a copy and seed 001's divide-and-merge)
 #                    or loader (PyTorch loading of Fashion-MNIST next to ImageFolder,
 #                    WebDataset and MosaicML Streaming; the example CNN shuffled and
-#                    not); --only archives|views|shuffle|loader rewrites only its
-#                    section of an existing results file
+#                    not); --only PART rewrites only its sections (and the
+#                    goals) of an existing results file
 #   --out FILE       where to write the results (default as above)
 #   --workdir DIR    build the corpora and outputs here instead of a fresh temp folder
 #                    (corpora already there with the same parameters are reused)
@@ -149,6 +149,9 @@ fi
 large_dirs=10
 large_min=102400
 large_max=307200
+# Core: "big", 5,000 random files of 100-300 KiB (1 GB; 200 with --short) in
+# 10 folders, for pack and sequential read of large samples.
+if [ "$mode" = short ]; then big_files=200; else big_files=5000; fi
 view_count_a=$((view_a * 6 / 10))
 view_count_b=$((view_b * 8 / 10))
 
@@ -277,7 +280,13 @@ if has_part core || has_part views || has_part loader; then
     make_corpus fmnist "limit=all" "$build_dir/fashion_mnist_png" "$W/corpus/fmnist"
   fi
 fi
-has_part core && corpora=(small fmnist)
+if has_part core; then
+  big_params="files=$big_files dirs=$large_dirs size=$large_min-$large_max seed=$small_seed"
+  make_corpus big "$big_params" \
+    "$build_dir/shardset_bench_corpus" --files "$big_files" --dirs "$large_dirs" \
+    --min-size "$large_min" --max-size "$large_max" --seed "$small_seed" "$W/corpus/big"
+  corpora=(small fmnist big)
+fi
 for c in "${corpora[@]}"; do
   src=$W/corpus/$c
   files=$(find "$src" -type f | wc -l)
@@ -324,7 +333,9 @@ if has_part core; then
       "shardset pack --jobs 2" "$o/$c-j2" "$ss pack $src -o $o/$c-j2 -q --jobs 2" \
       "shardset pack --jobs 1 --no-sync" "$o/$c-j1ns" "$ss pack $src -o $o/$c-j1ns -q --jobs 1 --no-sync" \
       "shardset pack --jobs 2 --no-sync" "$o/$c-j2ns" "$ss pack $src -o $o/$c-j2ns -q --jobs 2 --no-sync" \
-      "shardset pack --format tar --jobs 2" "$o/$c-tarfmt" "$ss pack $src -o $o/$c-tarfmt -q --format tar --jobs 2"
+      "shardset pack --format tar --jobs 2" "$o/$c-tarfmt" "$ss pack $src -o $o/$c-tarfmt -q --format tar --jobs 2" \
+      "LMDB (py-lmdb)" "$o/$c.lmdb" "$py $repo/bench/lmdb_peers.py make $src $o/$c.lmdb" \
+      "zipfile (stored)" "$o/$c.zip" "$py $repo/bench/archive_peers.py make-zip $src $o/$c.zip --method stored"
   }
   prepare="rm -rf $W/out && mkdir $W/out && sync"
 
@@ -346,6 +357,7 @@ if has_part core; then
       case "$name" in
         "shardset pack --jobs 2") mv "$path" "$W/keep/$c-native" ;;
         "shardset pack --format tar --jobs 2") mv "$path" "$W/keep/$c-tar" ;;
+        "LMDB (py-lmdb)") mv "$path" "$W/keep/$c.lmdb" ;;
       esac
     done <"$R/commands-$c.tsv"
   done
@@ -384,6 +396,33 @@ if has_part core; then
     warm "$W/keep/$c-tar"
     run "$build_dir/shardset_read_bench" --dataset="$W/keep/$c-tar" --benchmark_filter='^Dataset/' \
       "${bench_args[@]}" --benchmark_out="$R/read-$c-tar.json" --benchmark_out_format=json >&2
+  done
+
+  # ---- read: the page cache's own speed (dd bs=1M of the shards) -----------
+  # Goal 2 of issue 7: sequential reads of large samples next to what the
+  # page cache gives a plain copy. Whole processes (hyperfine); the shards'
+  # bytes over the median.
+  shards=$(find "$W/keep/big-native" -name '*.shard' | sort | tr '\n' ' ')
+  printf '%s\t%s\t%s\n' \
+    "dd bs=1M of the shards" "-" "sh -c 'for f in $shards; do dd if=\$f of=/dev/null bs=1M status=none; done'" \
+    "cat of the shards" "-" "sh -c 'cat $shards >/dev/null'" >"$R/commands-pagecache.tsv"
+  du -s --apparent-size --block-size=1 $shards | awk '{s += $1} END {printf "%.0f\n", s}' >"$R/pagecache-bytes.txt"
+  warm "$W/keep/big-native"
+  log "read big: dd and cat of the shards, $runs round(s)"
+  hyperfine_rounds pagecache "$runs" true
+
+  # ---- read from Python: py-lmdb next to the shardset package --------------
+  # Goals 1 and 3: LMDB's cursor scan and random gets (the same 10,000 picks
+  # as read_bench), and the same through `import shardset`.
+  run bash "$repo/scripts/python-env.sh" >&2
+  vpy=${SHARDSET_VENV:-$repo/.venv}/bin/python
+  for c in small fmnist; do
+    log "read $c from Python: py-lmdb and shardset"
+    warm "$W/keep/$c.lmdb" "$W/keep/$c-native"
+    run "$py" "$repo/bench/lmdb_peers.py" read "$W/keep/$c.lmdb" --out "$R/lmdb-$c.json" \
+      --reps "$py_reps" >&2
+    run "$vpy" "$repo/bench/lmdb_peers.py" shardset "$W/keep/$c-native" --out "$R/pyshardset-$c.json" \
+      --reps "$py_reps" >&2
   done
 fi
 
@@ -812,14 +851,20 @@ fi
 echo "load_end	$(cut -d' ' -f1-3 /proc/loadavg)" >>"$R/machine.tsv"
 
 # ---- report -----------------------------------------------------------------
+# Each part's raw results stay in the work folder (WORKDIR/saved/PART, the
+# perf data left out): the Goals section of a later --only run draws on them.
+for p in $parts; do
+  rm -rf "$W/saved/$p"
+  mkdir -p "$W/saved/$p"
+  find "$R" -maxdepth 1 -type f ! -name 'perf-*.data' -exec cp {} "$W/saved/$p/" \;
+done
 status=0
-if { [ "$parts" = archives ] || [ "$parts" = views ] || [ "$parts" = shuffle ] ||
-     [ "$parts" = loader ]; } && [ -f "$out" ]; then
-  # Only the archives or the views ran: their section replaces the one in the
-  # results file, whose other sections stay as an earlier run wrote them.
-  python3 "$repo/bench/report.py" --splice "$out" "$R" >"$out.tmp" || status=$?
+if [ "$parts" != "core archives views shuffle loader" ] && [ -f "$out" ]; then
+  # One part ran: its sections (and the goals) replace those in the results
+  # file, whose other sections stay as an earlier run wrote them.
+  python3 "$repo/bench/report.py" --splice "$out" --saved "$W/saved" "$R" >"$out.tmp" || status=$?
 else
-  python3 "$repo/bench/report.py" "$R" >"$out.tmp" || status=$?
+  python3 "$repo/bench/report.py" --saved "$W/saved" "$R" >"$out.tmp" || status=$?
 fi
 if [ "$status" = 0 ] || [ -s "$out.tmp" ]; then
   mv "$out.tmp" "$out"

@@ -128,6 +128,19 @@ class Dataset:
             decode = (decode,)
         return self._ds.read_batch([int(i) for i in indices], list(decode), int(threads))
 
+    def read_packed(self, indices, decode=(), label=None, threads=1):
+        """The samples at `indices` as one buffer per field instead of one
+        object per sample: a dict with `__key__` (list of str), `__index__`
+        (int64 array), each undecoded field as a tuple (uint8 array of the
+        samples' bytes end to end, int64 offsets [len + 1]: sample k is
+        data[offsets[k]:offsets[k + 1]], empty where it lacks the field),
+        each `decode` field as one uint8 array [B, H, W, C] (one image shape
+        per batch), and `label` as int64 parsed from its text."""
+        if isinstance(decode, str):
+            decode = (decode,)
+        idx = indices.tolist() if hasattr(indices, "tolist") else [int(i) for i in indices]
+        return self._ds.read_packed(idx, list(decode), label or "", int(threads))
+
     def info(self):
         """Samples, sources (with their shards and the samples drawn from each)
         and the recipe of a view."""

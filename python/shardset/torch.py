@@ -248,6 +248,50 @@ class _Collate:
         return default_collate(samples, self.label)
 
 
+class Packed:
+    """A variable-size field of a packed batch (IterableDataset(packed=True)):
+    `data`, a uint8 tensor of every sample's bytes end to end, and `offsets`,
+    int64 [B + 1]; sample k's bytes are data[offsets[k]:offsets[k + 1]].
+    Two tensors per field instead of B Python objects: DataLoader moves them
+    from workers through shared memory."""
+
+    __slots__ = ("data", "offsets")
+
+    def __init__(self, data, offsets):
+        self.data = data
+        self.offsets = offsets
+
+    def __len__(self):
+        return len(self.offsets) - 1
+
+    def __getitem__(self, k):
+        """Sample k's bytes as a uint8 tensor (a view, no copy)."""
+        if not -len(self) <= k < len(self):
+            raise IndexError(f"sample {k} is out of range: the batch has {len(self)}")
+        k %= len(self)
+        return self.data[int(self.offsets[k]):int(self.offsets[k + 1])]
+
+    def tolist(self):
+        """Every sample's bytes as a list of bytes objects (copies)."""
+        raw, off = self.data.numpy().tobytes(), self.offsets.tolist()
+        return [raw[off[k]:off[k + 1]] for k in range(len(self))]
+
+    def __reduce__(self):
+        return (Packed, (self.data, self.offsets))
+
+
+def _packed_batch(raw):
+    out = {}
+    for name, v in raw.items():
+        if isinstance(v, tuple):
+            out[name] = Packed(torch.from_numpy(v[0]), torch.from_numpy(v[1]))
+        elif isinstance(v, np.ndarray):
+            out[name] = torch.from_numpy(v)
+        else:
+            out[name] = v
+    return out
+
+
 class IterableDataset(_data.IterableDataset):
     """Yields whole batches of one rank's epoch order; batch b goes to
     DataLoader worker b % num_workers, which is the order the DataLoader hands
@@ -257,14 +301,23 @@ class IterableDataset(_data.IterableDataset):
     Each batch is read (and `decode`d, by `threads` C++ threads) with one
     call, then each sample goes through `transform` and the list through
     `collate` (default_collate). `drop_last` leaves out a last, short batch.
+
+    `packed=True` skips the per-sample objects: each batch is one C++ call
+    that returns, per field, one buffer for the whole batch (`Packed` for
+    encoded bytes, a uint8 tensor [B, H, W, C] for `decode`d images, int64
+    for `label`), plus `__key__` and `__index__`. It cannot be combined with
+    `transform` or `collate` (they work on samples).
     """
 
     def __init__(self, target, *, batch_size, shuffle=True, seed=0, order="uniform",
                  block_size=4096, window=8, rank=None, world_size=None, uneven="pad",
                  drop_last=False, decode=(), label=None, threads=1, transform=None,
-                 collate=None, verify_checksums=True):
+                 collate=None, packed=False, verify_checksums=True):
         if batch_size < 1:
             raise ValueError("batch_size must be 1 or more")
+        if packed and (transform is not None or collate is not None):
+            raise ValueError("packed=True yields whole batches; transform and collate work on "
+                             "samples: use one or the other")
         self._opened = _Opened(target, verify_checksums)
         self.plan = _Plan(self._opened.n, shuffle=shuffle, seed=seed, order=order,
                           block_size=block_size, window=window, rank=rank,
@@ -276,6 +329,7 @@ class IterableDataset(_data.IterableDataset):
         self.threads = threads
         self.transform = transform
         self.collate = collate
+        self.packed = packed
         self.epoch = 0
         self.start_batch = 0
 
@@ -301,6 +355,9 @@ class IterableDataset(_data.IterableDataset):
         ds = self._opened.get()
         for b in range(self.start_batch + worker, self.batches_per_epoch(), workers):
             idx = positions[b * self.batch_size:(b + 1) * self.batch_size]
+            if self.packed:
+                yield _packed_batch(ds.read_packed(idx, self.decode, self.label, self.threads))
+                continue
             samples = ds.read_batch(idx, self.decode, self.threads)
             if self.label is not None:
                 for s in samples:

@@ -1,20 +1,25 @@
 // shardset._shardset: the thin pybind11 layer over the C++ library
 // (docs/python.md). Status codes become the exception classes below; the GIL
 // is released around every read, write and long call. Field bytes come back
-// as read-only numpy uint8 arrays that point into the shard's memory map (or
-// into the sample's own decoded bytes) and keep what they point into alive:
-// no copy.
+// as read-only memoryviews that point into the shard's memory map (or into
+// the sample's own decoded bytes) and keep what they point into alive: no
+// copy.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <charconv>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "base/strings.h"
 #include "image/image.h"
@@ -29,6 +34,18 @@ namespace py = pybind11;
 
 namespace shardset::python {
 namespace {
+
+// A label field's text as an integer: optional sign, decimal digits, then
+// only whitespace (what pack and Writer store for int labels).
+std::optional<int64_t> ParseLabel(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+    text.remove_suffix(1);
+  }
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return v;
+}
 
 // ------------------------------------------------------------ errors
 
@@ -261,43 +278,55 @@ class PyDataset {
 
   // Samples at `positions`, read (and the fields in `decode` decoded to HWC
   // arrays) by `threads` threads without the GIL; a list of shardset.Sample.
-  py::list ReadBatch(py::object self, const std::vector<long long>& positions,
-                     const std::vector<std::string>& decode, int threads) const {
-    std::vector<uint64_t> pos(positions.size());
-    for (size_t i = 0; i < positions.size(); ++i) pos[i] = Position(positions[i]);
-    struct Item {
-      Sample sample;
-      std::vector<std::pair<size_t, Image>> images;  // field index, pixels
-      Status status;
-    };
+  struct Item {
+    Sample sample;
+    std::vector<std::pair<size_t, Image>> images;  // field index, pixels
+    Status status;
+  };
+
+  // Reads (and decodes the `decode` fields of) the samples at `pos` in
+  // `threads` threads, without the GIL.
+  std::vector<Item> ReadItems(const std::vector<uint64_t>& pos,
+                              const std::vector<std::string>& decode, int threads) const {
     std::vector<Item> items(pos.size());
-    {
-      py::gil_scoped_release release;
-      std::atomic<size_t> next{0};
-      auto work = [&] {
-        for (size_t k; (k = next.fetch_add(1)) < pos.size();) {
-          Item& it = items[k];
-          it.status = view_->Read(pos[k], &it.sample);
-          if (!it.status.ok()) continue;
-          for (size_t f = 0; f < it.sample.fields.size() && it.status.ok(); ++f) {
-            const Field& field = it.sample.fields[f];
-            if (std::find(decode.begin(), decode.end(), field.name) == decode.end()) continue;
-            auto img = DecodeImage(field.data);
-            if (!img.ok()) {
-              it.status = img.status().WithPrefix(
-                  fmt_sample(view_->target(), pos[k], it.sample.key, field.name));
-            } else {
-              it.images.emplace_back(f, std::move(*img));
-            }
+    py::gil_scoped_release release;
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t k; (k = next.fetch_add(1)) < pos.size();) {
+        Item& it = items[k];
+        it.status = view_->Read(pos[k], &it.sample);
+        if (!it.status.ok()) continue;
+        for (size_t f = 0; f < it.sample.fields.size() && it.status.ok(); ++f) {
+          const Field& field = it.sample.fields[f];
+          if (std::find(decode.begin(), decode.end(), field.name) == decode.end()) continue;
+          auto img = DecodeImage(field.data);
+          if (!img.ok()) {
+            it.status = img.status().WithPrefix(
+                fmt_sample(view_->target(), pos[k], it.sample.key, field.name));
+          } else {
+            it.images.emplace_back(f, std::move(*img));
           }
         }
-      };
-      const int n = std::clamp<int>(threads, 1, 64);
-      std::vector<std::thread> pool;
-      for (int t = 1; t < n && static_cast<size_t>(t) < pos.size(); ++t) pool.emplace_back(work);
-      work();
-      for (auto& t : pool) t.join();
-    }
+      }
+    };
+    const int n = std::clamp<int>(threads, 1, 64);
+    std::vector<std::thread> pool;
+    for (int t = 1; t < n && static_cast<size_t>(t) < pos.size(); ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+    return items;
+  }
+
+  std::vector<uint64_t> Positions(const std::vector<long long>& positions) const {
+    std::vector<uint64_t> pos(positions.size());
+    for (size_t i = 0; i < positions.size(); ++i) pos[i] = Position(positions[i]);
+    return pos;
+  }
+
+  py::list ReadBatch(py::object self, const std::vector<long long>& positions,
+                     const std::vector<std::string>& decode, int threads) const {
+    const std::vector<uint64_t> pos = Positions(positions);
+    std::vector<Item> items = ReadItems(pos, decode, threads);
     py::list out;
     for (size_t k = 0; k < items.size(); ++k) {
       Item& it = items[k];
@@ -311,6 +340,120 @@ class PyDataset {
       out.append(sample);
     }
     return out;
+  }
+
+  // A batch as one buffer per field (docs/python.md "Packed batches"):
+  // "__key__" a list, "__index__" int64 [B]; an undecoded field a tuple
+  // (uint8 [total bytes], int64 offsets [B + 1]), empty where a sample lacks
+  // it; a decoded field uint8 [B, H, W, C] (every image one shape); `label`
+  // int64 [B] parsed from its text. Two allocations per field instead of
+  // Python objects per sample.
+  py::dict ReadPacked(const std::vector<long long>& positions,
+                      const std::vector<std::string>& decode, const std::string& label,
+                      int threads) const {
+    const std::vector<uint64_t> pos = Positions(positions);
+    std::vector<Item> items = ReadItems(pos, decode, threads);
+    for (const Item& it : items) Check(it.status);
+    const size_t n = items.size();
+    // Fields in order of first appearance, with each sample's field index.
+    std::vector<std::string> names;
+    std::vector<std::vector<int>> at;  // [field][sample] -> index in sample.fields, -1
+    for (size_t k = 0; k < n; ++k) {
+      const auto& fields = items[k].sample.fields;
+      for (size_t f = 0; f < fields.size(); ++f) {
+        auto it = std::find(names.begin(), names.end(), fields[f].name);
+        size_t j = it - names.begin();
+        if (it == names.end()) {
+          names.emplace_back(fields[f].name);
+          at.emplace_back(n, -1);
+        }
+        at[j][k] = static_cast<int>(f);
+      }
+    }
+    py::dict out;
+    py::list keys;
+    py::array_t<int64_t> index(static_cast<py::ssize_t>(n));
+    for (size_t k = 0; k < n; ++k) {
+      keys.append(py::str(items[k].sample.key));
+      index.mutable_data()[k] = static_cast<int64_t>(pos[k]);
+    }
+    out["__key__"] = keys;
+    out["__index__"] = index;
+    for (size_t j = 0; j < names.size(); ++j) {
+      const std::string& name = names[j];
+      auto where = [&](size_t k) -> const Field* {
+        return at[j][k] < 0 ? nullptr : &items[k].sample.fields[at[j][k]];
+      };
+      if (name == label) {
+        py::array_t<int64_t> v(static_cast<py::ssize_t>(n));
+        for (size_t k = 0; k < n; ++k) {
+          const Field* f = where(k);
+          auto parsed = f ? ParseLabel(f->data) : std::optional<int64_t>();
+          if (!parsed) {
+            throw py::value_error(fmt_sample(view_->target(), pos[k], items[k].sample.key, name) +
+                                  ": not an integer label; read it with label=None");
+          }
+          v.mutable_data()[k] = *parsed;
+        }
+        out[py::str(name)] = v;
+        continue;
+      }
+      if (std::find(decode.begin(), decode.end(), name) != decode.end()) {
+        out[py::str(name)] = StackImages(items, name, pos);
+        continue;
+      }
+      py::array_t<int64_t> offsets(static_cast<py::ssize_t>(n + 1));
+      int64_t* o = offsets.mutable_data();
+      o[0] = 0;
+      for (size_t k = 0; k < n; ++k) o[k + 1] = o[k] + (where(k) ? where(k)->data.size() : 0);
+      py::array_t<uint8_t> data(static_cast<py::ssize_t>(o[n]));
+      uint8_t* d = data.mutable_data();
+      {
+        py::gil_scoped_release release;
+        for (size_t k = 0; k < n; ++k) {
+          if (const Field* f = where(k)) std::memcpy(d + o[k], f->data.data(), f->data.size());
+        }
+      }
+      out[py::str(name)] = py::make_tuple(data, offsets);
+    }
+    return out;
+  }
+
+  // The decoded images of field `name` as one array [B, H, W, C].
+  py::array StackImages(const std::vector<Item>& items, const std::string& name,
+                        const std::vector<uint64_t>& pos) const {
+    const Image* first = nullptr;
+    std::vector<const Image*> imgs(items.size());
+    for (size_t k = 0; k < items.size(); ++k) {
+      for (auto& [f, img] : items[k].images) {
+        if (items[k].sample.fields[f].name == name) imgs[k] = &img;
+      }
+      if (!imgs[k]) {
+        throw py::value_error(fmt_sample(view_->target(), pos[k], items[k].sample.key, name) +
+                              ": the sample has no such field to decode");
+      }
+      if (!first) first = imgs[k];
+      if (imgs[k]->height != first->height || imgs[k]->width != first->width ||
+          imgs[k]->channels != first->channels) {
+        throw py::value_error(
+            fmt_sample(view_->target(), pos[k], items[k].sample.key, name) +
+            fmt::format(": {}x{}x{} pixels, the batch's first image is {}x{}x{}; packed batches "
+                        "need one shape (resize in a transform and use packed=False)",
+                        imgs[k]->height, imgs[k]->width, imgs[k]->channels, first->height,
+                        first->width, first->channels));
+      }
+    }
+    const size_t each = first ? first->pixels.size() : 0;
+    py::array_t<uint8_t> a({static_cast<py::ssize_t>(items.size()),
+                            static_cast<py::ssize_t>(first ? first->height : 0),
+                            static_cast<py::ssize_t>(first ? first->width : 0),
+                            static_cast<py::ssize_t>(first ? first->channels : 0)});
+    uint8_t* d = a.mutable_data();
+    {
+      py::gil_scoped_release release;
+      for (size_t k = 0; k < imgs.size(); ++k) std::memcpy(d + k * each, imgs[k]->pixels.data(), each);
+    }
+    return a;
   }
 
   py::dict Info() const {
@@ -679,6 +822,8 @@ PYBIND11_MODULE(_shardset, m) {
            },
            py::arg("positions"), py::arg("decode") = std::vector<std::string>{},
            py::arg("threads") = 1)
+      .def("read_packed", &PyDataset::ReadPacked, py::arg("positions"), py::arg("decode"),
+           py::arg("label"), py::arg("threads"))
       .def("find", &PyDataset::Find)
       .def("key", &PyDataset::Key)
       .def("info", &PyDataset::Info)

@@ -12,7 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import shardset
-from shardset.torch import DataLoader, Dataset, IterableDataset, Sampler, epoch_order
+from shardset.torch import DataLoader, Dataset, IterableDataset, Packed, Sampler, epoch_order
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +208,39 @@ def test_sample_pickles_with_its_bytes(small):
     assert isinstance(s["bin"], memoryview)
     t = pickle.loads(pickle.dumps(s))
     assert (t.key, t.index, t["bin"]) == ("00007", 7, (7).to_bytes(4, "little") * 3)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_packed_batches_equal_the_samples(small, workers):
+    """packed=True yields the same samples in the same order as the
+    per-sample path: bytes through Packed offsets, labels as int64."""
+    plain = DataLoader(IterableDataset(small, batch_size=64, seed=3, label="cls"), num_workers=workers)
+    packed = DataLoader(IterableDataset(small, batch_size=64, seed=3, label="cls", packed=True),
+                        num_workers=workers)
+    n = 0
+    for a, b in zip(plain, packed):
+        assert a["__key__"] == b["__key__"]
+        assert torch.equal(a["__index__"], b["__index__"]) and torch.equal(a["cls"], b["cls"])
+        assert isinstance(b["bin"], Packed) and len(b["bin"]) == len(a["bin"])
+        assert b["bin"].tolist() == a["bin"]
+        assert bytes(b["bin"][-1].numpy()) == a["bin"][-1]
+        n += len(b["cls"])
+    assert n == 1001
+
+
+def test_packed_decode_and_errors(fmnist_train_native, tmp_path):
+    ds = IterableDataset(fmnist_train_native, batch_size=32, seed=1, decode="png", label="cls",
+                         packed=True)
+    b = next(iter(DataLoader(ds)))
+    assert b["png"].shape == (32, 28, 28, 1) and b["png"].dtype == torch.uint8
+    ref = shardset.open(fmnist_train_native).read_batch(b["__index__"].tolist(), decode="png")
+    assert all(np.array_equal(b["png"][k].numpy(), ref[k]["png"]) for k in range(32))
+    with pytest.raises(ValueError, match="transform and collate"):
+        IterableDataset(fmnist_train_native, batch_size=4, packed=True, transform=lambda s: s)
+    # A label that is not an integer is named with its sample.
+    odd = tmp_path / "odd"
+    with shardset.Writer(odd) as w:
+        w.write("a", cls=b"1")
+        w.write("b", cls=b"cat")
+    with pytest.raises(ValueError, match=r"sample 1 \('b'\), field 'cls'.*not an integer"):
+        shardset.open(odd).read_packed([0, 1], label="cls")
