@@ -18,3 +18,7 @@ export SHARDSET_BIN="$PWD/$BUILD_DIR/shardset" SHARDSET_BUILD_DIR="$PWD/$BUILD_D
 "$VENV/bin/python" -m pytest -q tests
 # Its own run: both folders have a conftest.py of their own.
 "$VENV/bin/python" -m pytest -q python/tests
+# The benchmarks' short mode: every step of bench/run.sh on small corpora,
+# next to every peer, so a change that breaks a benchmark fails here. It
+# asserts no times; its results go to a temp folder, not bench/RESULTS.md.
+bash bench/run.sh --short >/dev/null

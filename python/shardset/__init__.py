@@ -64,6 +64,13 @@ class Sample(dict):
 _ext._register_sample_type(Sample)
 
 
+def _positions(indices):
+    """A list of ints for the C++ side: numpy arrays convert in one call."""
+    if hasattr(indices, "tolist"):
+        return indices.tolist()
+    return list(indices) if isinstance(indices, (list, range)) else [int(i) for i in indices]
+
+
 def _targets(target):
     if isinstance(target, (str, bytes, _os.PathLike)):
         return [_os.fspath(target)]
@@ -126,7 +133,7 @@ class Dataset:
         uint8 arrays."""
         if isinstance(decode, str):
             decode = (decode,)
-        return self._ds.read_batch([int(i) for i in indices], list(decode), int(threads))
+        return self._ds.read_batch(_positions(indices), list(decode), int(threads))
 
     def read_packed(self, indices, decode=(), label=None, threads=1):
         """The samples at `indices` as one buffer per field instead of one
@@ -138,8 +145,7 @@ class Dataset:
         per batch), and `label` as int64 parsed from its text."""
         if isinstance(decode, str):
             decode = (decode,)
-        idx = indices.tolist() if hasattr(indices, "tolist") else [int(i) for i in indices]
-        return self._ds.read_packed(idx, list(decode), label or "", int(threads))
+        return self._ds.read_packed(_positions(indices), list(decode), label or "", int(threads))
 
     def info(self):
         """Samples, sources (with their shards and the samples drawn from each)
