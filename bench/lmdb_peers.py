@@ -8,7 +8,8 @@ Debian's python3-lmdb), and the same reads through the shardset package.
   lmdb_peers.py shardset DATASET --out X.json  the same through shardset (Python)
 
 Both sides hand out values as zero-copy views of a memory map (LMDB's
-buffers=True memoryviews, shardset's numpy arrays); a read takes its length
+buffers=True memoryviews, shardset's memoryviews; `read_packed` copies a
+batch into one buffer per field); a read takes its length
 (touching bytes from Python would cost more than either read: the C++ side,
 read_bench.cc, touches one byte per 64). Random reads are the same 10,000 SplitMix64 picks (seed 42) as
 read_bench.cc and archive_peers.py: positions in path order, which is both
@@ -84,6 +85,14 @@ def cmd_shardset(a):
             for v in s.values():
                 nbytes += len(v)
 
+    def scan_packed():
+        nonlocal nbytes
+        nbytes = 0
+        for start in range(0, n, 4096):
+            for v in ds.read_packed(range(start, min(n, start + 4096))).values():
+                if isinstance(v, tuple):
+                    nbytes += int(v[1][-1])
+
     picks = random_picks(n, a.picks, SEED)
     keys = [ds.key(i) for i in picks]
     picked = 0
@@ -103,9 +112,12 @@ def cmd_shardset(a):
                 picked += len(v)
 
     scan_t = timed_passes(scan, a.reps)
+    scan_bytes = nbytes
+    packed_t = timed_passes(scan_packed, a.reps)
     pos_t = timed_passes(by_position, a.reps)
     key_t = timed_passes(by_key, a.reps)
-    write_json(a.out, {"entries": n, "scan": summary(scan_t, n, nbytes),
+    write_json(a.out, {"entries": n, "scan": summary(scan_t, n, scan_bytes),
+                       "scan_packed": summary(packed_t, n, scan_bytes),
                        "random_get": summary(pos_t, len(picks), picked),
                        "random_get_by_key": summary(key_t, len(picks), picked)})
 

@@ -9,8 +9,11 @@
 //   --random-picks=N                        random reads per pass (default 10,000;
 //                                           fewer for a tar.gz, where each read
 //                                           inflates from a checkpoint)
-// Either of --dataset and --tree may be left out; its benchmarks are then
-// skipped. All other flags go to Google Benchmark (--benchmark_filter,
+//   --lmdb=DIR                              an LMDB environment of the same files
+//                                           (key = relative path; lmdb_peers.py
+//                                           make): its C API's cursor scan and
+//                                           mdb_get of the same random picks
+// Any of them may be left out; its benchmarks are then skipped. All other flags go to Google Benchmark (--benchmark_filter,
 // --benchmark_repetitions, ...).
 //
 // One benchmark iteration is one whole pass (every sample, or the fixed list
@@ -41,6 +44,10 @@
 
 #include "splitmix64.h"
 
+#ifdef SHARDSET_BENCH_LMDB
+#include <lmdb.h>
+#endif
+
 #include "shardset/dataset.h"
 #include "shardset/shard.h"
 #include "shardset/status.h"
@@ -53,6 +60,7 @@ constexpr uint64_t kSeed = 42;
 
 std::string g_dataset;            // --dataset / SHARDSET_BENCH_DATASET
 std::string g_tree;               // --tree / SHARDSET_BENCH_TREE
+std::string g_lmdb;               // --lmdb
 size_t g_random_picks = 10000;    // --random-picks
 
 // The same picks on every platform.
@@ -308,6 +316,96 @@ void BM_Loose_RandomRead(benchmark::State& state) {
   SetCounters(state, picks.size(), bytes);
 }
 
+// ---- LMDB's C API, the same reads ---------------------------------------
+
+#ifdef SHARDSET_BENCH_LMDB
+// A read-only environment and one read transaction over it. The keys sort
+// bytewise like the relative paths pack walks, so the i-th key is sample i.
+struct Lmdb {
+  MDB_env* env = nullptr;
+  MDB_txn* txn = nullptr;
+  MDB_dbi dbi = 0;
+  ~Lmdb() {
+    if (txn) mdb_txn_abort(txn);
+    if (env) mdb_env_close(env);
+  }
+};
+
+std::unique_ptr<Lmdb> OpenLmdb(benchmark::State& state) {
+  auto db = std::make_unique<Lmdb>();
+  int rc = mdb_env_create(&db->env);
+  if (rc == 0) rc = mdb_env_open(db->env, g_lmdb.c_str(), MDB_RDONLY | MDB_NOLOCK, 0644);
+  if (rc == 0) rc = mdb_txn_begin(db->env, nullptr, MDB_RDONLY, &db->txn);
+  if (rc == 0) rc = mdb_dbi_open(db->txn, nullptr, 0, &db->dbi);
+  if (rc != 0) {
+    state.SkipWithError((g_lmdb + ": " + mdb_strerror(rc)).c_str());
+    return nullptr;
+  }
+  return db;
+}
+
+std::string_view View(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+void BM_Lmdb_CursorScan(benchmark::State& state) {
+  auto db = OpenLmdb(state);
+  if (!db) return;
+  MDB_cursor* cur = nullptr;
+  if (int rc = mdb_cursor_open(db->txn, db->dbi, &cur); rc != 0) {
+    return state.SkipWithError(mdb_strerror(rc));
+  }
+  uint64_t n = 0, bytes = 0, sum = 0;
+  for (auto _ : state) {
+    n = bytes = 0;
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      sum += Touch(View(v));
+      bytes += v.mv_size;
+      ++n;
+    }
+  }
+  mdb_cursor_close(cur);
+  benchmark::DoNotOptimize(sum);
+  SetCounters(state, n, bytes);
+}
+
+void BM_Lmdb_RandomGet(benchmark::State& state) {
+  auto db = OpenLmdb(state);
+  if (!db) return;
+  std::vector<std::string> keys;
+  MDB_cursor* cur = nullptr;
+  if (int rc = mdb_cursor_open(db->txn, db->dbi, &cur); rc != 0) {
+    return state.SkipWithError(mdb_strerror(rc));
+  }
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    keys.emplace_back(View(k));
+  }
+  mdb_cursor_close(cur);
+  if (keys.empty()) return state.SkipWithError("the LMDB environment is empty");
+  std::vector<MDB_val> picks;
+  for (uint64_t i : RandomPicks(keys.size(), g_random_picks, kSeed)) {
+    picks.push_back(MDB_val{keys[i].size(), keys[i].data()});
+  }
+  uint64_t bytes = 0, sum = 0;
+  for (auto _ : state) {
+    bytes = 0;
+    for (MDB_val& key : picks) {
+      if (int rc = mdb_get(db->txn, db->dbi, &key, &v); rc != 0) {
+        return state.SkipWithError(mdb_strerror(rc));
+      }
+      sum += Touch(View(v));
+      bytes += v.mv_size;
+    }
+  }
+  benchmark::DoNotOptimize(sum);
+  SetCounters(state, picks.size(), bytes);
+}
+#endif
+
 // Takes our flags out of argv (Google Benchmark rejects unknown flags); false
 // when one is malformed.
 bool TakeOwnFlags(int* argc, char** argv) {
@@ -320,6 +418,8 @@ bool TakeOwnFlags(int* argc, char** argv) {
       g_dataset = std::string(a.substr(10));
     } else if (a.rfind("--tree=", 0) == 0) {
       g_tree = std::string(a.substr(7));
+    } else if (a.rfind("--lmdb=", 0) == 0) {
+      g_lmdb = std::string(a.substr(7));
     } else if (a.rfind("--random-picks=", 0) == 0) {
       char* end = nullptr;
       const std::string v(a.substr(15));
@@ -342,11 +442,23 @@ bool TakeOwnFlags(int* argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (!TakeOwnFlags(&argc, argv)) return 2;
-  if (g_dataset.empty() && g_tree.empty()) {
+  if (g_dataset.empty() && g_tree.empty() && g_lmdb.empty()) {
     std::fprintf(stderr,
-                 "shardset_read_bench: give --dataset=DIR and/or --tree=DIR (or set "
+                 "shardset_read_bench: give --dataset=DIR, --tree=DIR and/or --lmdb=DIR (or set "
                  "SHARDSET_BENCH_DATASET / SHARDSET_BENCH_TREE); see bench/README.md\n");
     return 2;
+  }
+  if (!g_lmdb.empty()) {
+#ifdef SHARDSET_BENCH_LMDB
+    benchmark::RegisterBenchmark("Lmdb/CursorScan", BM_Lmdb_CursorScan)
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark("Lmdb/RandomGet", BM_Lmdb_RandomGet)
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
+#else
+    std::fprintf(stderr, "shardset_read_bench: built without LMDB (install liblmdb-dev and "
+                         "reconfigure) but --lmdb was given\n");
+    return 2;
+#endif
   }
   if (!g_dataset.empty()) {
     benchmark::RegisterBenchmark("Dataset/IndexOpen", BM_Dataset_IndexOpen)

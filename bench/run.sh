@@ -390,8 +390,10 @@ if has_part core; then
   for c in "${corpora[@]}"; do
     log "read $c: native dataset and loose files"
     warm "$W/keep/$c-native" "$W/corpus/$c"
+    warm "$W/keep/$c.lmdb"
     run "$build_dir/shardset_read_bench" --dataset="$W/keep/$c-native" --tree="$W/corpus/$c" \
-      "${bench_args[@]}" --benchmark_out="$R/read-$c-native.json" --benchmark_out_format=json >&2
+      --lmdb="$W/keep/$c.lmdb" "${bench_args[@]}" --benchmark_out="$R/read-$c-native.json" \
+      --benchmark_out_format=json >&2
     log "read $c: tar-format dataset"
     warm "$W/keep/$c-tar"
     run "$build_dir/shardset_read_bench" --dataset="$W/keep/$c-tar" --benchmark_filter='^Dataset/' \

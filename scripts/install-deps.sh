@@ -14,6 +14,7 @@ PACKAGES=(
   # real data and real peers for tests and benchmarks
   dataset-fashion-mnist tar libarchive-tools file time hyperfine zip unzip gzip
   python3 python3-pytest python3-numpy python3-pil python3-torch python3-torchvision python3-lmdb
+  liblmdb-dev
 )
 
 missing=()
