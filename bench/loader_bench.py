@@ -169,12 +169,19 @@ LOADERS = {
 
 
 def one_epoch(make, work, workers, batch, decode):
+    """(seconds, samples, steady seconds, steady samples): the whole epoch
+    from iter() (worker start-up included), and from the first batch on
+    (the rate once running, what a long epoch sees)."""
     loader, count = make(work, workers, batch, decode)
     t0 = time.perf_counter()
     n = 0
+    t1 = None
     for b in loader:
         n += count(b)
-    return time.perf_counter() - t0, n
+        if t1 is None:
+            t1, n1 = time.perf_counter(), n
+    t2 = time.perf_counter()
+    return t2 - t0, n, t2 - t1, n - n1
 
 
 def run(args):
@@ -191,18 +198,21 @@ def run(args):
         for name in order:
             make, decode = LOADERS[name]
             try:
-                t, n = one_epoch(make, args.work, args.workers, args.batch, decode)
+                t, n, st, sn = one_epoch(make, args.work, args.workers, args.batch, decode)
             except Exception as e:  # a peer that fails is reported, not fatal
                 results.setdefault(name, {"error": f"{type(e).__name__}: {e}"})
                 print(f"{name}: {type(e).__name__}: {e}", file=sys.stderr)
                 continue
-            results.setdefault(name, {"seconds": [], "samples": n})["seconds"].append(t)
-            print(f"round {r + 1}: {name}: {n} samples in {t:.2f} s ({n / t:,.0f}/s)",
-                  file=sys.stderr)
+            e = results.setdefault(name, {"seconds": [], "samples": n, "steady_rates": []})
+            e["seconds"].append(t)
+            e["steady_rates"].append(sn / st)
+            print(f"round {r + 1}: {name}: {n} samples in {t:.2f} s ({n / t:,.0f}/s; "
+                  f"{sn / st:,.0f}/s after the first batch)", file=sys.stderr)
     for name, r in results.items():
         if "seconds" in r:
             r["median"] = statistics.median(r["seconds"])
             r["samples_per_s"] = r["samples"] / r["median"]
+            r["steady_samples_per_s"] = statistics.median(r["steady_rates"])
     out = {"workers": args.workers, "batch": args.batch, "reps": args.reps, "loaders": results}
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
