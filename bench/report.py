@@ -1669,7 +1669,23 @@ def part_results(res, saved, part):
     return None
 
 
-def section_goals(res, saved=None):
+def shuffle_from_text(text):
+    """Goal 8 from the Shuffle section of an earlier RESULTS.md when no raw
+    results of a shuffle run were kept (runs before WORKDIR/saved existed):
+    {c: (shuffle s, cp s)} and the run's date, or ({}, None)."""
+    if not text or SHUFFLE_TITLE not in text:
+        return {}, None
+    sec = text.split(SHUFFLE_TITLE, 1)[1].split("\n## ", 1)[0]
+    date = re.search(r"`bench/run.sh --only shuffle` on ([^;(]+?) \(", sec)
+    m = re.search(r"\| uniform shuffle, tar -> tar, vs `cp` \| ([\d.]+) s \([\d.]+x of ([\d.]+) s\) \| "
+                  r"([\d.]+) s \([\d.]+x of ([\d.]+) s\) \|", sec)
+    if not m:
+        return {}, None
+    v = [float(x) for x in m.groups()]
+    return {"small": (v[0], v[1]), "large": (v[2], v[3])}, (date.group(1) if date else "?")
+
+
+def section_goals(res, saved=None, old_text=None):
     """Each goal of issue 7 with its measured ratio; a ratio always compares
     two numbers from the same run (shardset and its peer side by side)."""
     out = [GOALS_TITLE, "",
@@ -1808,15 +1824,29 @@ def section_goals(res, saved=None):
         else:
             missing(n, g, "loader part")
     sh = Shuffle(shuffle.d) if shuffle else None
+    text_times, text_date = shuffle_from_text(old_text) if not sh else ({}, None)
+
+    class _Dated:  # a stand-in Results for a row read from the earlier text
+        machine = {"date": f"{text_date} (from the Shuffle section)"}
+
     for c in ("small", "large"):
         g = f"shuffle out of core ({c} samples): at most 3x a plain copy"
+        n = "8" + ("a" if c == "small" else "b")
         a = sh.hf[c].get("shardset shuffle tar -> tar") if sh else None
         b = sh.hf[c].get("cp (the floor)") if sh else None
         if a and b:
-            row("8" + ("a" if c == "small" else "b"), g, f"{fmt_s(a['median'])} s vs `cp` {fmt_s(b['median'])} s",
-                f"{a['median'] / b['median']:.2f}x", a["median"] <= 3 * b["median"], shuffle)
+            ta, tb, r = a["median"], b["median"], shuffle
+        elif c in text_times:
+            (ta, tb), r = text_times[c], _Dated
         else:
-            missing("8" + ("a" if c == "small" else "b"), g, "shuffle part")
+            missing(n, g, "shuffle part")
+            continue
+        row(n, g, f"{fmt_s(ta)} s vs `cp` {fmt_s(tb)} s (tar -> tar)", f"{ta / tb:.2f}x", ta <= 3 * tb, r,
+            "`cp` copies the tar inside the kernel (copy_file_range), touching no byte in user space; the "
+            "shuffle indexes the tar's 200,000 headers, reads each sample at random through the index, checks "
+            "its checksum, writes a tar header and the bytes, and checksums them for the new index: per sample "
+            "about 5 us of CPU for 2.5 KB (see the profile note below the table). Reading ahead in a second "
+            "thread (the order is known) would overlap the reads with the writes on the second core.")
     out.append("")
     if notes:
         out += ["Missed goals: where the time goes and what would close the gap.", ""] + notes + [""]
@@ -1877,7 +1907,7 @@ def main():
         else:
             new = splice_archives(old, section_archives(res))
         # The goals draw on every part: this run's and the last run of each other.
-        print(splice_section(new, GOALS_TITLE, section_goals(res, saved),
+        print(splice_section(new, GOALS_TITLE, section_goals(res, saved, old),
                              anchors=("## Summary", "## Pack", "## Archives")), end="")
     else:
         mode = res.machine.get("mode", "full")
