@@ -166,6 +166,15 @@ LOADERS = {
     "MosaicML Streaming, bytes": (mosaic, False),
     "MosaicML Streaming, decoded": (mosaic, True),
 }
+# Raw bytes read in the training process itself (num_workers=0): for data in
+# the page cache the workers' hand-over (pickling, shared memory) can cost
+# more than the reads, so each loader's best setting is measured too.
+IN_PROCESS = {
+    "shardset IterableDataset packed, bytes, num_workers=0": (shardset_packed, False),
+    "shardset IterableDataset, bytes, num_workers=0": (shardset_iterable, False),
+    "WebDataset, bytes, num_workers=0": (webdataset, False),
+    "MosaicML Streaming, bytes, num_workers=0": (mosaic, False),
+}
 
 
 def one_epoch(make, work, workers, batch, decode):
@@ -189,16 +198,17 @@ def run(args):
     # torch.from_numpy of a read-only array (PIL's, webdataset's) warns once
     # per process; the arrays are not written to.
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-    names = list(LOADERS) if not args.only else args.only.split(",")
+    names = list(LOADERS) + list(IN_PROCESS) if not args.only else args.only.split(",")
     results = {}
     # Rounds of one epoch per loader, the order rotated each round: a drifting
     # machine load touches every loader alike.
     for r in range(args.reps):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
-            make, decode = LOADERS[name]
+            make, decode = LOADERS[name] if name in LOADERS else IN_PROCESS[name]
+            workers = args.workers if name in LOADERS else 0
             try:
-                t, n, st, sn = one_epoch(make, args.work, args.workers, args.batch, decode)
+                t, n, st, sn = one_epoch(make, args.work, workers, args.batch, decode)
             except Exception as e:  # a peer that fails is reported, not fatal
                 results.setdefault(name, {"error": f"{type(e).__name__}: {e}"})
                 print(f"{name}: {type(e).__name__}: {e}", file=sys.stderr)
