@@ -1696,20 +1696,25 @@ def section_goals(res, saved=None, old_text=None):
            "Issue 7's goals, each measured against its peer in the same run (the run's date is in the last "
            "column; `bench/run.sh` runs every part, `--only PART` one of them). A missed goal keeps its "
            "measured ratio and says where the time goes and what would close the gap.", "",
-           "| # | goal | measured | ratio | verdict | run |", "| --- | --- | --- | --- | --- | --- |"]
+           "| # | goal | measured | ratio | verdict | run | reproduce |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
     notes = []
     core = part_results(res, saved, "core")
     shuffle = part_results(res, saved, "shuffle")
     loader = part_results(res, saved, "loader")
 
+    part_of = {"1": "core", "2": "core", "3": "core", "4": "core", "5": "core", "6": "core", "7": "loader",
+               "8": "shuffle"}
+
     def row(n, goal, measured, ratio, ok, r, note=None):
         verdict = "**meets**" if ok else "**misses**"
-        out.append(f"| {n} | {goal} | {measured} | {ratio} | {verdict} | {r.machine.get('date', '?')} |")
+        out.append(f"| {n} | {goal} | {measured} | {ratio} | {verdict} | {r.machine.get('date', '?')} | "
+                   f"`bench/run.sh --only {part_of[str(n)[0]]}` |")
         if not ok and note:
             notes.append(f"- Goal {n}: {note}")
 
     def missing(n, goal, what):
-        out.append(f"| {n} | {goal} | (not measured: {what}) | | | |")
+        out.append(f"| {n} | {goal} | (not measured: {what}) | | | | `bench/run.sh --only {part_of[str(n)[0]]}` |")
 
     seq, rnd = "Dataset/SequentialRead/checksums:1/real_time", "Dataset/RandomReadByOrdinal/checksums:1/real_time"
     small = core.reads.get(("small", "native"), {}) if core else {}
