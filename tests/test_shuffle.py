@@ -264,11 +264,15 @@ def test_kill9_during_shuffle_then_resume(fmnist_train_native, tmp_path):
             if trial < 2:
                 time.sleep(rng.uniform(0.1, 0.9) * seconds)
             else:
-                # Aimed at the gather: after the first sealed shard (the
-                # scatter before it may take most of the run).
+                # Aimed at the gather: after a shard sealed by this run (the
+                # scatter before it may take most of the run). A second kill
+                # lands after the resumed run sealed one of its own, so the
+                # third run resumes from what a resumed run recorded.
+                sealed = len(list(out.glob("shard-*.shard"))) if out.exists() else 0
+                aim = out / f"shard-{sealed + 1:06d}.shard"
                 deadline = time.monotonic() + 10 * seconds + 10
                 while (proc.poll() is None and time.monotonic() < deadline
-                       and not (out / "shard-000001.shard").exists()):
+                       and not aim.exists()):
                     time.sleep(0.002)
                 # Briefly: the rest of the gather can take well under 0.2 s
                 # and a kill after the end tests nothing.

@@ -421,7 +421,10 @@ class Shuffler {
     // little of the budget, large enough for big sequential writes.
     chunk_ = std::clamp<uint64_t>(budget_ / (4 * uint64_t{slices}), 64 << 10, 16 << 20);
     SHARDSET_RETURN_IF_ERROR(Scatter());
-    uint64_t out_pos = skip - skip_in_slice;
+    // Counts the samples handed to the sink (the resumed ones included): the
+    // sink records it with each sealed shard, and a later resume skips that
+    // many.
+    uint64_t out_pos = skip;
     for (uint32_t s = first_slice_; s < slices; ++s) {
       SHARDSET_RETURN_IF_ERROR(Gather(s, s == first_slice_ ? skip_in_slice : 0, &out_pos));
     }
