@@ -18,17 +18,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// Bytes of a shard's fields that came from files (derived ones excluded).
-Result<uint64_t> SourceBytes(const ShardReader& shard) {
-  uint64_t n = 0;
-  Sample s;
-  for (uint64_t i = 0; i < shard.num_samples(); ++i) {
-    SHARDSET_RETURN_IF_ERROR(shard.Read(i, &s));
-    for (const Field& f : s.fields) n += (f.flags & kFieldDerived) ? 0 : f.data.size();
-  }
-  return n;
-}
-
 std::string Canonical(const std::string& json_text) { return json::parse(json_text).dump(); }
 
 }  // namespace
@@ -142,7 +131,13 @@ Status DatasetWriter::ResumeFromState() {
     }
     return ClearStrayShards(0);
   }
-  // A shard sealed after the state was last written is reopened and kept.
+  // Only the shards the state records are kept. A shard sealed after the
+  // state was last written (killed between its rename and SaveState) is
+  // written again with the rest: its manifest entry cannot be rebuilt from
+  // the file alone (tar, tar.gz, zip and tsv shards do not keep the derived
+  // flag of a field such as --label-from-dir's cls, so its source_bytes would
+  // count it and the manifest would differ from an uninterrupted run's), and
+  // no caller was told it was durable (Flush and Seal return after SaveState).
   uint64_t progress = 0;
   for (uint64_t k = 0;; ++k) {
     const std::string name = ShardName(k, o_.format);
@@ -155,28 +150,16 @@ Status DatasetWriter::ResumeFromState() {
     ms.format = o_.format;
     ms.num_samples = (*shard)->num_samples();
     ms.file_size = (*shard)->file_size();
-    bool recorded = false;
-    if (k < state["shards"].size()) {
-      const json& s = state["shards"][k];
-      if (s.value("bytes", uint64_t{0}) == ms.file_size) {
-        ms.xxh3 = std::stoull(s.value("xxh3", std::string("0")), nullptr, 16);
-        ms.source_bytes = s.value("source_bytes", uint64_t{0});
-        recorded = true;
-      }
-    }
-    if (!recorded) {
-      SHARDSET_ASSIGN_OR_RETURN(MappedFile f, MappedFile::Open(path));
-      ms.xxh3 = Xxh3(f.data());
-      SHARDSET_ASSIGN_OR_RETURN(ms.source_bytes, SourceBytes(**shard));
-    }
-    // Without a record (sealed just before the kill) the caller dropped
-    // nothing after the last recorded shard that we know of.
-    progress = recorded ? state["shards"][k].value("consumed", progress + ms.num_samples)
-                        : progress + ms.num_samples;
+    if (k >= state["shards"].size()) break;
+    const json& recorded = state["shards"][k];
+    if (recorded.value("bytes", uint64_t{0}) != ms.file_size) break;
+    ms.xxh3 = std::stoull(recorded.value("xxh3", std::string("0")), nullptr, 16);
+    ms.source_bytes = recorded.value("source_bytes", uint64_t{0});
+    progress = recorded.value("consumed", progress + ms.num_samples);
     const std::vector<std::string> sidecars = SidecarPaths(path, o_.format);
     if (std::any_of(sidecars.begin(), sidecars.end(),
                     [](const std::string& p) { return !PathExists(p); })) {
-      // Killed between sealing the shard and writing its sidecar index.
+      // A recorded shard whose sidecar index is gone (deleted since).
       SHARDSET_RETURN_IF_ERROR(WriteShardIndex(path, {}, o_.write.sync).status());
     }
     if (ms.num_samples > 0) {
