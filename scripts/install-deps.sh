@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config
+  # the checked build: sanitizers and libFuzzer (docs/fuzzing.md)
+  clang libclang-rt-14-dev
   # libraries (docs/README "Dependencies")
   libxxhash-dev libzstd-dev zlib1g-dev libfmt-dev libcli11-dev nlohmann-json3-dev libspng-dev
   libturbojpeg0-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev

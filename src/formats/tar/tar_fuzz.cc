@@ -1,9 +1,6 @@
 // libFuzzer target for the tar parser (untrusted bytes): the member walker,
-// pax records, sample grouping and the index built from them. Not built by
-// CMake yet; build it with clang (one command):
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address -Iinclude -Isrc
-//     src/formats/tar/tar_fuzz.cc build/libshardset.a -lxxhash -lzstd -lfmt
-// and seed it with ../shared/testdata/archives/tar/*.tar.
+// pax records, sample grouping and the index built from them. Seeded with
+// ../shared/testdata/archives/tar/*.tar and a tar of ours (docs/fuzzing.md).
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -11,6 +8,12 @@
 #include "formats/tar/tar_header.h"
 #include "formats/tar/tar_scan.h"
 #include "index/index.h"
+#include "testing/fuzz_util.h"
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  shardset::fuzz::OfferReferenceShard(shardset::ShardFormat::kTar);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace shardset;

@@ -130,7 +130,7 @@ std::optional<int64_t> ParsePaxTime(std::string_view s) {
 std::optional<uint64_t> ParseDecimal(std::string_view s) {
   if (s.empty()) return std::nullopt;
   while (s.size() > 1 && s[0] == '0') s.remove_prefix(1);  // "000999" is 999
-  if (s.size() > 18) return std::nullopt;  // 18 digits stay below 2^63
+  if (s.size() > 18) return std::nullopt;                  // 18 digits stay below 2^63
   uint64_t v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return std::nullopt;
@@ -157,8 +157,7 @@ bool ChecksumMatches(std::string_view block) {
   }
   // An all-zero block sums to 256 (the checksum field counted as spaces), so
   // a zero checksum never matches: empty blocks are not headers.
-  return *want == static_cast<uint64_t>(sum_unsigned) ||
-         static_cast<int64_t>(*want) == sum_signed;
+  return *want == static_cast<uint64_t>(sum_unsigned) || static_cast<int64_t>(*want) == sum_signed;
 }
 
 std::optional<uint64_t> ParseNumber(std::string_view field) {
@@ -174,9 +173,9 @@ Status DecodeHeader(std::string_view block, Header* out) {
   }
   const std::string_view magic = FieldOf(block, kMagicField);
   if (magic == kUstarMagic) {
-    out->dialect =
-        FieldOf(block, kStarTrailerField) == std::string_view("tar\0", 4) ? Dialect::kStar
-                                                                          : Dialect::kUstar;
+    out->dialect = FieldOf(block, kStarTrailerField) == std::string_view("tar\0", 4)
+                       ? Dialect::kStar
+                       : Dialect::kUstar;
   } else if (magic == kGnuMagic) {
     out->dialect = Dialect::kGnu;  // its prefix area holds atime/ctime
   } else {
@@ -204,9 +203,18 @@ Status DecodeHeader(std::string_view block, Header* out) {
   // one reads as 0 rather than failing the member (GNU tar warns likewise).
   const std::string_view mtime = FieldOf(block, kMtimeField);
   if ((static_cast<unsigned char>(mtime[0]) & 0xC0) == 0xC0) {
-    int64_t v = -1;
-    for (size_t i = 1; i < mtime.size(); ++i) v = v * 256 + static_cast<unsigned char>(mtime[i]);
-    out->mtime = v;
+    // Two's complement over the whole field: it fits an int64 only when
+    // every byte before the last 8 is 0xFF and those 8 start with a set bit.
+    bool fits = true;
+    for (size_t i = 0; i + 8 < mtime.size(); ++i) {
+      fits &= static_cast<unsigned char>(mtime[i]) == 0xFF;
+    }
+    uint64_t v = 0;
+    for (size_t i = mtime.size() - 8; i < mtime.size(); ++i) {
+      v = v << 8 | static_cast<unsigned char>(mtime[i]);
+    }
+    fits &= (v >> 63) != 0;
+    out->mtime = fits ? static_cast<int64_t>(v) : 0;
   } else {
     out->mtime = static_cast<int64_t>(ParseNumber(mtime).value_or(0));
   }
@@ -311,8 +319,7 @@ void AppendPaxRecord(std::string* out, std::string_view key, std::string_view va
   fmt::format_to(std::back_inserter(*out), "{} {}={}\n", len, key, value);
 }
 
-std::optional<std::pair<std::string_view, std::string_view>> SplitUstarPath(
-    std::string_view path) {
+std::optional<std::pair<std::string_view, std::string_view>> SplitUstarPath(std::string_view path) {
   if (path.size() <= kNameField.size) return std::make_pair(std::string_view(), path);
   const size_t slash = path.rfind('/', std::min(path.size() - 1, kPrefixField.size));
   if (slash == std::string_view::npos || slash == 0) return std::nullopt;

@@ -90,7 +90,6 @@ class TarTest : public TempDirTest {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? std::move(*r) : nullptr;
   }
-
 };
 
 // Samples whose names exercise every way a name is stored.
@@ -104,7 +103,9 @@ std::vector<Plain> TrickySamples() {
       {std::string(146, 'n'), {{"bin", "150, no slash: pax"}}},
       {std::string(99, 'p') + "/" + std::string(99, 'q') + "/" + std::string(96, 'r'),
        {{"bin", "300: pax"}}},
-      {"donn\xc3\xa9" "es/\xc3\xa9t\xc3\xa9_\xf0\x9f\x98\x80", {{"txt", "utf-8"}}},
+      {"donn\xc3\xa9"
+       "es/\xc3\xa9t\xc3\xa9_\xf0\x9f\x98\x80",
+       {{"txt", "utf-8"}}},
       {"\xe6\x97\xa5\xe6\x9c\xac/\xe3\x83\x95\xe3\x82\xa1\xe3\x82\xa4\xe3\x83\xab",
        {{"jpg", "jp"}}},
       {"with space/a b c", {{"txt", "spaces"}}},
@@ -146,6 +147,27 @@ TEST(TarHeaderTest, ParseNumber) {
   std::string huge(12, static_cast<char>(0x7f));
   huge[0] = static_cast<char>(0x80 | 0x3f);
   EXPECT_EQ(ParseNumber(huge), std::nullopt);  // over 2^63
+}
+
+// Negative base-256 mtimes are two's complement over the whole field; one
+// that does not fit an int64 reads as 0 (fuzzing found the overflow).
+TEST(TarHeaderTest, NegativeBase256Mtime) {
+  auto mtime_of = [](const std::string& field) {
+    std::string block = EncodeMemberHeaders("x.txt", 3);
+    std::memcpy(block.data() + kMtimeField.offset, field.data(), kMtimeField.size);
+    FixChecksum(block.data());
+    Header h;
+    EXPECT_TRUE(DecodeHeader(block, &h).ok());
+    return h.mtime;
+  };
+  EXPECT_EQ(mtime_of(std::string(12, static_cast<char>(0xff))), -1);
+  std::string minus_2_40(12, static_cast<char>(0xff));
+  for (size_t i = 7; i < 12; ++i) minus_2_40[i] = 0;  // ff..ff 00 00 00 00 00
+  EXPECT_EQ(mtime_of(minus_2_40), -(int64_t{1} << 40));
+  std::string too_small(12, '\0');
+  too_small[0] = static_cast<char>(0xff);
+  too_small[1] = static_cast<char>(0x80);
+  EXPECT_EQ(mtime_of(too_small), 0);
 }
 
 TEST(TarHeaderTest, ChecksumSignedAndUnsigned) {
@@ -329,8 +351,8 @@ TEST_F(TarTest, WriterRefusesSamplesThatWouldNotReadBack) {
   ASSERT_TRUE((*w)->Close().ok());
   auto r = MustOpen(Path("bad.tar"));
   ASSERT_NE(r, nullptr);
-  EXPECT_EQ(ReadAll(*r), (std::vector<Plain>{{"k", {{"png", "1"}}},
-                                             {"k", {{"png", "2"}, {"cls", "c"}}}}));
+  EXPECT_EQ(ReadAll(*r),
+            (std::vector<Plain>{{"k", {{"png", "1"}}}, {"k", {{"png", "2"}, {"cls", "c"}}}}));
 }
 
 TEST_F(TarTest, WriteErrorLeavesNoShard) {
@@ -499,8 +521,7 @@ TEST_F(TarTest, TruncatedTarNeverCrashes) {
   WriteBytes(path, bytes.substr(0, data + 5));
   auto r = Open(path, ReadOptions());
   ASSERT_TRUE(r.status().IsCorruption());
-  EXPECT_NE(r.status().message().find("member 'd/aaaa"), std::string::npos)
-      << r.status().message();
+  EXPECT_NE(r.status().message().find("member 'd/aaaa"), std::string::npos) << r.status().message();
   EXPECT_NE(r.status().message().find("cut.tar"), std::string::npos);
 }
 
@@ -544,20 +565,20 @@ TEST_F(TarTest, SparseMembersAreEntriesButNotSamples) {
   const std::string want = ReadBytes(file);
   for (const std::string format : {"gnu", "posix"}) {
     const std::string path = Path("sparse-" + format + ".tar");
-    ASSERT_EQ(RunShell(fmt::format("tar cSf '{}' --format={} -C '{}' s.bin", path, format,
-                                   Path("sp"))),
-              0);
+    ASSERT_EQ(
+        RunShell(fmt::format("tar cSf '{}' --format={} -C '{}' s.bin", path, format, Path("sp"))),
+        0);
     EXPECT_EQ(Open(path, ReadOptions()).status().code(), Status::Code::kNotSupported) << format;
     int entries = 0;
-    Status s = ForEachEntry(path, ReadOptions(), [&](const ArchiveEntry& e,
-                                                     const EntryDataReader& data) -> Status {
-      ++entries;
-      EXPECT_EQ(e.name, "s.bin");
-      EXPECT_EQ(e.size, want.size());
-      SHARDSET_ASSIGN_OR_RETURN(std::string got, data(1 << 30));
-      EXPECT_TRUE(got == want) << format;
-      return Status::OK();
-    });
+    Status s = ForEachEntry(path, ReadOptions(),
+                            [&](const ArchiveEntry& e, const EntryDataReader& data) -> Status {
+                              ++entries;
+                              EXPECT_EQ(e.name, "s.bin");
+                              EXPECT_EQ(e.size, want.size());
+                              SHARDSET_ASSIGN_OR_RETURN(std::string got, data(1 << 30));
+                              EXPECT_TRUE(got == want) << format;
+                              return Status::OK();
+                            });
     EXPECT_TRUE(s.ok()) << s.message();
     EXPECT_EQ(entries, 1);
   }
@@ -603,7 +624,7 @@ TEST_F(TarTest, RandomDamageNeverCrashes) {
       EXPECT_TRUE((*r)->Verify(&report).ok());
     }
   }
-  EXPECT_GT(parsed, 50);  // the damage leaves enough archives readable to
+  EXPECT_GT(parsed, 50);   // the damage leaves enough archives readable to
   EXPECT_GT(refused, 50);  // exercise both paths
 }
 
@@ -641,8 +662,9 @@ TEST_F(TarTest, PeersExtractIdenticalBytes) {
   const std::vector<std::pair<std::string, std::string>> tools = {
       {"gnu", "tar xf '{tar}' -C '{dir}'"},
       {"bsdtar", "bsdtar xf '{tar}' -C '{dir}'"},
-      {"python", "/usr/bin/python3 -c 'import sys, tarfile; "
-                 "tarfile.open(sys.argv[1]).extractall(sys.argv[2])' '{tar}' '{dir}'"},
+      {"python",
+       "/usr/bin/python3 -c 'import sys, tarfile; "
+       "tarfile.open(sys.argv[1]).extractall(sys.argv[2])' '{tar}' '{dir}'"},
   };
   for (const auto& [name, cmd] : tools) {
     SCOPED_TRACE(name);
@@ -650,7 +672,7 @@ TEST_F(TarTest, PeersExtractIdenticalBytes) {
     fs::create_directory(out);
     const std::string err = Path(name + ".err");
     ASSERT_EQ(RunShell(fmt::format(fmt::runtime(cmd), fmt::arg("tar", path), fmt::arg("dir", out)) +
-                  " 2>'" + err + "'"),
+                       " 2>'" + err + "'"),
               0)
         << ReadBytes(err);
     EXPECT_EQ(ReadBytes(err), "");
@@ -673,11 +695,12 @@ TEST_F(TarTest, PeersExtractIdenticalBytes) {
   }
   // Python lists exactly our member names, in order, with no pax leftovers.
   const std::string names = Path("names");
-  ASSERT_EQ(RunShell(fmt::format("/usr/bin/python3 -c 'import sys, tarfile; "
-                            "sys.stdout.buffer.write(b\"\\0\".join(m.name.encode(\"utf-8\", "
-                            "\"surrogateescape\") for m in tarfile.open(sys.argv[1])))' '{}' >'{}'",
-                            path, names)),
-            0);
+  ASSERT_EQ(
+      RunShell(fmt::format("/usr/bin/python3 -c 'import sys, tarfile; "
+                           "sys.stdout.buffer.write(b\"\\0\".join(m.name.encode(\"utf-8\", "
+                           "\"surrogateescape\") for m in tarfile.open(sys.argv[1])))' '{}' >'{}'",
+                           path, names)),
+      0);
   std::string want_names;
   for (const Plain& p : samples) {
     for (const auto& [field, data] : p.fields) {
@@ -753,8 +776,9 @@ TEST_F(TarTest, ReadsArchivesWrittenByPeers) {
       {"gnu-pax", "tar cf '{tar}' --format=pax --sort=name -C '{root}' .", true},
       {"gnu-ustar", "tar cf '{tar}' --format=ustar --sort=name --exclude=long -C '{root}' .",
        false},
-      {"gnu-v7", "tar cf '{tar}' --format=v7 --sort=name --exclude=long --exclude=deep "
-                 "-C '{root}' .",
+      {"gnu-v7",
+       "tar cf '{tar}' --format=v7 --sort=name --exclude=long --exclude=deep "
+       "-C '{root}' .",
        false},
       // bsdtar has no --sort: feed it a sorted list so that fields stay together.
       {"bsdtar", "cd '{root}' && find . | LC_ALL=C sort | bsdtar cf '{tar}' -n -T -", true},
@@ -876,12 +900,12 @@ TEST_F(TarTest, ConformanceCorpusSpotChecks) {
   auto global = open("go-pax-global-records.tar");
   ASSERT_TRUE(global.ok()) << global.status().ToString();
   EXPECT_EQ((*global)->num_samples(), 4u);  // file1..file4; 'g' headers are not members
-  for (const char* bad : {"go-neg-size.tar", "go-pax-nul-path.tar", "go-pax-nul-xattrs.tar",
-                          "go-pax-bad-hdr-file.tar", "go-writer-big.tar",
-                          "go-writer-big-long.tar", "cpython-recursion.tar",
-                          "libarchive-test_read_format_tar_invalid_pax_size.tar",
-                          "libarchive-test_read_format_tar_pax_g_large.tar",
-                          "libarchive-test_read_format_tar_V_negative_size.tar"}) {
+  for (const char* bad :
+       {"go-neg-size.tar", "go-pax-nul-path.tar", "go-pax-nul-xattrs.tar",
+        "go-pax-bad-hdr-file.tar", "go-writer-big.tar", "go-writer-big-long.tar",
+        "cpython-recursion.tar", "libarchive-test_read_format_tar_invalid_pax_size.tar",
+        "libarchive-test_read_format_tar_pax_g_large.tar",
+        "libarchive-test_read_format_tar_V_negative_size.tar"}) {
     SCOPED_TRACE(bad);
     EXPECT_TRUE(open(bad).status().IsCorruption()) << open(bad).status().ToString();
   }

@@ -1,10 +1,7 @@
 // libFuzzer target for tar.gz (untrusted bytes): detection, the gzip stream
 // (members, trailers, trailing bytes), checkpoint recording, the tar walk over
-// the stream, and random reads from the checkpoints it recorded. Not built by
-// CMake yet; build it with clang (one command):
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address -Iinclude -Isrc
-//     src/formats/targz/targz_fuzz.cc build/libshardset.a -lz -lxxhash -lzstd -lfmt
-// and seed it with ../shared/testdata/archives/tar/*gz.
+// the stream, and random reads from the checkpoints it recorded. Seeded with
+// ../shared/testdata/archives/tar/*gz and a tar.gz of ours (docs/fuzzing.md).
 #include <unistd.h>
 
 #include <cstddef>
@@ -15,6 +12,12 @@
 #include "formats/probe.h"
 #include "formats/targz/targz_reader.h"
 #include "formats/targz/targz_shard.h"
+#include "testing/fuzz_util.h"
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  shardset::fuzz::OfferReferenceShard(shardset::ShardFormat::kTarGz);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace shardset;

@@ -1,9 +1,6 @@
 // libFuzzer target for the tsv parsers of untrusted bytes: detection, the
-// header line, --tsv-columns, the column guess and strict base64. Not built by
-// CMake yet; build it with clang (one command):
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address -Iinclude -Isrc
-//     src/formats/tsv/tsv_fuzz.cc build/libshardset.a -lxxhash -lzstd -lfmt -lcrypto
-// and seed it with TSV files and line indexes.
+// header line, --tsv-columns, the column guess and strict base64. Seeded with
+// a tsv of ours (docs/fuzzing.md).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -13,6 +10,12 @@
 #include "formats/probe.h"
 #include "formats/tsv/tsv_columns.h"
 #include "formats/tsv/tsv_shard.h"
+#include "testing/fuzz_util.h"
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  shardset::fuzz::OfferReferenceShard(shardset::ShardFormat::kTsv);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace shardset;
