@@ -544,11 +544,70 @@ def test_deleted_manifest(targets, tmp_path):
 
 
 def test_manifest_missing_a_shard_entry(targets, tmp_path):
+    """Edited consistently, its checksum of itself removed (what one does to
+    accept a hand edit): verify still names the shard it no longer lists."""
     t = damaged(targets, "native-dataset", tmp_path)
     _manifest_edit(lambda m: (_set(m, "num_samples", lambda v: v - m["shards"][-1]["samples"]),
-                              m["shards"].pop()))(t.path / "manifest.json")
+                              m["shards"].pop(), m.pop("manifest_xxh3")))(t.path / "manifest.json")
     rc, _, err = sh("verify", t.path)
     assert rc != 0 and t.shards[-1].name in err, err
+
+
+# The manifest's checksum of itself (docs/formats/manifest.md "manifest_xxh3"):
+# without it, a damaged recipe, skip list or byte count went unseen by verify,
+# and a shard path damaged into another shard's name could be read as it.
+
+def canonical(m):
+    """The text shardset writes for a manifest (Python's json makes the same)."""
+    return json.dumps(m, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_manifest_is_written_in_canonical_form_with_its_checksum(targets):
+    text = (targets["native-dataset"].path / "manifest.json").read_text()
+    m = json.loads(text)
+    assert re.fullmatch(r"[0-9a-f]{16}", m["manifest_xxh3"])
+    assert canonical(m) == text
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_damaged_recipe_is_detected(targets, name, tmp_path):
+    """A byte of the recipe (nothing else checks it): verify and readers
+    refuse the manifest, naming it."""
+    t = damaged(targets, name, tmp_path)
+    path = t.path / "manifest.json"
+    text = path.read_bytes()
+    pos = text.index(b",", text.index(b'"shard_size": ')) - 1
+    flip(path, pos, 0x01)  # its last digit into another digit
+    rc, _, err = sh("verify", t.path)
+    assert rc == EXIT_CORRUPT and "manifest.json" in err and "manifest_xxh3" in err, err
+    rc, out, err = t.cat("--ordinal", "0")
+    assert rc == EXIT_CORRUPT and out == b"" and one_line_error(err), err
+    assert "manifest.json" in err
+
+
+def test_reformatted_manifest_reads_but_verify_reports_it(targets, tmp_path):
+    """Whitespace is not content: readers accept the manifest, verify says
+    its bytes are not the ones written."""
+    t = damaged(targets, "native-dataset", tmp_path)
+    path = t.path / "manifest.json"
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=4))
+    t.expect_reads([0, 1])
+    rc, _, err = sh("verify", t.path)
+    assert rc == EXIT_CORRUPT and "manifest.json" in err and "bytes" in err, err
+
+
+def test_manifest_without_checksum_reads_and_verify_says_so(targets, tmp_path):
+    """Older and hand-written manifests carry none: read as before, and
+    verify says the manifest itself could not be checked."""
+    t = damaged(targets, "native-dataset", tmp_path)
+    path = t.path / "manifest.json"
+    m = json.loads(path.read_text())
+    del m["manifest_xxh3"]
+    path.write_text(canonical(m))
+    t.expect_reads([0, sum(t.counts) - 1])
+    rc, _, err = sh("verify", t.path)
+    assert rc == EXIT_CORRUPT and "manifest.json" in err and "no checksum" in err, err
+    assert err.count("\n") == 1, err  # only that: every shard checks
 
 
 # ---------------------------------------------------------------- tar specifics

@@ -52,6 +52,11 @@ struct Manifest {
   std::string recipe_json = "{}";
   // Files the pack skipped, with the reason, so nothing is lost silently.
   std::vector<std::string> skipped;
+  // Set by FromJson: the text carried a checksum of itself (manifest_xxh3,
+  // checked there), and it is byte for byte the text ToJson writes. Verify
+  // reports a manifest that lacks either.
+  bool has_checksum = false;
+  bool canonical = false;
 
   std::string ToJson() const;
   static Result<Manifest> FromJson(std::string_view text, const std::string& path_for_errors);

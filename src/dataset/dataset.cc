@@ -27,6 +27,17 @@ std::string DumpJson(const json& j) {
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
+// The manifest's checksum of itself (docs/formats/manifest.md): XXH3 of the
+// text shardset writes for the manifest without this member. Nothing else
+// covers the manifest's bytes, and a damaged recipe, skip list or shard path
+// would otherwise go unseen.
+constexpr const char* kChecksumMember = "manifest_xxh3";
+
+std::string ContentChecksum(json j) {
+  j.erase(kChecksumMember);
+  return Hex64(Xxh3(DumpJson(j)));
+}
+
 }  // namespace
 
 std::string Manifest::ToJson() const {
@@ -49,6 +60,7 @@ std::string Manifest::ToJson() const {
   j["recipe"] = json::parse(recipe_json, nullptr, /*allow_exceptions=*/false);
   if (j["recipe"].is_discarded()) j["recipe"] = json::object();
   j["skipped"] = skipped;
+  j[kChecksumMember] = ContentChecksum(j);
   return DumpJson(j);
 }
 
@@ -70,6 +82,17 @@ Result<Manifest> Manifest::FromJson(std::string_view text, const std::string& pa
           version, kManifestVersion));
     }
     Manifest m;
+    if (j.contains(kChecksumMember)) {
+      const json& c = j[kChecksumMember];
+      if (!c.is_string() || c.get<std::string>() != ContentChecksum(j)) {
+        return bad(fmt::format(
+            "its checksum of itself ({}) does not match its content (if it was edited by hand "
+            "on purpose, delete that member to accept the edit)",
+            kChecksumMember));
+      }
+      m.has_checksum = true;
+    }
+    m.canonical = text == DumpJson(j);
     for (const json& s : j.at("shards")) {
       ManifestShard ms;
       ms.path = s.at("path").get<std::string>();
@@ -297,6 +320,24 @@ Result<uint64_t> Dataset::Find(std::string_view key) const {
 
 Status Dataset::Verify(VerifyReport* report,
                        const std::function<void(const DatasetVerifyProgress&)>& progress) const {
+  if (has_manifest_) {
+    // Readers accept a manifest without a checksum (older or hand-written
+    // ones) and reformatted ones; verify says what it could not check.
+    const std::string path = JoinPath(target_, kManifestName);
+    if (!manifest_.has_checksum) {
+      report->problems.push_back(fmt::format(
+          "{}: has no checksum of itself (manifest_xxh3), so damage to it cannot be told from "
+          "its content: it was written by an older shardset or edited by hand; re-run the "
+          "command that made the dataset to rewrite it",
+          path));
+    } else if (!manifest_.canonical) {
+      report->problems.push_back(fmt::format(
+          "{}: its content checks but its bytes are not the ones shardset writes for it "
+          "(whitespace or escapes changed): it was damaged or reformatted; restore it from a "
+          "backup",
+          path));
+    }
+  }
   DatasetVerifyProgress p;
   p.shards_total = slots_.size();
   for (size_t i = 0; i < slots_.size(); ++i) {
