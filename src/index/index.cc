@@ -226,7 +226,10 @@ Result<IndexReader> IndexReader::Open(std::string_view file, uint64_t data_limit
   if (r.block_samples_ == 0 || r.block_samples_ > kMaxBlockSamples) {
     return corrupt("footer has an invalid block size");
   }
-  const uint64_t want_blocks = (r.num_samples_ + r.block_samples_ - 1) / r.block_samples_;
+  // Division first: num_samples + block_samples - 1 wraps for counts near
+  // 2^64, and a wrapped count of 0 blocks would pass for any num_samples.
+  const uint64_t want_blocks = r.num_samples_ / r.block_samples_ +
+                               (r.num_samples_ % r.block_samples_ != 0 ? 1 : 0);
   if (want_blocks != r.num_blocks_ ||
       uint64_t{r.num_blocks_} * kDirectoryEntrySize > footer_start) {
     return corrupt("footer counts are inconsistent");
@@ -313,11 +316,16 @@ Status IndexReader::DecodeBlock(uint32_t block, std::vector<Entry>* out) const {
   }
   out->resize(n);
   std::string prev;
+  uint64_t key_bytes = 0;  // decoded, bounded by kMaxBlockBytes
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t shared, len;
     if (!GetVarint64(&p, limit, &shared) || !GetVarint64(&p, limit, &len) ||
         shared > prev.size() || len > uint64_t(limit - p) || shared + len > kMaxKeyBytes) {
       return corrupt("has a malformed key");
+    }
+    key_bytes += shared + len;
+    if (key_bytes > kMaxBlockBytes) {
+      return corrupt(fmt::format("has keys of more than {} bytes in total", kMaxBlockBytes));
     }
     std::string& key = (*out)[i].key;
     key.assign(prev, 0, shared);
@@ -327,10 +335,16 @@ Status IndexReader::DecodeBlock(uint32_t block, std::vector<Entry>* out) const {
   }
   const bool contiguous = flags_ & kContiguous;
   uint64_t pos = base;
+  uint64_t field_entries = 0;  // bounded by kMaxBlockFieldEntries
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t count;
     if (!GetVarint64(&p, limit, &count) || count > fields_.size()) {
       return corrupt("has a malformed field list");
+    }
+    field_entries += count;
+    if (field_entries > kMaxBlockFieldEntries) {
+      return corrupt(
+          fmt::format("has more than {} field entries in total", kMaxBlockFieldEntries));
     }
     auto& fields = (*out)[i].fields;
     fields.resize(count);

@@ -34,6 +34,12 @@ inline constexpr std::string_view kFooterMagic{"\x89SHIDX\r\n", 8};
 inline constexpr uint32_t kMaxFields = 4096;
 inline constexpr uint32_t kMaxKeyBytes = 64 * 1024;
 inline constexpr uint64_t kMaxBlockBytes = 64ull << 20;
+// What one decoded block may hold, whatever its payload's size: its keys'
+// bytes (front coding lets 4 payload bytes repeat a 64 KiB key) at most
+// kMaxBlockBytes in total, and at most kMaxBlockFieldEntries field entries
+// (24 bytes each in memory). A 64-sample block written by shardset stays far
+// below both (4 MiB of keys, 262,144 entries at the other limits' maximum).
+inline constexpr uint64_t kMaxBlockFieldEntries = uint64_t{1} << 20;
 
 enum IndexFlags : uint32_t {
   // Fields of consecutive samples are back to back: no gaps are stored.
