@@ -113,7 +113,12 @@ class ZipReader : public ShardReader {
       const FieldRec& f = fields_[s.first_field + i];
       const EntryRec& e = entries_[f.entry];
       const EntryLoc loc = e.loc();
-      Status st = CheckDecodable(loc, options_);
+      // The method and the encryption flag decide how the bytes are read;
+      // the central directory has no checksum, so a damaged one would read
+      // as "not supported" (or inflate stored bytes): the local header,
+      // read anyway, must agree.
+      Status st = CheckLocalAgrees(loc);
+      if (st.ok()) st = CheckDecodable(loc, options_);
       Result<std::string_view> raw =
           st.ok() ? StoredBytes(file_.data(), loc) : Result<std::string_view>(st);
       if (!raw.ok()) return SampleError(ordinal, f.entry, raw.status());
@@ -175,6 +180,22 @@ class ZipReader : public ShardReader {
   }
   std::string_view FieldName(const FieldRec& f) const {
     return NameOf(entries_[f.entry]).substr(f.name_start);
+  }
+
+  // Corruption (a fragment) when the local header of `loc` disagrees with the
+  // central directory on the method or on encryption; what else differs is
+  // left to Verify (names may differ in archives other tools read:
+  // libarchive's test_read_format_zip_7075_utf8_paths.zip).
+  Status CheckLocalAgrees(const EntryLoc& loc) const {
+    SHARDSET_ASSIGN_OR_RETURN(LocalHeader lh, ReadLocalHeader(file_.data(), loc.header_offset));
+    constexpr uint16_t kEncryption = kFlagEncrypted | kFlagStrongEncryption;
+    if (lh.method != loc.method || ((lh.flags ^ loc.flags) & kEncryption) != 0) {
+      return Status::Corruption(fmt::format(
+          "its local header at byte {} disagrees with the central directory (method {} and "
+          "flags {:#06x} there, {} and {:#06x} here): one of them is damaged",
+          loc.header_offset, lh.method, lh.flags, loc.method, loc.flags));
+    }
+    return Status::OK();
   }
 
   Status NoSample(uint64_t ordinal) const {

@@ -558,6 +558,35 @@ TEST_F(ZipTest, UnsupportedMethodsNameTheEntry) {
 
 // ---- Hostile and damaged archives ----
 
+// The corruption harness (tests/test_corruption.py) flipped bits of a central
+// header's method and flags: reads said "not supported" (exit 1) or would
+// have decoded the bytes the wrong way. The local header, read anyway, must
+// agree on both: a disagreement is Corruption naming the entry.
+TEST_F(ZipTest, CentralMethodOrEncryptionDamageIsCorruption) {
+  const std::string zip = BuildZip({Stored("a.bin", "alpha"), Stored("b.bin", "beta")});
+  const size_t cd = zip.find("PK\1\2");
+  ASSERT_NE(cd, std::string::npos);
+  struct Damage {
+    size_t at;
+    uint8_t mask;
+  };
+  for (Damage d : {Damage{cd + 10, 0x0c}, Damage{cd + 11, 0x80}, Damage{cd + 8, 0x01},
+                   Damage{cd + 8, 0x40}}) {
+    SCOPED_TRACE(fmt::format("byte {} ^ {:#x}", d.at - cd, d.mask));
+    std::string bad = zip;
+    bad[d.at] ^= d.mask;
+    auto r = MustOpen(WriteZip("central.zip", bad));
+    ASSERT_NE(r, nullptr);
+    Sample s;
+    Status st = r->Read(0, &s);
+    EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+    EXPECT_NE(st.message().find("'a.bin'"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("disagrees"), std::string::npos) << st.message();
+    ASSERT_TRUE(r->Read(1, &s).ok());
+    EXPECT_EQ(s.fields[0].data, "beta");
+  }
+}
+
 TEST_F(ZipTest, CrcMismatchIsCorruption) {
   const std::string path = Path("crc.zip");
   Write(path, {{"a", {{"txt", "some bytes to damage"}}}});
