@@ -84,6 +84,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   VerifyReport report;
   if (!r.Verify(&report).ok() || !report.ok()) {
     for (const std::string& p : report.problems) fprintf(stderr, "%s\n", p.c_str());
+    for (const InputSample& w : written) {
+      fprintf(stderr, "sample key %zu bytes:", w.key.size());
+      for (const InputField& f : w.fields) {
+        fprintf(stderr, " field '%s' %zu bytes", f.name.c_str(), f.data.size());
+      }
+      fprintf(stderr, "\n");
+    }
     fuzz::Fail("a written shard does not verify");
   }
   return 0;
