@@ -199,6 +199,10 @@ Result<std::vector<ColumnDef>> ParseColumnSpec(std::string_view spec) {
     }
     if (comma == spec.size()) break;
     start = comma + 1;
+    if (columns.size() == kMaxColumns) {
+      return fail(fmt::format("more than {} columns (a sample has at most {} fields)",
+                              kMaxColumns, index::kMaxFields));
+    }
   }
   if (Status s = CheckUniqueNames(columns); !s.ok()) return fail(s.message());
   return columns;
@@ -209,6 +213,13 @@ bool IsHeaderLine(std::string_view line) { return StartsWith(line, kHeaderMagic)
 Result<std::vector<ColumnDef>> ParseHeader(std::string_view line) {
   std::vector<std::string_view> cells;
   SplitCells(line, &cells);
+  // Before anything per column (the names are compared pairwise).
+  if (cells.size() > kMaxColumns) {
+    return Status::ResourceExhausted(fmt::format(
+        "the header line names {} columns, more than the {} a tsv may have (a sample has at "
+        "most {} fields)",
+        cells.size(), kMaxColumns, index::kMaxFields));
+  }
   const std::string_view version = cells[0].substr(kHeaderMagic.size());
   if (version.empty() || version.size() > 9 ||
       !std::all_of(version.begin(), version.end(), [](char c) { return c >= '0' && c <= '9'; })) {

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "index/index.h"
 #include "shardset/status.h"
 
 namespace shardset::tsv {
@@ -25,6 +26,10 @@ inline constexpr int kVersion = 1;
 inline constexpr size_t kGuessRows = 32;
 // A base64 value shorter than this is never guessed to be base64.
 inline constexpr size_t kGuessMinBase64Chars = 16;
+// The most columns a file may have, the key included: a sample has at most
+// index::kMaxFields fields, as in every other format (docs/formats/tsv.md
+// "Limits"). Checked before the columns are parsed or compared.
+inline constexpr size_t kMaxColumns = size_t{index::kMaxFields} + 1;
 
 // One column of a tsv file. Column 0 is the sample key; its ColumnDef only
 // counts (its name is "key").

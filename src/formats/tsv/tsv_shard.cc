@@ -459,6 +459,13 @@ Status TsvReader::LoadColumns() {
       SHARDSET_ASSIGN_OR_RETURN(std::string_view line, Line(i));
       SplitCells(line, &rows.emplace_back());
     }
+    // The columns are guessed from row 0's cells.
+    if (!rows.empty() && rows[0].size() > kMaxColumns) {
+      return Status::ResourceExhausted(fmt::format(
+          "{}: row 0 has {} columns, more than the {} a tsv may have (a sample has at most {} "
+          "fields)",
+          path(), rows[0].size(), kMaxColumns, index::kMaxFields));
+    }
     columns_ = GuessColumns(rows);
     columns_from_ = ColumnsFrom::kGuess;
     return Status::OK();

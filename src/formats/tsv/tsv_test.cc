@@ -486,6 +486,40 @@ TEST_F(TsvTest, LimitsNameTheirFlags) {
   EXPECT_NE(st.message().find("row 1 (key 'b')"), std::string::npos);
 }
 
+// A header line of a million distinct columns (7 MB) would be compared
+// pairwise before anything else: refused from its cell count first. So is a
+// guessed file whose first row has that many cells, and the option.
+TEST_F(TsvTest, ColumnCountIsBoundedBeforeColumnsAreParsed) {
+  std::string header = "#shardset-tsv/1";
+  std::string row = "k";
+  for (int i = 0; i < 1000000; ++i) {
+    header += fmt::format("\tc{}", i);
+    row += "\tx";
+  }
+  WriteBytes(Path("wide.tsv"), header + "\n" + row + "\n");
+  auto r = Open(Path("wide.tsv"), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kResourceExhausted) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(Path("wide.tsv")), std::string::npos);
+  EXPECT_NE(r.status().message().find("columns"), std::string::npos);
+
+  WriteBytes(Path("guessed.tsv"), row + "\n" + row + "\n");
+  r = Open(Path("guessed.tsv"), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kResourceExhausted) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(Path("guessed.tsv")), std::string::npos);
+
+  // The limit itself: key + 4096 fields reads; one more column does not.
+  std::string spec = "key";
+  for (uint32_t i = 0; i < index::kMaxFields; ++i) spec += fmt::format(",c{}", i);
+  EXPECT_TRUE(ParseColumnSpec(spec).ok());
+  EXPECT_EQ(ParseColumnSpec(spec + ",more").status().code(), Status::Code::kInvalidArgument);
+  std::string head = "#shardset-tsv/1";
+  for (uint32_t i = 0; i < index::kMaxFields; ++i) head += fmt::format("\tc{}", i);
+  EXPECT_TRUE(ParseHeader(head).ok());
+  EXPECT_EQ(ParseHeader(head + "\tmore").status().code(), Status::Code::kResourceExhausted);
+}
+
 // ---- Writer ----
 
 TEST_F(TsvTest, WriterRefusesWhatATsvCannotHold) {
