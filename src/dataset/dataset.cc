@@ -10,6 +10,7 @@
 
 #include "base/file.h"
 #include "base/hash.h"
+#include "base/json_depth.h"
 #include "base/strings.h"
 
 namespace shardset {
@@ -69,6 +70,11 @@ Result<Manifest> Manifest::FromJson(std::string_view text, const std::string& pa
     return Status::Corruption(fmt::format(
         "{}: {}; the manifest is damaged: restore it from a backup or re-run pack", path, what));
   };
+  // Copies and dumps of a value recurse per level: the depth is checked
+  // before anything is parsed.
+  if (!JsonDepthWithin(text)) {
+    return bad(fmt::format("its JSON nests deeper than {} levels", kMaxJsonDepth));
+  }
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return bad("not valid JSON");
   // nlohmann reports type mismatches by throwing; they stay inside this

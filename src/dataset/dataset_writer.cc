@@ -11,6 +11,7 @@
 
 #include "base/file.h"
 #include "base/hash.h"
+#include "base/json_depth.h"
 #include "base/strings.h"
 
 namespace shardset {
@@ -120,7 +121,10 @@ Status DatasetWriter::ResumeFromState() {
   const std::string state_path = JoinPath(out_, kStateName);
   if (!PathExists(state_path)) return ClearStrayShards(0);
   SHARDSET_ASSIGN_OR_RETURN(std::string text, ReadFile(state_path, 64ull << 20));
-  json state = json::parse(text, nullptr, false);
+  // Too deep to copy or dump safely: read as a state file that does not
+  // parse (docs/formats/manifest.md "Resource bounds").
+  json state = JsonDepthWithin(text) ? json::parse(text, nullptr, false)
+                                     : json(json::value_t::discarded);
   if (state.is_discarded() || !state.contains("recipe") ||
       state["recipe"].dump() != Canonical(o_.recipe_json)) {
     if (!o_.force) {

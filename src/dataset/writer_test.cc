@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/file.h"
+#include "base/json_depth.h"
+#include "shardset/dataset.h"
 #include "shardset/view.h"
 #include "testing/test_util.h"
 
@@ -195,6 +197,58 @@ TEST_P(WriterTest, OtherSettingsAreRefusedAndOverwriteReplaces) {
   EXPECT_EQ(Keys(Path("ds")), Expected(60));
   o.resume = true;
   EXPECT_EQ(Writer::Open(Path("ds"), o).status().code(), Status::Code::kInvalidArgument);
+}
+
+// JSON nested a few hundred thousand levels deep (a 400 KB file) overflowed
+// the stack when copied or dumped: manifests and state files are refused by
+// their depth before they are parsed (docs/formats/manifest.md "Resource
+// bounds").
+std::string DeepJson(const std::string& before, size_t depth) {
+  return before + std::string(depth, '[') + std::string(depth, ']') + "}";
+}
+
+TEST(JsonDepthTest, CountsBracketsOutsideStringsOnly) {
+  EXPECT_TRUE(JsonDepthWithin("{\"a\": [[1], {\"b\": []}]}", 4));
+  EXPECT_FALSE(JsonDepthWithin("{\"a\": [[1], {\"b\": []}]}", 3));
+  EXPECT_TRUE(JsonDepthWithin("[\"[[[[\\\"[[[\"]", 1));  // brackets and an escaped quote in a string
+  EXPECT_TRUE(JsonDepthWithin(std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']')));
+  EXPECT_FALSE(
+      JsonDepthWithin(std::string(kMaxJsonDepth + 1, '[') + std::string(kMaxJsonDepth + 1, ']')));
+}
+
+TEST(JsonDepthTest, DeepManifestIsCorruptionNamingIt) {
+  const std::string text = DeepJson(
+      R"({"format":"shardset-dataset","version":1,"manifest_xxh3":"0","num_samples":0,)"
+      R"("shards":[],"recipe":)",
+      200000);
+  auto m = Manifest::FromJson(text, "ds/manifest.json");
+  ASSERT_FALSE(m.ok());
+  EXPECT_TRUE(m.status().IsCorruption()) << m.status().ToString();
+  EXPECT_NE(m.status().message().find("ds/manifest.json"), std::string::npos);
+  EXPECT_NE(m.status().message().find("deeper than"), std::string::npos);
+}
+
+class WriterStateTest : public test::TempDirTest {};
+
+TEST_F(WriterStateTest, DeepStateFileIsRefusedNotFollowed) {
+  WriterOptions o;
+  o.format = ShardFormat::kNative;
+  o.shard_samples = 100;
+  o.sync = false;
+  {
+    auto w = Writer::Open(Path("ds"), o);
+    ASSERT_TRUE(w.ok());
+    for (uint64_t i = 0; i < 150; ++i) ASSERT_TRUE((*w)->Add(Make(i)).ok());
+    // Dropped without Close: a state file is left.
+  }
+  const std::string state_path = Path("ds/.shardset-pack-state.json");
+  ASSERT_TRUE(fs::exists(state_path));
+  ASSERT_TRUE(WriteFileAtomic(state_path, DeepJson(R"({"recipe":)", 200000), false).ok());
+  o.resume = true;
+  auto w = Writer::Open(Path("ds"), o);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), Status::Code::kAlreadyExists) << w.status().ToString();
+  EXPECT_NE(w.status().message().find(Path("ds")), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, WriterTest,

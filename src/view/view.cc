@@ -16,6 +16,7 @@
 
 #include "base/file.h"
 #include "base/hash.h"
+#include "base/json_depth.h"
 #include "base/strings.h"
 #include "view/view_table.h"
 
@@ -514,6 +515,9 @@ Status View::Rep::Parse() {
         bytes > directory_offset - info.offset) {
       return Bad(path, fmt::format("block {} lies outside the table", b));
     }
+  }
+  if (!JsonDepthWithin(d.substr(meta_offset, meta_size))) {
+    return Bad(path, fmt::format("its meta nests deeper than {} levels", kMaxJsonDepth));
   }
   json meta = json::parse(d.substr(meta_offset, meta_size), nullptr, false);
   if (meta.is_discarded() || !meta.is_object() ||

@@ -585,6 +585,36 @@ TEST_F(ViewTest, EntryCountThatWrapsTheBlockCountIsCorruption) {
   }
 }
 
+// A meta whose recipe nests 200,000 levels (resealed, so every checksum
+// holds) overflowed the stack when the recipe was dumped: refused by its
+// depth before it is parsed.
+TEST_F(ViewTest, DeeplyNestedMetaIsCorruption) {
+  MakeShard("a.shard", 10);
+  const std::string path = Path("v.view");
+  WriteView(path, {SourceOf("a", {Path("a.shard")})}, {});
+  const std::string good = ReadBytes(path);
+  const size_t f = good.size() - view::kFooterSize;
+  const uint64_t meta_offset = DecodeFixed64(good.data() + f + 32);
+  std::string meta = good.substr(meta_offset, f - meta_offset);
+  const size_t close = meta.rfind('}');
+  ASSERT_NE(close, std::string::npos);
+  meta.insert(close, ",\"deep\":" + std::string(200000, '[') + std::string(200000, ']'));
+  std::string d = good.substr(0, meta_offset) + meta;
+  std::string footer = good.substr(f, view::kFooterSize);
+  std::string b;
+  PutFixed64(&b, meta.size());
+  footer.replace(40, 8, b);
+  b.clear();
+  PutFixed64(&b, Xxh3(d + footer.substr(0, 48)));
+  footer.replace(48, 8, b);
+  WriteBytes(path, d + footer);
+  auto v = View::Open(path);
+  ASSERT_FALSE(v.ok());
+  EXPECT_TRUE(v.status().IsCorruption()) << v.status().ToString();
+  EXPECT_NE(v.status().message().find(path), std::string::npos);
+  EXPECT_NE(v.status().message().find("deeper than"), std::string::npos);
+}
+
 TEST_F(ViewTest, NotAViewNamedLikeOne) {
   WriteBytes(Path("junk.view"), "hello, this is not a view file at all, not even close.....");
   auto v = View::Open(Path("junk.view"));
