@@ -106,9 +106,13 @@ class ZipReader : public ShardReader {
     out->key.assign(KeyOf(ordinal));
     out->fields.resize(s.num_fields);
     out->storage.clear();
-    // Every field is checked and located before anything is decoded, and the
-    // decoded ones get one buffer, so the views stay valid.
-    uint64_t decoded = 0;
+    // Every field is checked and located before anything is decoded. The
+    // deflated fields' stored bytes must fit in the file together: entries
+    // that share bytes (the non-recursive zip bomb) would otherwise each
+    // inflate the same compressed bytes to the limit. The decoded ones go to
+    // one buffer, grown field by field as inflate confirms each claim, so the
+    // views are set after the last.
+    uint64_t decoded = 0, deflated_stored = 0;
     for (uint32_t i = 0; i < s.num_fields; ++i) {
       const FieldRec& f = fields_[s.first_field + i];
       const EntryRec& e = entries_[f.entry];
@@ -123,24 +127,44 @@ class ZipReader : public ShardReader {
           st.ok() ? StoredBytes(file_.data(), loc) : Result<std::string_view>(st);
       if (!raw.ok()) return SampleError(ordinal, f.entry, raw.status());
       out->fields[i] = Field{FieldName(f), *raw, 0};
-      if (e.method == kMethodDeflate) decoded += e.uncompressed_size;
+      if (e.method != kMethodDeflate) continue;
+      deflated_stored += e.compressed_size;  // each is inside the file: no wrap
+      if (deflated_stored > file_.size()) {
+        return SampleError(
+            ordinal, f.entry,
+            Status::Corruption(fmt::format(
+                "the sample's deflated fields claim {} stored bytes in a file of {}: its "
+                "entries share bytes, which is how zip bombs multiply their size",
+                deflated_stored, file_.size())));
+      }
+      if (e.uncompressed_size > out->storage.max_size() - decoded) {  // raised limits only
+        return SampleError(ordinal, f.entry,
+                           Status::ResourceExhausted(fmt::format(
+                               "the sample's fields decode to more than {} bytes in all",
+                               out->storage.max_size())));
+      }
+      decoded += e.uncompressed_size;
     }
-    out->storage.resize(decoded);
-    uint64_t pos = 0;
     for (uint32_t i = 0; i < s.num_fields; ++i) {
       const FieldRec& f = fields_[s.first_field + i];
       const EntryRec& e = entries_[f.entry];
       Field& field = out->fields[i];
       Status st;
       if (e.method == kMethodDeflate) {
-        char* dst = out->storage.data() + pos;
-        st = Decode(e.loc(), field.data, dst, options_.verify_checksums);
-        field.data = std::string_view(dst, e.uncompressed_size);
-        pos += e.uncompressed_size;
+        const size_t at = out->storage.size();
+        out->storage.resize(at + e.uncompressed_size);
+        st = Decode(e.loc(), field.data, out->storage.data() + at, options_.verify_checksums);
       } else if (options_.verify_checksums) {
         st = CheckCrc(e.loc(), field.data);
       }
       if (!st.ok()) return SampleError(ordinal, f.entry, st);
+    }
+    uint64_t pos = 0;
+    for (uint32_t i = 0; i < s.num_fields; ++i) {
+      const EntryRec& e = entries_[fields_[s.first_field + i].entry];
+      if (e.method != kMethodDeflate) continue;
+      out->fields[i].data = std::string_view(out->storage).substr(pos, e.uncompressed_size);
+      pos += e.uncompressed_size;
     }
     return Status::OK();
   }

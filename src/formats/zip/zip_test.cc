@@ -780,6 +780,53 @@ TEST_F(ZipTest, OverlappingEntriesAreReported) {
   EXPECT_EQ(overlaps, 2) << (report.problems.empty() ? "" : report.problems.front());
 }
 
+// One deflated stream under many central headers of one sample: each field
+// passes every per-entry limit, but together they inflate the same stored
+// bytes again and again (64 MiB from a 1 MiB file here, terabytes with larger
+// claims). Read refuses a sample whose deflated fields claim more stored
+// bytes than the file holds, before allocating anything.
+TEST_F(ZipTest, FieldsSharingStoredBytesAreRefusedBeforeInflating) {
+  std::string data(1 << 20, '\0');
+  std::mt19937 rng(3);
+  for (char& c : data) c = static_cast<char>(rng());  // incompressible: ratio 1
+  RawEntry first = Deflated("k.f0", data);
+  std::vector<RawEntry> entries = {first};
+  for (int i = 1; i < 64; ++i) {
+    RawEntry again = first;
+    again.name = fmt::format("k.f{}", i);
+    again.stored.clear();
+    again.offset = 0;
+    entries.push_back(again);
+  }
+  std::string zip = BuildZip(entries);
+  for (size_t at = zip.find("PK\1\2"); at != std::string::npos; at = zip.find("PK\1\2", at + 1)) {
+    const uint32_t csize = static_cast<uint32_t>(first.stored.size());
+    std::memcpy(zip.data() + at + 20, &csize, 4);
+  }
+  const std::string path = WriteZip("shared.zip", zip);
+  auto r = MustOpen(path);
+  ASSERT_NE(r, nullptr);
+  ASSERT_EQ(r->num_samples(), 1u);
+  const uint64_t rss_before = MaxRss();
+  Sample s;
+  Status st = r->Read(0, &s);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find(path), std::string::npos);
+  EXPECT_NE(st.message().find("share bytes"), std::string::npos) << st.message();
+  EXPECT_LT(MaxRss() - rss_before, uint64_t{16} << 20);
+
+  // Two fields of distinct bytes still read, each decoded into one buffer.
+  RawEntry a = Deflated("k.a", std::string(5000, 'a'));
+  RawEntry b = Deflated("k.b", data.substr(0, 3000));
+  RawEntry c = Stored("k.c", "plain");
+  auto ok = MustOpen(WriteZip("fine.zip", BuildZip({a, b, c})));
+  ASSERT_TRUE(ok->Read(0, &s).ok());
+  ASSERT_EQ(s.fields.size(), 3u);
+  EXPECT_EQ(s.fields[0].data, std::string(5000, 'a'));
+  EXPECT_EQ(s.fields[1].data, data.substr(0, 3000));
+  EXPECT_EQ(s.fields[2].data, "plain");
+}
+
 TEST_F(ZipTest, LocalHeaderMismatchIsReported) {
   RawEntry e = Stored("name.txt", "data");
   e.local_name = "other.txt";
