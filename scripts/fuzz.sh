@@ -29,6 +29,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 BUILD=${SHARDSET_CHECK_DIR:-build-check}
+# The index block cache off: blocks it keeps from one input to the next look
+# like leaks to libFuzzer, whose LeakSanitizer pass after each such input
+# then takes 99% of the time (36 vs 12,000 inputs/s). Its code is tested
+# under ASan by ctest (block_cache_test.cc).
+export SHARDSET_INDEX_CACHE=0
 ARCHIVES=../shared/testdata/archives
 bash scripts/build.sh --check
 mapfile -t SOURCES < <(find src -name '*_fuzz.cc' | sort)
