@@ -114,6 +114,13 @@ Result<Manifest> Manifest::FromJson(std::string_view text, const std::string& pa
       ms.file_size = s.at("bytes").get<uint64_t>();
       ms.xxh3 = std::stoull(s.at("xxh3").get<std::string>(), nullptr, 16);
       ms.source_bytes = s.value("source_bytes", uint64_t{0});
+      // The totals must not wrap: a wrapped sample count would match a small
+      // "num_samples" and place ordinals in the wrong shards.
+      if (ms.num_samples > UINT64_MAX - m.num_samples ||
+          ms.file_size > UINT64_MAX - m.total_bytes ||
+          ms.source_bytes > UINT64_MAX - m.source_bytes) {
+        return bad("its shards' sample or byte counts add up to more than 2^64");
+      }
       m.source_bytes += ms.source_bytes;
       m.num_samples += ms.num_samples;
       m.total_bytes += ms.file_size;

@@ -228,6 +228,24 @@ TEST(JsonDepthTest, DeepManifestIsCorruptionNamingIt) {
   EXPECT_NE(m.status().message().find("deeper than"), std::string::npos);
 }
 
+// Two shards of 2^63 samples each sum to 0 and matched "num_samples": 0.
+TEST(ManifestBoundsTest, ShardCountsThatWrapAreCorruption) {
+  Manifest m;
+  for (int i = 0; i < 2; ++i) {
+    ManifestShard s;
+    s.path = fmt::format("shard-{}.shard", i);
+    s.format = ShardFormat::kNative;
+    s.num_samples = uint64_t{1} << 63;
+    m.shards.push_back(s);
+  }
+  m.num_samples = 0;  // the wrapped sum; ToJson writes it with a valid checksum
+  auto back = Manifest::FromJson(m.ToJson(), "ds/manifest.json");
+  ASSERT_FALSE(back.ok());
+  EXPECT_TRUE(back.status().IsCorruption()) << back.status().ToString();
+  EXPECT_NE(back.status().message().find("ds/manifest.json"), std::string::npos);
+  EXPECT_NE(back.status().message().find("2^64"), std::string::npos);
+}
+
 class WriterStateTest : public test::TempDirTest {};
 
 TEST_F(WriterStateTest, DeepStateFileIsRefusedNotFollowed) {
