@@ -444,6 +444,11 @@ Status ForEachCentralHeader(std::string_view file, std::string_view name,
   // headers are read until the next record is not one (as Go and Info-ZIP
   // do), and the count is checked modulo 65,536 then.
   uint64_t pos = dir.start, count = 0;
+  // Entries that do not share bytes store at most the file's size between
+  // them. More is the non-recursive zip bomb (many central headers, one
+  // deflated stream), which every per-entry limit lets through once per
+  // header: refused before the entry that passes the file's size is visited.
+  uint64_t stored = 0;
   CentralHeader h;
   while (HasSig(file, pos, kCentralSig)) {
     if (count >= options.max_entries) {
@@ -453,6 +458,14 @@ Status ForEachCentralHeader(std::string_view file, std::string_view name,
           name, options.max_entries));
     }
     SHARDSET_RETURN_IF_ERROR(ParseCentral(file, name, pos, count, dir.base, &h));
+    if (h.compressed_size > file.size() - stored) {
+      return Status::Corruption(fmt::format(
+          "{}: central header #{} ('{}') brings the stored bytes its entries claim to more than "
+          "the file's {} bytes: entries share bytes, which is how zip bombs multiply their "
+          "size; do not trust this archive",
+          name, count, EscapeForDisplay(h.name), file.size()));
+    }
+    stored += h.compressed_size;
     SHARDSET_RETURN_IF_ERROR(visit(h));
     pos += kCentralSize + h.raw_name.size() + h.extra.size() + U16(file, pos + 32);
     ++count;

@@ -107,12 +107,10 @@ class ZipReader : public ShardReader {
     out->fields.resize(s.num_fields);
     out->storage.clear();
     // Every field is checked and located before anything is decoded. The
-    // deflated fields' stored bytes must fit in the file together: entries
-    // that share bytes (the non-recursive zip bomb) would otherwise each
-    // inflate the same compressed bytes to the limit. The decoded ones go to
-    // one buffer, grown field by field as inflate confirms each claim, so the
-    // views are set after the last.
-    uint64_t decoded = 0, deflated_stored = 0;
+    // decoded ones go to one buffer, grown field by field as inflate confirms
+    // each claim, so the views are set after the last. (Entries whose stored
+    // bytes together pass the file's size were refused at Load.)
+    uint64_t decoded = 0;
     for (uint32_t i = 0; i < s.num_fields; ++i) {
       const FieldRec& f = fields_[s.first_field + i];
       const EntryRec& e = entries_[f.entry];
@@ -128,15 +126,6 @@ class ZipReader : public ShardReader {
       if (!raw.ok()) return SampleError(ordinal, f.entry, raw.status());
       out->fields[i] = Field{FieldName(f), *raw, 0};
       if (e.method != kMethodDeflate) continue;
-      deflated_stored += e.compressed_size;  // each is inside the file: no wrap
-      if (deflated_stored > file_.size()) {
-        return SampleError(
-            ordinal, f.entry,
-            Status::Corruption(fmt::format(
-                "the sample's deflated fields claim {} stored bytes in a file of {}: its "
-                "entries share bytes, which is how zip bombs multiply their size",
-                deflated_stored, file_.size())));
-      }
       if (e.uncompressed_size > out->storage.max_size() - decoded) {  // raised limits only
         return SampleError(ordinal, f.entry,
                            Status::ResourceExhausted(fmt::format(
