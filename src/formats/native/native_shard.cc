@@ -130,6 +130,11 @@ Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOpt
   if (idx.index_offset() < kHeaderSize) {
     return Status::Corruption(fmt::format("{}: index overlaps the header; re-pack it", path));
   }
+  // Fields lie in the data region, which ends where the index starts
+  // (docs/format.md "Reading a sample"): opened again with that limit, a
+  // field that points into the index region is refused on every read, not
+  // only by verify.
+  SHARDSET_ASSIGN_OR_RETURN(idx, index::IndexReader::Open(data, idx.index_offset(), path));
   file.AdviseRandom();
   return std::unique_ptr<ShardReader>(new IndexedShardReader(
       ShardFormat::kNative, std::move(file), MappedFile(), std::string(), std::move(idx), options,

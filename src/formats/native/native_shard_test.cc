@@ -274,6 +274,31 @@ TEST(NativeShard, DamagedIndexBlockFailsOnlyItsSamples) {
   EXPECT_FALSE(report.ok());
 }
 
+// An index whose field runs from the data region into the index region
+// (checksums off, so the bytes would be returned): refused on read, since
+// fields must end before index_offset, not merely inside the file.
+TEST(NativeShard, FieldReachingIntoTheIndexIsCorruption) {
+  ScopedTempDir dir;
+  const std::string path = dir.path() + "/into_index.shard";
+  std::string bytes(native::kMagic);
+  bytes.append("\x01\0\0\0\0\0\0\0", 8);  // version 1, flags 0
+  bytes += "hello";
+  index::IndexBuilder b(/*contiguous=*/true);
+  b.Add("k", {index::FieldLoc{b.FieldId("txt", 0), 16, 15}}, 0);
+  bytes += b.Finish(bytes.size());
+  ASSERT_GT(bytes.size(), 31u);
+  std::ofstream(path, std::ios::binary) << bytes;
+  ReadOptions ro;
+  ro.verify_checksums = false;
+  auto r = native::Open(path, ro);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Sample s;
+  Status st = (*r)->Read(0, &s);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find(path), std::string::npos);
+  EXPECT_NE(st.message().find("outside the data"), std::string::npos) << st.message();
+}
+
 TEST(NativeShard, OverheadOnSmallSamplesIsSmall) {
   // 400-byte incompressible payloads with sequential keys, as Fashion-MNIST
   // PNGs look to the index: the whole shard must stay within 3% of them.
