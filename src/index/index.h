@@ -30,7 +30,7 @@ inline constexpr uint32_t kMaxBlockSamples = 1 << 16;
 inline constexpr size_t kFooterSize = 56;
 inline constexpr size_t kDirectoryEntrySize = 16;
 inline constexpr std::string_view kFooterMagic{"\x89SHIDX\r\n", 8};
-// Bounds that protect readers from hostile files (docs/format.md "Limits").
+// Bounds that protect readers from hostile files (docs/format.md "Resource bounds").
 inline constexpr uint32_t kMaxFields = 4096;
 inline constexpr uint32_t kMaxKeyBytes = 64 * 1024;
 inline constexpr uint64_t kMaxBlockBytes = 64ull << 20;
