@@ -57,6 +57,9 @@ Status AddShard(const std::string& path, const std::string& shown_as,
     }
   }
   SHARDSET_ASSIGN_OR_RETURN(auto shard, OpenShardAs(path, format, o.read));
+  // A reader that opens but refuses reads (a tar whose sidecar fingerprint
+  // fails) is not adopted.
+  if (shard->num_samples() > 0) SHARDSET_RETURN_IF_ERROR(shard->Key(0).status());
   SHARDSET_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
   file.AdviseSequential();
   ManifestShard ms;

@@ -72,20 +72,26 @@ Status IndexedShardReader::Materialize(uint64_t ordinal, const index::Entry& e, 
 }
 
 Status IndexedShardReader::Read(uint64_t ordinal, Sample* out) const {
+  if (!refusal_.ok()) return refusal_;
   const index::Entry* e = nullptr;
   SHARDSET_RETURN_IF_ERROR(index_.Get(ordinal, &e));
   return Materialize(ordinal, *e, options_.verify_checksums, out);
 }
 
 Result<std::string> IndexedShardReader::Key(uint64_t ordinal) const {
+  if (!refusal_.ok()) return refusal_;
   const index::Entry* e = nullptr;
   SHARDSET_RETURN_IF_ERROR(index_.Get(ordinal, &e));
   return e->key;
 }
 
-Result<uint64_t> IndexedShardReader::Find(std::string_view key) const { return index_.Find(key); }
+Result<uint64_t> IndexedShardReader::Find(std::string_view key) const {
+  if (!refusal_.ok()) return refusal_;
+  return index_.Find(key);
+}
 
 Status IndexedShardReader::Verify(VerifyReport* report) const {
+  if (!refusal_.ok()) report->problems.push_back(refusal_.message());
   std::vector<index::Entry> entries;
   Sample sample;
   for (uint32_t b = 0; b < index_.num_blocks(); ++b) {

@@ -36,6 +36,10 @@ class IndexedShardReader : public ShardReader {
   Result<uint64_t> Find(std::string_view key) const override;
   Status Verify(VerifyReport* report) const override;
 
+  // Every Read, Key and Find fails with `why` from now on; Verify reports it
+  // and still checks every sample (a tar whose sidecar fingerprint fails).
+  void RefuseReads(Status why) { refusal_ = std::move(why); }
+
   const MappedFile& data() const { return data_; }
   const index::IndexReader& index() const { return index_; }
   // Fills *out from an index entry (views into the map) and checks its
@@ -50,6 +54,7 @@ class IndexedShardReader : public ShardReader {
   index::IndexReader index_;
   ReadOptions options_;
   VerifyHook hook_;
+  Status refusal_;
 };
 
 // What a writer reports for the shard it is sealing at `file`'s final name.

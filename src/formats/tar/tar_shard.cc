@@ -142,9 +142,11 @@ Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOpt
   MappedFile sidecar_file;
   std::string storage;
   std::optional<index::IndexReader> idx;
+  Status refusal;
   if (sidecar.ok()) {
     sidecar_file = std::move(sidecar->file);
     idx = std::move(sidecar->index);
+    refusal = std::move(sidecar->fingerprint);
   } else if (sidecar.status().IsNotFound()) {
     SHARDSET_ASSIGN_OR_RETURN(storage, ScanIndex(tar, options));
     // `storage` moves into the reader below; its heap buffer, which the
@@ -154,9 +156,14 @@ Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOpt
     return sidecar.status();
   }
   tar.AdviseRandom();
-  return std::unique_ptr<ShardReader>(new IndexedShardReader(
+  auto reader = std::make_unique<IndexedShardReader>(
       ShardFormat::kTar, std::move(tar), std::move(sidecar_file), std::move(storage),
-      std::move(*idx), options, VerifyMembers));
+      std::move(*idx), options, VerifyMembers);
+  // A tar whose edges no longer match its sidecar is refused by every read
+  // (docs/formats/tar-index.md "Opening"); Verify reports that, then checks
+  // each sample so that bit rot there is named by sample.
+  if (!refusal.ok()) reader->RefuseReads(std::move(refusal));
+  return std::unique_ptr<ShardReader>(std::move(reader));
 }
 
 Result<std::unique_ptr<ShardWriter>> Create(const std::string& path, const WriteOptions& options) {

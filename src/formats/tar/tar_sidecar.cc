@@ -62,21 +62,26 @@ Result<Sidecar> OpenSidecar(const MappedFile& tar) {
   // The mtime is recorded but not compared: copies (cp -r, sync, downloads)
   // change it without changing a byte. Size and the first and last 64 KiB
   // catch appends, truncation and rewrites; per-sample checksums the rest.
+  Status fingerprint;
   if (recorded.size != actual.size || recorded.edge_hash != actual.edge_hash) {
-    return Status::Corruption(fmt::format(
+    fingerprint = Status::Corruption(fmt::format(
         "{}: index is stale or the tar is damaged (the index records a tar of {} bytes{}, the "
         "tar has {}); restore the tar, or if it was rewritten on purpose rerun shardset index {}",
         path, recorded.size,
         recorded.size == actual.size ? " with other first or last 64 KiB" : "", actual.size,
         tar_path));
+    if (recorded.size != actual.size) return fingerprint;
   }
-  SHARDSET_ASSIGN_OR_RETURN(index::IndexReader idx, index::IndexReader::Open(d, tar.size(), path));
-  if (idx.index_offset() < kSidecarIndexOffset) {
+  // At the recorded size the index still places every field inside the tar:
+  // Verify can check the samples against it and name the damaged ones.
+  Result<index::IndexReader> idx = index::IndexReader::Open(d, tar.size(), path);
+  if (!idx.ok()) return fingerprint.ok() ? idx.status() : fingerprint;
+  if (idx->index_offset() < kSidecarIndexOffset) {
     return Status::Corruption(fmt::format(
         "{}: index region overlaps the header; delete it or rerun shardset index {}", path,
         tar_path));
   }
-  return Sidecar{std::move(file), std::move(idx)};
+  return Sidecar{std::move(file), std::move(*idx), std::move(fingerprint)};
 }
 
 }  // namespace shardset::tar

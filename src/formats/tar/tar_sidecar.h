@@ -41,13 +41,20 @@ Fingerprint FingerprintOf(const MappedFile& tar);
 Status WriteSidecar(const std::string& tar_path, const Fingerprint& fp,
                     index::IndexBuilder* builder, bool sync);
 
-// An open sidecar; `index` views `file`'s map.
+// An open sidecar; `index` views `file`'s map. `fingerprint` is the
+// Corruption of a tar whose size matches the sidecar's record but whose
+// first or last 64 KiB do not (damaged there, or replaced by a tar of the
+// same size): readers refuse it, Verify still checks its samples against the
+// index to name the damaged ones.
 struct Sidecar {
   MappedFile file;
   index::IndexReader index;
+  Status fingerprint;
 };
 
-// Opens the sidecar of `tar` and checks that it describes `tar`. Errors:
+// Opens the sidecar of `tar` and checks that it describes `tar` (an edge
+// hash mismatch at the recorded size is returned in Sidecar::fingerprint,
+// not as an error, when the index itself opens). Errors:
 // NotFound only when there is no sidecar file; InvalidArgument when it is
 // stale (the tar's size or mtime differ from the fingerprint); Corruption when
 // size and mtime match but the edge hash does not (the tar was damaged or
