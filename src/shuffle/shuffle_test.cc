@@ -387,9 +387,18 @@ TEST_F(ShuffleTest, ARerunAfterTheLastShardsWereLostResumes) {
     ASSERT_TRUE(part.ok());
     fs::remove(Path("part/manifest.json"));
     for (int k = 4; k < 10; ++k) fs::remove(Path(fmt::format("part/shard-{:06d}.shard", k)));
+    // The state records the four shards kept (a shard sealed but not
+    // recorded is written again: DatasetWriter::ResumeFromState).
+    const Manifest m = *Manifest::Load(Path("full"));
+    std::string shards;
+    for (int k = 0; k < 4; ++k) {
+      const ManifestShard& ms = m.shards[k];
+      shards += fmt::format(
+          R"({}{{"path": "{}", "bytes": {}, "xxh3": "{:016x}", "source_bytes": {}, "consumed": {}}})",
+          k ? "," : "", ms.path, ms.file_size, ms.xxh3, ms.source_bytes, 100 * (k + 1));
+    }
     test::WriteBytes(Path("part/.shardset-pack-state.json"),
-                     fmt::format(R"({{"recipe": {}, "shards": []}})",
-                                 Manifest::Load(Path("full"))->recipe_json));
+                     fmt::format(R"({{"recipe": {}, "shards": [{}]}})", m.recipe_json, shards));
     auto resumed = Shuffle(*src, Path("part"), o);
     ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
     EXPECT_EQ(resumed->resumed_samples, 400u);
