@@ -57,6 +57,8 @@ uint32_t IndexBuilder::FieldId(std::string_view name, uint8_t flags) {
   for (uint32_t i = 0; i < fields_.size(); ++i) {
     if (fields_[i].name == name) return i;
   }
+  // A full table is not grown: readers refuse more (docs/format.md).
+  if (fields_.size() >= kMaxFields) return kMaxFields;
   fields_.push_back(FieldDef{std::string(name), flags});
   return static_cast<uint32_t>(fields_.size() - 1);
 }

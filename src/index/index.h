@@ -85,7 +85,8 @@ class IndexBuilder {
   explicit IndexBuilder(bool contiguous, bool compress = true,
                         uint32_t block_samples = kDefaultBlockSamples);
 
-  // The id of field `name`, adding it to the field table if new.
+  // The id of field `name`, adding it to the field table if new; kMaxFields
+  // (nothing added) when the table is full.
   uint32_t FieldId(std::string_view name, uint8_t flags);
   // Appends one sample. Fields must be in increasing offset order and, when
   // contiguous, start where the previous sample ended.

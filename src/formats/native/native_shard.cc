@@ -36,16 +36,25 @@ class NativeWriter : public ShardWriter {
     for (size_t i = 0; i < sample.fields.size(); ++i) {
       for (size_t j = 0; j < i; ++j) {
         if (sample.fields[i].name == sample.fields[j].name) {
-          return Status::InvalidArgument(fmt::format("sample '{}' has field '{}' twice",
-                                                     sample.key, sample.fields[i].name));
+          return Status::InvalidArgument(
+              fmt::format("sample '{}' has field '{}' twice", sample.key, sample.fields[i].name));
         }
       }
     }
     locs_.clear();
-    Xxh3Stream sum;
     for (const InputField& f : sample.fields) {
-      locs_.push_back(index::FieldLoc{index_.FieldId(f.name, f.flags), file_->offset(),
-                                      f.data.size()});
+      const uint32_t id = index_.FieldId(f.name, f.flags);
+      if (id >= index::kMaxFields) {
+        return Status::InvalidArgument(
+            fmt::format("{}: sample '{}': the shard would have more than {} field names",
+                        file_->final_path(), sample.key, index::kMaxFields));
+      }
+      locs_.push_back(index::FieldLoc{id, 0, f.data.size()});
+    }
+    Xxh3Stream sum;
+    for (size_t i = 0; i < sample.fields.size(); ++i) {
+      const InputField& f = sample.fields[i];
+      locs_[i].offset = file_->offset();
       sum.Update(f.data);
       SHARDSET_RETURN_IF_ERROR(Append(f.data));
     }
@@ -101,9 +110,9 @@ void VerifyCoverage(const IndexedShardReader& r, VerifyReport* report) {
     }
   }
   if (expect != r.index().index_offset()) {
-    report->problems.push_back(fmt::format(
-        "{}: data region ends at byte {} but the index starts at {}; re-pack it", r.path(),
-        expect, r.index().index_offset()));
+    report->problems.push_back(
+        fmt::format("{}: data region ends at byte {} but the index starts at {}; re-pack it",
+                    r.path(), expect, r.index().index_offset()));
   }
 }
 
@@ -136,9 +145,9 @@ Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOpt
   // only by verify.
   SHARDSET_ASSIGN_OR_RETURN(idx, index::IndexReader::Open(data, idx.index_offset(), path));
   file.AdviseRandom();
-  return std::unique_ptr<ShardReader>(new IndexedShardReader(
-      ShardFormat::kNative, std::move(file), MappedFile(), std::string(), std::move(idx), options,
-      VerifyCoverage));
+  return std::unique_ptr<ShardReader>(
+      new IndexedShardReader(ShardFormat::kNative, std::move(file), MappedFile(), std::string(),
+                             std::move(idx), options, VerifyCoverage));
 }
 
 Result<std::unique_ptr<ShardWriter>> Create(const std::string& path, const WriteOptions& options) {

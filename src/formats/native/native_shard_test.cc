@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "base/file.h"
@@ -66,6 +67,29 @@ void FlipByte(const std::string& path, uint64_t offset) {
   c = static_cast<char>(c ^ 0x40);
   f.seekp(static_cast<std::streamoff>(offset));
   f.write(&c, 1);
+}
+
+// A shard holds at most index::kMaxFields field names: the writer refuses
+// the sample that would add one more, so its own reader never refuses the
+// shard (the audit of issue 8 found the table growing past the limit).
+TEST(NativeShard, FieldNamesBeyondTheLimitAreRefused) {
+  ScopedTempDir dir;
+  const std::string path = dir.path() + "/a.shard";
+  auto w = native::Create(path, WriteOptions{.sync = false});
+  ASSERT_TRUE(w.ok());
+  for (uint32_t i = 0; i < index::kMaxFields; ++i) {
+    ASSERT_TRUE((*w)->Add({fmt::format("k{:05d}", i), {{fmt::format("f{}", i), "x", 0}}}).ok());
+  }
+  const Status more = (*w)->Add({"z", {{"f0", "y", 0}, {"new", "y", 0}}});
+  EXPECT_EQ(more.code(), Status::Code::kInvalidArgument) << more.ToString();
+  ASSERT_TRUE((*w)->Add({"z", {{"f0", "y", 0}}}).ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  auto r = native::Open(path, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->num_samples(), index::kMaxFields + 1);
+  VerifyReport report;
+  ASSERT_TRUE((*r)->Verify(&report).ok());
+  EXPECT_TRUE(report.ok()) << report.problems.front();
 }
 
 // A refused sample leaves nothing behind: the shard holds the others and
@@ -225,8 +249,7 @@ TEST(NativeShard, TruncationAndFooterDamageAreDetected) {
   // Truncated anywhere: the footer magic or checksum no longer holds.
   for (uint64_t cut : {size - 1, size - 30, size / 2, uint64_t{20}, uint64_t{3}}) {
     const std::string p = dir + "/cut" + std::to_string(cut) + ".shard";
-    ASSERT_EQ(std::system(("head -c " + std::to_string(cut) + " " + path + " > " + p).c_str()),
-              0);
+    ASSERT_EQ(std::system(("head -c " + std::to_string(cut) + " " + path + " > " + p).c_str()), 0);
     auto r = OpenShard(p);
     EXPECT_FALSE(r.ok()) << "cut at " << cut;
     if (!r.ok()) {
@@ -336,24 +359,41 @@ TEST(NativeShard, GoldenExample) {
   const std::string path = dir + "/g.shard";
   auto w = native::Create(path, WriteOptions{.sync = false});
   ASSERT_TRUE(w.ok());
-  ASSERT_TRUE((*w)->Add(InputSample{"cat/0", {{"txt", "hi", 0}, {"cls", "cat", kFieldDerived}}})
-                  .ok());
-  ASSERT_TRUE((*w)->Add(InputSample{"cat/1",
-                                    {{"json", "{}", 0},
-                                     {"txt", "yo!", 0},
-                                     {"cls", "cat", kFieldDerived}}})
-                  .ok());
+  ASSERT_TRUE(
+      (*w)->Add(InputSample{"cat/0", {{"txt", "hi", 0}, {"cls", "cat", kFieldDerived}}}).ok());
+  ASSERT_TRUE(
+      (*w)->Add(InputSample{"cat/1",
+                            {{"json", "{}", 0}, {"txt", "yo!", 0}, {"cls", "cat", kFieldDerived}}})
+          .ok());
   ASSERT_TRUE((*w)->Close().ok());
   const std::string want_hex =
       "8953484152440d0a0100000000000000"
-      "6869636174" "7b7d796f21636174"
-      "0210" "0005636174 2f30" "040131"
-      "0200020103" "03020200030103"
-      "64054af6" "7da15615" "5e39b8c6"
-      "03" "0003747874" "0103636c73" "00046a736f6e"
-      "1d00000000000000" "20000000" "00000000"
-      "1d00000000000000" "4100000000000000" "0200000000000000" "01000000" "40000000"
-      "03000000" "01000000" "1950a48201171ed1" "8953484944580d0a";
+      "6869636174"
+      "7b7d796f21636174"
+      "0210"
+      "0005636174 2f30"
+      "040131"
+      "0200020103"
+      "03020200030103"
+      "64054af6"
+      "7da15615"
+      "5e39b8c6"
+      "03"
+      "0003747874"
+      "0103636c73"
+      "00046a736f6e"
+      "1d00000000000000"
+      "20000000"
+      "00000000"
+      "1d00000000000000"
+      "4100000000000000"
+      "0200000000000000"
+      "01000000"
+      "40000000"
+      "03000000"
+      "01000000"
+      "1950a48201171ed1"
+      "8953484944580d0a";
   std::string want;
   for (size_t i = 0; i < want_hex.size(); i += 2) {
     while (want_hex[i] == ' ') ++i;
