@@ -752,3 +752,33 @@ def test_every_single_byte_flip_of_a_tiny_shard(tmp_path):
     positions = [p for p in range(size) if p not in HEADER_FLAGS]
     _report(f"every byte of a {size}-byte native shard",
             _flip_trials(path, positions, files, ["a", "b", "c"], random.Random(1)))
+
+
+# ---------------------------------------------------------------- zip central directory
+
+def test_zip_central_directory_damage_is_refused_in_a_dataset(tmp_path):
+    """A zip's central directory has no checksum: one flipped bit of an
+    entry's mode turned a file into a symlink, and the sample read back
+    without that field (found by tests/test_corruption.py). In a dataset the
+    manifest records the directory's XXH3 (directory_xxh3), checked at open."""
+    root = tmp_path / "src"
+    files = make_tree(root, 200, seed=5)
+    for k in files:  # two fields per sample: losing one keeps the sample
+        (root / (k + ".txt")).write_text(k)
+    ds = tmp_path / "zipds"
+    shardset("pack", root, "-o", ds, "-q", "--format", "zip", "--shard-size", "48KiB")
+    m = json.loads((ds / "manifest.json").read_text())
+    assert all(re.fullmatch(r"[0-9a-f]{16}", s["directory_xxh3"]) for s in m["shards"])
+    shard = ds / m["shards"][1]["path"]
+    raw = shard.read_bytes()
+    cd = raw.index(b"PK\x01\x02")
+    assert raw[cd + 38:cd + 42] == bytes.fromhex("0000a481")  # 0100644 << 16
+    flip(shard, cd + 41, 0x20)  # S_IFREG -> S_IFLNK
+    first = m["shards"][0]["samples"]
+    rc, _, err = sh("verify", ds)
+    assert rc == EXIT_CORRUPT and shard.name in err and "central directory" in err, err
+    rc, out, err = sh("cat", ds, "--ordinal", str(first))
+    assert rc == EXIT_CORRUPT and out == b"" and one_line_error(err), err
+    assert shard.name in err and "directory_xxh3" in err, err
+    rc, out, _ = sh("cat", ds, "--ordinal", "0", "--field", "bin")  # other shards still read
+    assert rc == 0 and out == files[sorted(files)[0]]

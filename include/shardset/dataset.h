@@ -40,7 +40,16 @@ struct ManifestShard {
   // Bytes of the fields that came from files (derived fields excluded); 0
   // when unknown (single shards opened directly).
   uint64_t source_bytes = 0;
+  // Zip shards: XXH3-64 of the central directory and the end records (the
+  // bytes from the first central header to the end of the file), checked
+  // when the shard is opened, since nothing in a zip checksums them. 0 for
+  // other formats, or when unknown (older manifests).
+  uint64_t directory_xxh3 = 0;
 };
+
+// What ManifestShard::directory_xxh3 records for the shard at `path`: the
+// XXH3-64 of a zip's central directory and end records; 0 for other formats.
+Result<uint64_t> DirectoryChecksum(const std::string& path, ShardFormat format);
 
 struct Manifest {
   std::vector<ManifestShard> shards;

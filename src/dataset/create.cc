@@ -68,6 +68,7 @@ Status AddShard(const std::string& path, const std::string& shown_as,
   ms.num_samples = shard->num_samples();
   ms.file_size = shard->file_size();
   ms.xxh3 = Xxh3(file.data());
+  SHARDSET_ASSIGN_OR_RETURN(ms.directory_xxh3, DirectoryChecksum(path, format));
   m->shards.push_back(ms);
   m->num_samples += ms.num_samples;
   m->total_bytes += ms.file_size;

@@ -12,6 +12,7 @@
 #include "base/hash.h"
 #include "base/json_depth.h"
 #include "base/strings.h"
+#include "formats/zip/zip_format.h"
 
 namespace shardset {
 namespace {
@@ -56,6 +57,7 @@ std::string Manifest::ToJson() const {
                            {"bytes", s.file_size},
                            {"xxh3", Hex64(s.xxh3)},
                            {"source_bytes", s.source_bytes}});
+    if (s.directory_xxh3 != 0) shards_json.back()["directory_xxh3"] = Hex64(s.directory_xxh3);
   }
   j["shards"] = std::move(shards_json);
   j["recipe"] = json::parse(recipe_json, nullptr, /*allow_exceptions=*/false);
@@ -114,6 +116,9 @@ Result<Manifest> Manifest::FromJson(std::string_view text, const std::string& pa
       ms.file_size = s.at("bytes").get<uint64_t>();
       ms.xxh3 = std::stoull(s.at("xxh3").get<std::string>(), nullptr, 16);
       ms.source_bytes = s.value("source_bytes", uint64_t{0});
+      if (s.contains("directory_xxh3")) {
+        ms.directory_xxh3 = std::stoull(s["directory_xxh3"].get<std::string>(), nullptr, 16);
+      }
       // The totals must not wrap: a wrapped sample count would match a small
       // "num_samples" and place ordinals in the wrong shards.
       if (ms.num_samples > UINT64_MAX - m.num_samples ||
@@ -135,6 +140,13 @@ Result<Manifest> Manifest::FromJson(std::string_view text, const std::string& pa
   } catch (const std::exception& e) {
     return bad(fmt::format("malformed ({})", e.what()));
   }
+}
+
+Result<uint64_t> DirectoryChecksum(const std::string& path, ShardFormat format) {
+  if (format != ShardFormat::kZip) return uint64_t{0};
+  SHARDSET_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+  SHARDSET_ASSIGN_OR_RETURN(zip::Directory dir, zip::LocateDirectory(file.data(), path));
+  return Xxh3(file.data().substr(std::min<uint64_t>(dir.start, file.size())));
 }
 
 Result<Manifest> Manifest::Load(const std::string& dir) {
@@ -239,6 +251,19 @@ Status Dataset::OpenSlot(size_t i) const {
           slot.path, (*shard)->num_samples(), (*shard)->file_size(), ms.num_samples,
           ms.file_size));
       return;
+    }
+    if (ms.directory_xxh3 != 0) {
+      // A zip's central directory has no checksum of its own: a damaged one
+      // can turn a file entry into a directory or a symlink (a sample loses
+      // a field) or rename an entry, and no CRC would notice.
+      auto sum = DirectoryChecksum(slot.path, ms.format);
+      if (!sum.ok() || *sum != ms.directory_xxh3) {
+        slot.status = Status::Corruption(fmt::format(
+            "{}: its central directory differs from the one the manifest recorded "
+            "(directory_xxh3); the zip is damaged: restore it from a backup or re-pack",
+            slot.path));
+        return;
+      }
     }
     slot.reader = std::move(*shard);
   });

@@ -158,6 +158,7 @@ Status DatasetWriter::ResumeFromState() {
     const json& recorded = state["shards"][k];
     if (recorded.value("bytes", uint64_t{0}) != ms.file_size) break;
     ms.xxh3 = std::stoull(recorded.value("xxh3", std::string("0")), nullptr, 16);
+    SHARDSET_ASSIGN_OR_RETURN(ms.directory_xxh3, DirectoryChecksum(path, ms.format));
     ms.source_bytes = recorded.value("source_bytes", uint64_t{0});
     progress = recorded.value("consumed", progress + ms.num_samples);
     const std::vector<std::string> sidecars = SidecarPaths(path, o_.format);
@@ -225,6 +226,7 @@ Status DatasetWriter::Seal(uint64_t progress) {
   ms.num_samples = info.num_samples;
   ms.file_size = info.file_size;
   ms.xxh3 = info.xxh3;
+  SHARDSET_ASSIGN_OR_RETURN(ms.directory_xxh3, DirectoryChecksum(info.path, info.format));
   ms.source_bytes = open_source_bytes_;
   open_source_bytes_ = 0;
   AddToManifest(ms, progress);
