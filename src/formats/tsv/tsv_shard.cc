@@ -566,7 +566,23 @@ Status TsvReader::Verify(VerifyReport* report) const {
     } else {
       std::string what = OffsetsMismatch(
           offsets->size(), [&](uint64_t i) { return (*offsets)[i]; }, truth);
-      if (!what.empty()) stale(text, what);
+      if (!what.empty()) {
+        stale(text, what);
+      } else {
+        // Readers accept blanks, a CR and a missing last newline (as
+        // Python's int(line.strip()) does); verify wants the bytes `shardset
+        // index` writes, so that no damage passes as a harmless variant.
+        std::string canonical;
+        canonical.reserve(txt->size());
+        for (uint64_t o : *offsets) canonical.append(std::to_string(o)).push_back('\n');
+        if (canonical != txt->data()) {
+          report->problems.push_back(fmt::format(
+              "{}: the line index {} holds the right offsets but not in the form shardset "
+              "index writes (one decimal number and a newline per row: blanks, a CR or the "
+              "last newline differ); it was damaged or edited: rerun shardset index {}",
+              path(), text, path()));
+        }
+      }
     }
   } else if (!txt.status().IsNotFound()) {
     report->problems.push_back(txt.status().message());
