@@ -12,8 +12,10 @@ ordinal or key without extracting, split, mixed and shuffled as views.
 The PyTorch side is `shardset.torch`. Everything here is a thin layer over the
 C++ library; docs/python.md is the guide.
 """
+import collections as _collections
 import os as _os
 import tempfile as _tempfile
+import warnings as _warnings
 
 from . import _shardset as _ext
 from ._shardset import (AlreadyExistsError, CorruptionError, Error, InvalidArgumentError,
@@ -24,7 +26,7 @@ __all__ = [
     "open", "Dataset", "Sample", "Writer", "pack", "split", "select", "mix", "shuffle",
     "decode_image", "uniform_order", "Error", "NotFoundError", "CorruptionError",
     "InvalidArgumentError", "StorageError", "NotSupportedError", "AlreadyExistsError",
-    "ResourceExhaustedError",
+    "ResourceExhaustedError", "BadSample", "BadSampleWarning",
 ]
 
 __version__ = "0.1.0"
@@ -64,6 +66,54 @@ class Sample(dict):
 _ext._register_sample_type(Sample)
 
 
+# ---------------------------------------------------------------- bad samples
+
+ON_ERROR = ("raise", "skip", "warn")
+
+
+class BadSampleWarning(UserWarning):
+    """Warned once per bad sample skipped with on_error="warn"."""
+
+
+class BadSample(_collections.namedtuple("BadSample", "index key error epoch",
+                                        defaults=(None,))):
+    """A sample that could not be read and was skipped (on_error="skip" or
+    "warn"): its position in the dataset, its key (None when even that is
+    unreadable), the error message (it names the shard and the sample) and,
+    for samples a shardset.torch.DataLoader skipped, the epoch."""
+
+    __slots__ = ()
+
+    def __str__(self):
+        return f"skipped sample {self.index} (key {self.key!r}): {self.error}"
+
+
+def _check_on_error(on_error):
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {', '.join(map(repr, ON_ERROR))}, "
+                         f"not {on_error!r}")
+    return on_error
+
+
+class _ErrorLog:
+    """The bad samples met under one on_error policy: all counted, the first
+    KEEP kept, and with "warn" one BadSampleWarning each."""
+
+    KEEP = 1000
+
+    def __init__(self, policy):
+        self.policy = _check_on_error(policy)
+        self.count = 0
+        self.samples = []
+
+    def add(self, bad):
+        self.count += 1
+        if len(self.samples) < self.KEEP:
+            self.samples.append(bad)
+        if self.policy == "warn":
+            _warnings.warn(f"shardset: {bad}", BadSampleWarning, stacklevel=3)
+
+
 def _positions(indices):
     """A list of ints for the C++ side: numpy arrays convert in one call."""
     if hasattr(indices, "tolist"):
@@ -82,15 +132,39 @@ class Dataset:
     zip, tsv; several read as one dataset in order). Random access by position
     (`ds[i]`, negative counts from the end) or key (`ds.get(key)`), iteration
     in order. Thread-safe: reads release the GIL and may run in parallel.
-    Pickles by path (a DataLoader worker opens its own)."""
+    Pickles by path (a DataLoader worker opens its own).
 
-    def __init__(self, target, *, verify_checksums=True):
+    A sample that cannot be read (damaged bytes, a missing shard) raises an
+    Error naming the shard and the sample. `on_error="skip"` or `"warn"`
+    makes iteration leave such samples out instead, counting them in
+    `errors` (and `bad_samples`); "warn" also warns (BadSampleWarning) once
+    per bad sample. Reads by position or key always raise."""
+
+    def __init__(self, target, *, verify_checksums=True, on_error="raise"):
         self._targets = _targets(target)
         self._verify = verify_checksums
+        self._log = _ErrorLog(on_error)
         self._ds = _ext._Dataset(self._targets, verify_checksums)
 
     def __reduce__(self):
-        return (_reopen, (self._targets, self._verify))
+        return (_reopen, (self._targets, self._verify, self._log.policy))
+
+    @property
+    def on_error(self):
+        """What iteration does with a sample that cannot be read: "raise"
+        (the default), "skip" or "warn" (docs/python.md "Bad samples")."""
+        return self._log.policy
+
+    @property
+    def errors(self):
+        """Bad samples skipped by iteration in this process so far (each
+        time it was read)."""
+        return self._log.count
+
+    @property
+    def bad_samples(self):
+        """The first 1000 of them, as BadSample records."""
+        return list(self._log.samples)
 
     @property
     def target(self):
@@ -105,9 +179,59 @@ class Dataset:
         return self._ds.read(int(i))
 
     def __iter__(self):
+        """Every sample in order. A sample that cannot be read raises (an
+        Error naming the shard and the sample), or with on_error="skip" or
+        "warn" is left out and counted in `errors`."""
         n, step = len(self), 256  # samples per C++ call
         for start in range(0, n, step):
-            yield from self.read_batch(range(start, min(n, start + step)))
+            batch = range(start, min(n, start + step))
+            if self._log.policy == "raise":
+                yield from self.read_batch(batch)
+                continue
+            for s in self._read_checked(batch):
+                if isinstance(s, BadSample):
+                    self._log.add(s)
+                else:
+                    yield s
+
+    def _bad_sample(self, i, error):
+        try:
+            key = self._ds.key(int(i))
+        except Error:
+            key = None
+        return BadSample(int(i), key, str(error.args[0] if error.args else error))
+
+    def _read_checked(self, indices, decode=(), threads=1):
+        """read_batch, with a BadSample in place of each sample that fails:
+        the batch in one call, and only when that fails, one at a time."""
+        pos = _positions(indices)
+        try:
+            return self.read_batch(pos, decode, threads)
+        except Error:
+            pass
+        out = []
+        for i in pos:
+            try:
+                out.extend(self.read_batch([i], decode))
+            except Error as e:
+                out.append(self._bad_sample(i, e))
+        return out
+
+    def _read_packed_checked(self, indices, decode=(), label=None, threads=1):
+        """read_packed of the samples that read; (batch or None, [BadSample])."""
+        pos = _positions(indices)
+        try:
+            return self.read_packed(pos, decode, label, threads), []
+        except Error:
+            pass
+        good, bad = [], []
+        for i in pos:
+            try:
+                self.read_packed([i], decode, label)
+                good.append(i)
+            except Error as e:
+                bad.append(self._bad_sample(i, e))
+        return (self.read_packed(good, decode, label, threads) if good else None), bad
 
     def get(self, key, default=KeyError):
         """The first sample whose key is `key`; KeyError (NotFoundError), or
@@ -160,14 +284,15 @@ class Dataset:
         return f"shardset.Dataset({self.target!r}, {len(self)} samples)"
 
 
-def _reopen(targets, verify):
-    return Dataset(targets, verify_checksums=verify)
+def _reopen(targets, verify, on_error="raise"):
+    return Dataset(targets, verify_checksums=verify, on_error=on_error)
 
 
-def open(target, *, verify_checksums=True):  # noqa: A001 (the package's verb)
+def open(target, *, verify_checksums=True, on_error="raise"):  # noqa: A001 (the package's verb)
     """Opens a dataset folder, a view, a shard or an archive (or a list of
-    shards and archives read as one dataset)."""
-    return Dataset(target, verify_checksums=verify_checksums)
+    shards and archives read as one dataset). `on_error` is what iteration
+    does with a sample that cannot be read: "raise", "skip" or "warn"."""
+    return Dataset(target, verify_checksums=verify_checksums, on_error=on_error)
 
 
 class Writer:

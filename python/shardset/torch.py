@@ -15,7 +15,13 @@ The order of an epoch is a function of (seed, epoch, rank, world size, batch
 size) only: never of the number of workers. So a run resumed from a state
 yields exactly the batches the uninterrupted run would have, with any
 `num_workers`.
+
+Bad samples (docs/python.md "Bad samples: on_error"): with on_error="skip" or
+"warn" a sample that cannot be read is left out of its batch and counted,
+in `loader.errors` / `loader.bad_samples` (from every worker) and in the
+dataset's `errors` in the training process.
 """
+import collections
 import math
 import os
 
@@ -24,6 +30,7 @@ import torch
 import torch.utils.data as _data
 
 import shardset
+from shardset import BadSample, BadSampleWarning  # noqa: F401 (re-exported)
 
 _MASK = (1 << 64) - 1
 
@@ -160,13 +167,62 @@ def _label(sample, label):
     return int(sample.text(label))
 
 
-class Dataset(_data.Dataset):
+class _WithErrors(collections.namedtuple("_WithErrors", "batch errors")):
+    """What a worker hands over for a batch that had bad samples: the batch
+    of the others (None when none was left) and their BadSample records.
+    shardset's DataLoader unwraps it, counts the records and yields the
+    batch (a namedtuple, so pin_memory keeps it whole)."""
+
+    __slots__ = ()
+
+
+class _Policy:
+    """The on_error part of the two dataset classes. Bad samples are counted
+    where they are found, unless a shardset DataLoader is iterating the
+    dataset: then they travel with the batch to the training process, which
+    counts them (workers' counts would otherwise stay in the workers)."""
+
+    def _init_policy(self, on_error):
+        self._log = shardset._ErrorLog(on_error)
+        self._to_loader = False
+
+    @property
+    def on_error(self):
+        """"raise" (default), "skip" or "warn"."""
+        return self._log.policy
+
+    @property
+    def errors(self):
+        """Bad samples skipped in this process so far, each time it was read
+        (those a shardset DataLoader skipped in its workers included)."""
+        return self._log.count
+
+    @property
+    def bad_samples(self):
+        """The first 1000 of them, as shardset.BadSample records."""
+        return list(self._log.samples)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_log"] = shardset._ErrorLog(self._log.policy)  # counts stay here
+        return state
+
+
+class Dataset(_Policy, _data.Dataset):
     """Map-style: `ds[i]` is sample i (a shardset.Sample: fields as read-only
     memoryviews, bytes once pickled by a worker, `decode` ones as HxWxC arrays, `label` as an int under its field
     name), passed through `transform` when given. Shuffle, ranks and resume
-    come from `Sampler` (DataLoader below makes one)."""
+    come from `Sampler` (DataLoader below makes one).
 
-    def __init__(self, target, *, decode=(), label=None, transform=None, verify_checksums=True):
+    `on_error`: a sample that cannot be read raises (an Error naming the
+    shard and the sample: "raise", the default), or is left out of its batch
+    and counted ("skip"; "warn" also warns once per bad sample). Batches
+    then hold fewer samples, never a substitute; `ds[i]` of a bad sample
+    returns None (counted)."""
+
+    def __init__(self, target, *, decode=(), label=None, transform=None, verify_checksums=True,
+                 on_error="raise"):
+        self._init_policy(on_error)
         self._opened = _Opened(target, verify_checksums)
         self.decode = (decode,) if isinstance(decode, str) else tuple(decode)
         self.label = label
@@ -180,13 +236,30 @@ class Dataset(_data.Dataset):
             s[self.label] = _label(s, self.label)
         return self.transform(s) if self.transform else s
 
+    def _checked(self, indices):
+        """Samples and BadSample records (kept for a shardset DataLoader,
+        else counted here and left out)."""
+        out = []
+        for s in self._opened.get()._read_checked(indices, self.decode):
+            if not isinstance(s, BadSample):
+                out.append(self._finish(s))
+            elif self._to_loader:
+                out.append(s)
+            else:
+                self._log.add(s)
+        return out
+
     def __getitem__(self, i):
-        s = self._opened.get().read_batch([i], self.decode)[0]
-        return self._finish(s)
+        if self._log.policy == "raise":
+            return self._finish(self._opened.get().read_batch([i], self.decode)[0])
+        out = self._checked([i])
+        return out[0] if out else None
 
     def __getitems__(self, indices):
         # torch >= 2.0 fetches a batch with one call: one read_batch.
-        return [self._finish(s) for s in self._opened.get().read_batch(indices, self.decode)]
+        if self._log.policy == "raise":
+            return [self._finish(s) for s in self._opened.get().read_batch(indices, self.decode)]
+        return self._checked(indices)
 
 
 class Sampler(_data.Sampler):
@@ -220,6 +293,9 @@ def default_collate(samples, label=None):
     int64 tensor; other fields (encoded bytes of varying size) as a list of
     `bytes` (a copy: a memoryview cannot cross from a DataLoader worker);
     `__key__` the keys and `__index__` the positions (int64)."""
+    samples = [s for s in samples if s is not None and not isinstance(s, BadSample)]
+    if not samples:
+        return {"__key__": [], "__index__": torch.zeros(0, dtype=torch.int64)}
     out = {"__key__": [s.key for s in samples],
            "__index__": torch.tensor([s.index for s in samples], dtype=torch.int64)}
     for name in samples[0]:
@@ -246,6 +322,24 @@ class _Collate:
 
     def __call__(self, samples):
         return default_collate(samples, self.label)
+
+
+class _DropBad:
+    """Wraps a map-style loader's collate_fn when bad samples are skipped:
+    BadSample records are taken out of the batch before it is collated and
+    handed to the training process beside it (_WithErrors)."""
+
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, samples):
+        if isinstance(samples, BadSample):  # batch_size=None: one sample
+            return _WithErrors(None, [samples])
+        if not isinstance(samples, list) or not any(isinstance(s, BadSample) for s in samples):
+            return self.collate(samples)
+        good = [s for s in samples if not isinstance(s, BadSample)]
+        bad = [s for s in samples if isinstance(s, BadSample)]
+        return _WithErrors(self.collate(good) if good else None, bad)
 
 
 class Packed:
@@ -292,7 +386,7 @@ def _packed_batch(raw):
     return out
 
 
-class IterableDataset(_data.IterableDataset):
+class IterableDataset(_Policy, _data.IterableDataset):
     """Yields whole batches of one rank's epoch order; batch b goes to
     DataLoader worker b % num_workers, which is the order the DataLoader hands
     batches out in, so what comes out is the same sequence for any number of
@@ -307,12 +401,21 @@ class IterableDataset(_data.IterableDataset):
     encoded bytes, a uint8 tensor [B, H, W, C] for `decode`d images, int64
     for `label`), plus `__key__` and `__index__`. It cannot be combined with
     `transform` or `collate` (they work on samples).
+
+    `on_error`: a sample that cannot be read raises (an Error naming the
+    shard and the sample: "raise", the default), or is left out of its batch
+    and counted ("skip"; "warn" also warns once per bad sample): the batch
+    is shorter (`__index__` says which samples it holds), never padded with
+    another sample, and a batch left empty is not yielded. Through this
+    module's DataLoader the counts reach the training process
+    (`loader.errors`); iterated directly, `errors` counts them.
     """
 
     def __init__(self, target, *, batch_size, shuffle=True, seed=0, order="uniform",
                  block_size=4096, window=8, rank=None, world_size=None, uneven="pad",
                  drop_last=False, decode=(), label=None, threads=1, transform=None,
-                 collate=None, packed=False, verify_checksums=True):
+                 collate=None, packed=False, verify_checksums=True, on_error="raise"):
+        self._init_policy(on_error)
         if batch_size < 1:
             raise ValueError("batch_size must be 1 or more")
         if packed and (transform is not None or collate is not None):
@@ -353,23 +456,46 @@ class IterableDataset(_data.IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         positions = self.plan.positions(self.epoch)
         ds = self._opened.get()
+        skip = self._log.policy != "raise"
         for b in range(self.start_batch + worker, self.batches_per_epoch(), workers):
             idx = positions[b * self.batch_size:(b + 1) * self.batch_size]
+            bad = []
             if self.packed:
-                yield _packed_batch(ds.read_packed(idx, self.decode, self.label, self.threads))
-                continue
-            samples = ds.read_batch(idx, self.decode, self.threads)
-            if self.label is not None:
-                for s in samples:
-                    s[self.label] = _label(s, self.label)
-            if self.transform is not None:
-                samples = [self.transform(s) for s in samples]
-            if self.collate is not None:
-                yield self.collate(samples)
-            elif self.transform is None:
-                yield default_collate(samples, self.label)
+                if skip:
+                    raw, bad = ds._read_packed_checked(idx, self.decode, self.label, self.threads)
+                else:
+                    raw = ds.read_packed(idx, self.decode, self.label, self.threads)
+                batch = _packed_batch(raw) if raw is not None else None
             else:
-                yield _data.default_collate(samples)
+                if skip:
+                    samples = ds._read_checked(idx, self.decode, self.threads)
+                    bad = [s for s in samples if isinstance(s, BadSample)]
+                    if bad:
+                        samples = [s for s in samples if not isinstance(s, BadSample)]
+                else:
+                    samples = ds.read_batch(idx, self.decode, self.threads)
+                batch = self._collate(samples) if samples else None
+            if not bad:
+                yield batch
+            elif self._to_loader:
+                yield _WithErrors(batch, bad)  # the DataLoader counts them
+            else:
+                for s in bad:
+                    self._log.add(s)
+                if batch is not None:
+                    yield batch
+
+    def _collate(self, samples):
+        if self.label is not None:
+            for s in samples:
+                s[self.label] = _label(s, self.label)
+        if self.transform is not None:
+            samples = [self.transform(s) for s in samples]
+        if self.collate is not None:
+            return self.collate(samples)
+        if self.transform is None:
+            return default_collate(samples, self.label)
+        return _data.default_collate(samples)
 
 
 class DataLoader(_data.DataLoader):
@@ -378,7 +504,14 @@ class DataLoader(_data.DataLoader):
     rest of that epoch exactly (with any num_workers). For an IterableDataset
     it sets batch_size=None (the dataset batches); for a map-style dataset it
     makes a Sampler from `shuffle`, `seed`, `order`, `rank`, `world_size`,
-    `uneven` unless one is given (then it must be a shardset Sampler)."""
+    `uneven` unless one is given (then it must be a shardset Sampler).
+
+    With a dataset's on_error="skip" or "warn", the samples it skips in any
+    worker are counted here, in the training process: `errors` (since the
+    loader was made; each time a bad sample is read), `bad_samples` (the
+    first 1000, shardset.BadSample with their epoch), and the dataset's own
+    `errors`; "warn" warns here, once per bad sample. A batch left without
+    samples is not yielded (it still counts as handed out, for resume)."""
 
     def __init__(self, dataset, *, batch_size=1, shuffle=True, seed=0, order="uniform",
                  block_size=4096, window=8, rank=None, world_size=None, uneven="pad",
@@ -405,11 +538,28 @@ class DataLoader(_data.DataLoader):
             if (kw.get("collate_fn") is None and isinstance(dataset, Dataset)
                     and dataset.transform is None):
                 kw["collate_fn"] = _Collate(dataset.label)
+            if isinstance(dataset, Dataset) and dataset.on_error != "raise":
+                kw["collate_fn"] = _DropBad(kw.get("collate_fn") or _data.default_collate)
             super().__init__(dataset, batch_size=batch_size, sampler=sampler,
                              drop_last=drop_last, **kw)
             self._batch_size = batch_size
         self._epoch = 0
         self._done = 0  # batches of the epoch handed out
+        policy = getattr(dataset, "on_error", "raise")
+        self._log = shardset._ErrorLog(policy)
+
+    @property
+    def errors(self):
+        """Bad samples skipped since this loader was made, in every worker,
+        each time it was read (a bad sample read every epoch counts every
+        epoch)."""
+        return self._log.count
+
+    @property
+    def bad_samples(self):
+        """The first 1000 of them: shardset.BadSample(index, key, error,
+        epoch)."""
+        return list(self._log.samples)
 
     def set_epoch(self, epoch):
         """Starts `epoch` from its beginning, unless a loaded state is in
@@ -423,9 +573,28 @@ class DataLoader(_data.DataLoader):
             self.dataset.set_epoch(self._epoch, self._done)
         else:
             self.sampler.set_epoch(self._epoch, self._done * self._batch_size)
-        for batch in super().__iter__():
-            self._done += 1
-            yield batch
+        reporting = isinstance(self.dataset, _Policy) and self._log.policy != "raise"
+        if reporting:
+            # Workers start (and copy the dataset) in super().__iter__():
+            # from now on they hand bad samples over instead of counting them.
+            self.dataset._to_loader = True
+        try:
+            for batch in super().__iter__():
+                self._done += 1
+                if type(batch) is _WithErrors:
+                    for bad in batch.errors:
+                        bad = bad._replace(epoch=self._epoch)
+                        self._log.add(bad)
+                        self.dataset._log.count += 1
+                        if len(self.dataset._log.samples) < self.dataset._log.KEEP:
+                            self.dataset._log.samples.append(bad)
+                    batch = batch.batch
+                    if batch is None:
+                        continue
+                yield batch
+        finally:
+            if reporting:
+                self.dataset._to_loader = False
         self._done = 0  # the epoch is complete; iterating again repeats it
 
     def __len__(self):
