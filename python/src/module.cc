@@ -161,6 +161,25 @@ py::object MemoryView(const char* data, size_t size, PyObject* owner) {
   return py::reinterpret_steal<py::object>(mv);
 }
 
+// Keys and field names are bytes (tar and zip member names, file names, a
+// damaged tsv cell): a str of their UTF-8, any other byte as a lone surrogate
+// (surrogateescape, as os.fsdecode does), never a UnicodeDecodeError that
+// names no sample. KeyBytes is the inverse, for keys given back to find().
+py::str Text(std::string_view s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()),
+                                     "surrogateescape");
+  if (!o) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(o);
+}
+
+std::string KeyBytes(const py::object& key) {
+  if (PyBytes_Check(key.ptr())) return key.cast<std::string>();
+  PyObject* b = PyUnicode_AsEncodedString(key.ptr(), "utf-8", "surrogateescape");
+  if (!b) throw py::error_already_set();
+  py::bytes owned = py::reinterpret_steal<py::bytes>(b);
+  return owned.cast<std::string>();
+}
+
 // A shardset.Sample (a dict subclass with slots key and index) made without
 // running its Python __init__.
 py::object NewSample(const std::string& key, uint64_t pos) {
@@ -169,7 +188,7 @@ py::object NewSample(const std::string& key, uint64_t pos) {
                                    py::tuple().ptr(), nullptr);
   if (!s) throw py::error_already_set();
   py::object sample = py::reinterpret_steal<py::object>(s);
-  py::str k(key);
+  py::str k = Text(key);
   py::int_ i(pos);
   if (PyObject_SetAttr(s, g_key_name, k.ptr()) != 0 ||
       PyObject_SetAttr(s, g_index_name, i.ptr()) != 0) {
@@ -192,7 +211,7 @@ py::object ToPython(Sample& s, uint64_t pos, py::handle dataset) {
   names.reserve(s.fields.size());
   for (size_t i = 0; i < s.fields.size(); ++i) {
     const Field& f = s.fields[i];
-    names.emplace_back(f.name.data(), f.name.size());
+    names.emplace_back(Text(f.name));
     const char* p = f.data.data();
     if (!s.storage.empty() && p >= lo && p + f.data.size() <= hi) {
       in_storage[i] = static_cast<size_t>(p - lo);
@@ -261,7 +280,8 @@ class PyDataset {
     return ToPython(s, pos, self);
   }
 
-  long long Find(const std::string& key) const {
+  long long Find(const py::object& key_object) const {
+    const std::string key = KeyBytes(key_object);
     Result<uint64_t> r = [&] {
       py::gil_scoped_release release;
       return view_->Find(key);
@@ -270,10 +290,13 @@ class PyDataset {
     return static_cast<long long>(Take(std::move(r)));
   }
 
-  std::string Key(long long i) const {
+  py::str Key(long long i) const {
     const uint64_t pos = Position(i);
-    py::gil_scoped_release release;
-    return Take(view_->Key(pos));
+    Result<std::string> key = [&] {
+      py::gil_scoped_release release;
+      return view_->Key(pos);
+    }();
+    return Text(Take(std::move(key)));
   }
 
   // Samples at `positions`, read (and the fields in `decode` decoded to HWC
@@ -335,7 +358,7 @@ class PyDataset {
       for (auto& [f, img] : it.images) decoded_names.emplace_back(it.sample.fields[f].name);
       py::object sample = ToPython(it.sample, pos[k], self);
       for (size_t j = 0; j < it.images.size(); ++j) {
-        sample[py::str(decoded_names[j])] = ImageArray(std::move(it.images[j].second));
+        sample[Text(decoded_names[j])] = ImageArray(std::move(it.images[j].second));
       }
       out.append(sample);
     }
@@ -374,7 +397,7 @@ class PyDataset {
     py::list keys;
     py::array_t<int64_t> index(static_cast<py::ssize_t>(n));
     for (size_t k = 0; k < n; ++k) {
-      keys.append(py::str(items[k].sample.key));
+      keys.append(Text(items[k].sample.key));
       index.mutable_data()[k] = static_cast<int64_t>(pos[k]);
     }
     out["__key__"] = keys;
@@ -395,11 +418,11 @@ class PyDataset {
           }
           v.mutable_data()[k] = *parsed;
         }
-        out[py::str(name)] = v;
+        out[Text(name)] = v;
         continue;
       }
       if (std::find(decode.begin(), decode.end(), name) != decode.end()) {
-        out[py::str(name)] = StackImages(items, name, pos);
+        out[Text(name)] = StackImages(items, name, pos);
         continue;
       }
       py::array_t<int64_t> offsets(static_cast<py::ssize_t>(n + 1));
@@ -414,7 +437,7 @@ class PyDataset {
           if (const Field* f = where(k)) std::memcpy(d + o[k], f->data.data(), f->data.size());
         }
       }
-      out[py::str(name)] = py::make_tuple(data, offsets);
+      out[Text(name)] = py::make_tuple(data, offsets);
     }
     return out;
   }

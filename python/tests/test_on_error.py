@@ -257,3 +257,26 @@ def test_undecodable_images_are_bad_samples(tmp_path):
     with pytest.raises(shardset.Error, match="sample 4 .'04'.*PNG"):
         list(DataLoader(Dataset(out, decode="png"), batch_size=5, shuffle=False))
 
+
+# ---------------------------------------------------------------- keys that are not UTF-8
+
+def test_keys_that_are_not_utf8_read_with_surrogates(tmp_path):
+    """A key or field name that is not UTF-8 (a latin-1 tar member name, a
+    damaged tsv key: found by tests/test_corruption.py) raised
+    UnicodeDecodeError, naming no sample, from ds[i], iteration and key(); it
+    is now a str with the other bytes as surrogates (os.fsdecode's way), and
+    find() takes it back."""
+    import tarfile
+    path = tmp_path / "latin1.tar"
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as t:
+        for name, data in (("caf\xe9.png", b"one"), ("ok.d\xe9j\xe0", b"two")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    ds = shardset.open(path)
+    keys = [s.key for s in ds]
+    assert keys == [os.fsdecode(b"caf\xe9"), "ok"]
+    assert ds.key(0) == keys[0] and ds.find(keys[0]) == 0 and ds.find(b"caf\xe9") == 0
+    assert bytes(ds[0]["png"]) == b"one"
+    assert list(ds[1]) == [os.fsdecode(b"d\xe9j\xe0")]
+    assert ds.read_packed([0, 1])["__key__"] == keys
