@@ -583,3 +583,29 @@ def test_select_over_tar_zip_tsv_reads_back_the_source_files(mixed, fmnist_tree,
     for rel, p in pngs.items():
         assert p.read_bytes() == files[rel].read_bytes(), rel
     assert shardset("verify", view, "-q").returncode == 0
+
+
+def test_dead_runs_hidden_files_are_removed(tmp_path):
+    """A killed run leaves a hidden partial view file or a hidden dataset
+    folder (the crash harness found them piling up); the next view or
+    dataset create beside it removes those of processes no longer running
+    and keeps a running one's."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(5):
+        (tree / f"{i}.txt").write_text(f"sample {i}\n")
+    shardset("pack", tree, "-o", tmp_path / "ds", "-q")
+    dead = 2 ** 22 + 12345  # above pid_max's default: no such process
+    stale_view = tmp_path / f".shardset-tmp.v.view.{dead}.1"
+    live_view = tmp_path / f".shardset-tmp.v.view.{os.getpid()}.1"
+    stale_dir = tmp_path / f".shardset-tmp.adopted.{dead}"
+    for p in (stale_view, live_view):
+        p.write_bytes(b"partial")
+    stale_dir.mkdir()
+    (stale_dir / "x.fidx").write_bytes(b"partial")
+    shardset("shuffle", tmp_path / "ds", "--view", "-o", tmp_path / "v.view", "--seed", "1", "-q")
+    shardset("dataset", "create", tmp_path / "adopted", "--shards",
+             tmp_path / "ds" / "shard-000000.shard")
+    assert not stale_view.exists() and not stale_dir.exists()
+    assert live_view.exists()
+    assert ls_keys(tmp_path / "v.view") and ls_keys(tmp_path / "adopted")

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -75,6 +77,25 @@ Status AddShard(const std::string& path, const std::string& shown_as,
   return Status::OK();
 }
 
+// Removes the hidden folders "<prefix><name>.<pid>" that killed runs of
+// CreateDataset(dir) left beside it (the crash harness found them piling
+// up); those of running processes are kept.
+void RemoveStaleTempDirsOf(const std::string& dir) {
+  const std::string prefix = fmt::format("{}{}.", kTempPrefix, BaseName(dir));
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(DirName(dir), ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
+    if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)) continue;
+    std::filesystem::remove_all(e.path(), ec);
+  }
+}
+
 }  // namespace
 
 Result<Manifest> CreateDataset(const std::string& dir, const std::vector<std::string>& inputs,
@@ -86,6 +107,7 @@ Result<Manifest> CreateDataset(const std::string& dir, const std::vector<std::st
         "{}: already exists; choose a new dataset name (or remove it)", dir));
   }
   std::string parent = DirName(dir);
+  RemoveStaleTempDirsOf(dir);
   const std::string tmp =
       JoinPath(parent, fmt::format("{}{}.{}", kTempPrefix, BaseName(dir), ::getpid()));
   if (::mkdir(tmp.c_str(), 0755) != 0) {

@@ -329,6 +329,9 @@ Result<std::unique_ptr<ViewWriter>> ViewWriter::Create(const std::string& path,
     return Status::InvalidArgument(fmt::format(
         "{}: is a folder; give the view a file name (mix --sweep and split take a folder)", path));
   }
+  // A killed earlier run's hidden partial view (the crash harness found
+  // them piling up); those of running processes are kept.
+  (void)RemoveStaleTempFilesOf(path);
   auto file = AtomicFile::Create(path);
   if (!file.ok()) {
     return file.status().WithPrefix(
