@@ -196,9 +196,10 @@ class TsvReader final : public ShardReader {
     return std::string(line.substr(0, line.find('\t')));
   }
 
-  // The first call reads every row's key (only the bytes up to its first
-  // tab) into a table of key hashes; later calls are O(1). With duplicate
-  // keys, the first row wins.
+  // The first call reads every row's key (checking that each row is one
+  // whole line) into a table of key hashes; later calls are O(1). With
+  // duplicate keys, the first row wins. A key not found in a file with rows
+  // that do not read is Corruption, not NotFound.
   Result<uint64_t> Find(std::string_view key) const override;
 
   Status Verify(VerifyReport* report) const override;
@@ -253,6 +254,7 @@ class TsvReader final : public ShardReader {
   struct KeyTable {
     std::once_flag once;
     std::vector<std::pair<uint64_t, uint64_t>> entries;  // (XXH3 of key, row), sorted
+    Status damaged;  // the first row left out because it is not one whole line
   };
   std::unique_ptr<KeyTable> keys_ = std::make_unique<KeyTable>();
 };
@@ -498,23 +500,20 @@ Result<std::unique_ptr<ShardReader>> TsvReader::Open(const std::string& path,
 
 Result<uint64_t> TsvReader::Find(std::string_view key) const {
   std::call_once(keys_->once, [this] {
-    const char* p = data_.data().data();
-    const uint64_t size = data_.size();
     auto& entries = keys_->entries;
     entries.reserve(num_rows_);
     for (uint64_t i = 0; i < num_rows_; ++i) {
-      // A row whose offset is off is skipped here; reading it reports why.
-      const uint64_t start = RowStart(i);
-      if (start >= size) continue;
-      const uint64_t end = (i + 1 < num_rows_) ? std::min(RowStart(i + 1), size) : size;
-      if (end <= start) continue;
-      const char* tab = static_cast<const char*>(std::memchr(p + start, '\t', end - start));
-      uint64_t key_end = tab ? static_cast<uint64_t>(tab - p) : end;
-      if (const void* nl = std::memchr(p + start, '\n', key_end - start)) {
-        key_end = static_cast<uint64_t>(static_cast<const char*>(nl) - p);
-        if (key_end > start && p[key_end - 1] == '\r') --key_end;
+      // Each row is checked to be one whole line, as a read checks it: a row
+      // that is not (a damaged line index, damaged line ends) is left out,
+      // and a key not found then says the file is damaged rather than that
+      // the key is absent.
+      auto line = Line(i);
+      if (!line.ok()) {
+        if (keys_->damaged.ok()) keys_->damaged = line.status();
+        continue;
       }
-      entries.emplace_back(Xxh3(std::string_view(p + start, key_end - start)), i);
+      const std::string_view key_of_row = line->substr(0, line->find('\t'));
+      entries.emplace_back(Xxh3(key_of_row), i);
     }
     std::sort(entries.begin(), entries.end());
   });
@@ -522,9 +521,15 @@ Result<uint64_t> TsvReader::Find(std::string_view key) const {
   const uint64_t h = Xxh3(key);
   for (auto it = std::lower_bound(entries.begin(), entries.end(), std::make_pair(h, uint64_t{0}));
        it != entries.end() && it->first == h; ++it) {
-    // The table was built without checking rows: the answer is checked.
+    // Hashes can collide: the answer is checked.
     SHARDSET_ASSIGN_OR_RETURN(std::string k, Key(it->second));
     if (k == key) return it->second;
+  }
+  if (!keys_->damaged.ok()) {
+    return Status::Corruption(fmt::format(
+        "{}: no readable row has the key '{}', and the file is damaged, so it may be in a row "
+        "that does not read: {}",
+        path(), EscapeForDisplay(key), keys_->damaged.message()));
   }
   return Status::NotFound(fmt::format("{}: no row with key '{}'", path(), EscapeForDisplay(key)));
 }

@@ -419,6 +419,34 @@ TEST_F(TsvTest, StaleLineIndexIsRefused) {
 // Readers accept a .lineidx with blanks, CRs or no last newline (TSVFile's
 // int(line.strip())); the corruption harness cut the last newline off one and
 // verify passed it. Verify wants the exact bytes `shardset index` writes.
+// The corruption harness damaged a line index (and zeroed pages across line
+// ends): Find of a key in a row that no longer reads said "no row with key",
+// as if the key were absent. It is Corruption naming the damage now.
+TEST_F(TsvTest, FindInADamagedFileIsCorruptionNotNotFound) {
+  const std::string tsv = Path("f.tsv");
+  Write(tsv, SomeSamples(50));
+  std::string binary = ReadBytes(Path("f.lineidx.8b"));
+  std::string eight;
+  PutFixed64(&eight, DecodeFixed64(binary.data() + 8 * 20) + 5);
+  binary.replace(8 * 20, 8, eight);
+  WriteBytes(Path("f.lineidx.8b"), binary);
+  auto r = MustOpen(tsv);
+  auto found = r->Find("train/00030");
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(*found, 30u);
+  for (const char* key : {"train/00020", "train/00019", "no-such-key"}) {
+    auto f = r->Find(key);
+    ASSERT_FALSE(f.ok()) << key;
+    EXPECT_TRUE(f.status().IsCorruption()) << f.status().ToString();
+    EXPECT_NE(f.status().message().find("the file is damaged"), std::string::npos)
+        << f.status().ToString();
+    EXPECT_NE(f.status().message().find("row 19"), std::string::npos) << f.status().ToString();
+  }
+  // An intact file still says NotFound.
+  Write(Path("g.tsv"), SomeSamples(5));
+  EXPECT_TRUE(MustOpen(Path("g.tsv"))->Find("no-such-key").status().IsNotFound());
+}
+
 TEST_F(TsvTest, VerifyWantsTheTextLineIndexAsWritten) {
   const std::string tsv = Path("t.tsv");
   Write(tsv, SomeSamples(20));
