@@ -417,6 +417,22 @@ def check_python(trial, verify_checksums=True):
         got = {f: bytes(v) for f, v in s.items()}
         if i >= len(c.keys) or s.key != c.keys[i] or got != reference(c.files, c.keys[i]):
             trial.bad_bytes("ds[i]", i, s.key, got)
+    # By key: the sample with that key, intact, or an error (a damaged index
+    # must not send a key to another sample).
+    for k in c.keys:
+        try:
+            s = ds.get(k)
+        except sspy.Error as e:
+            if k in trial.unprotected_keys:  # a tsv row whose key was damaged
+                trial.unprotected.append(f"ds.get: {k}: {e}")
+            else:
+                trial.error("ds.get", str(e.args[0] if e.args else e))
+            continue
+        got = {f: bytes(v) for f, v in s.items()}
+        if s.key != k or got != reference(c.files, k):
+            # Judged by the row it returned (a damaged tsv key can name
+            # another sample's key).
+            trial.bad_bytes("ds.get", s.index, s.key, got)
     # A batch read returns every sample intact or raises.
     try:
         packed = ds.read_packed(range(n))
