@@ -324,6 +324,20 @@ class _Collate:
         return default_collate(samples, self.label)
 
 
+class _KeepErrors:
+    """A collate_fn given for an IterableDataset that skips bad samples sees
+    the batch, never the records that travel beside it."""
+
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, item):
+        if type(item) is _WithErrors:
+            batch = self.collate(item.batch) if item.batch is not None else None
+            return _WithErrors(batch, item.errors)
+        return self.collate(item)
+
+
 class _DropBad:
     """Wraps a map-style loader's collate_fn when bad samples are skipped:
     BadSample records are taken out of the batch before it is collated and
@@ -525,6 +539,8 @@ class DataLoader(_data.DataLoader):
                 raise ValueError("an IterableDataset orders itself; give no sampler")
             # The batches are made: hand them over as they are (torch's
             # default would turn every field array into a tensor).
+            if kw.get("collate_fn") is not None and dataset.on_error != "raise":
+                kw["collate_fn"] = _KeepErrors(kw["collate_fn"])
             kw.setdefault("collate_fn", _as_is)
             super().__init__(dataset, batch_size=None, **kw)
             self._batch_size = dataset.batch_size

@@ -14,7 +14,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import shardset
@@ -186,6 +185,17 @@ def test_a_collate_fn_of_ones_own_never_sees_bad_samples(bad):
     batches = list(loader)
     assert [i for b in batches for i in b] == GOOD
     assert [len(b) for b in batches] == [99, 100, 98] and loader.errors == len(BAD)
+
+
+def test_a_collate_fn_given_for_an_iterable_dataset_sees_batches_only(bad):
+    ds = IterableDataset(bad, batch_size=100, shuffle=False, on_error="skip")
+    loader = DataLoader(ds, collate_fn=_count_batch, num_workers=2)
+    assert [n for n, _ in loader] == [99, 100, 98] and loader.errors == len(BAD)
+
+
+def _count_batch(batch):
+    assert isinstance(batch, dict), type(batch)
+    return len(batch["__key__"]), batch
 
 
 def _own_collate(samples):  # module level: workers may be spawned
