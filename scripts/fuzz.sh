@@ -75,8 +75,8 @@ run_target() {
   crashes=$(find "$work/crashes" -type f | wc -l)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz.log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/fuzz.log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$work/fuzz.log" | tail -1 | cut -d' ' -f2)
-  ft=$(grep -o 'ft: [0-9]*' "$work/fuzz.log" | tail -1 | cut -d' ' -f2)
+  cov=$(grep -ao 'cov: [0-9]*' "$work/fuzz.log" | tail -1 | cut -d' ' -f2)
+  ft=$(grep -ao 'ft: [0-9]*' "$work/fuzz.log" | tail -1 | cut -d' ' -f2)
   corp=$(find "$work/corpus" -type f | wc -l)
   [ "$crashes" -gt 0 ] && status="CRASH (inputs: $work/crashes, log: $work/fuzz.log)"
   [ -z "$execs" ] && [ "$status" = ok ] && status="DID NOT RUN (log: $work/fuzz.log)"
