@@ -11,6 +11,7 @@
 #include "base/file.h"
 #include "base/hash.h"
 #include "base/json_depth.h"
+#include "base/json_number.h"
 #include "base/strings.h"
 #include "formats/zip/zip_format.h"
 
@@ -83,7 +84,9 @@ Result<Manifest> Manifest::FromJson(std::string_view text, const std::string& pa
   // function and become a Corruption status.
   try {
     if (j.value("format", "") != "shardset-dataset") return bad("not a shardset manifest");
-    int version = j.at("version").get<int>();
+    const json& v = j.at("version");
+    if (!v.is_number_integer()) return bad("its version is not an integer");
+    const int64_t version = v.get<int64_t>();
     if (version != kManifestVersion) {
       return Status::NotSupported(fmt::format(
           "{}: manifest version {} (this shardset reads version {}); upgrade shardset", path,
@@ -112,10 +115,10 @@ Result<Manifest> Manifest::FromJson(std::string_view text, const std::string& pa
       auto format = ParseFormat(s.at("format").get<std::string>());
       if (!format.ok()) return bad(format.status().message());
       ms.format = *format;
-      ms.num_samples = s.at("samples").get<uint64_t>();
-      ms.file_size = s.at("bytes").get<uint64_t>();
+      ms.num_samples = JsonU64(s.at("samples"));
+      ms.file_size = JsonU64(s.at("bytes"));
       ms.xxh3 = std::stoull(s.at("xxh3").get<std::string>(), nullptr, 16);
-      ms.source_bytes = s.value("source_bytes", uint64_t{0});
+      ms.source_bytes = JsonU64(s, "source_bytes", 0);
       if (s.contains("directory_xxh3")) {
         ms.directory_xxh3 = std::stoull(s["directory_xxh3"].get<std::string>(), nullptr, 16);
       }
@@ -131,7 +134,7 @@ Result<Manifest> Manifest::FromJson(std::string_view text, const std::string& pa
       m.total_bytes += ms.file_size;
       m.shards.push_back(std::move(ms));
     }
-    if (m.num_samples != j.at("num_samples").get<uint64_t>()) {
+    if (m.num_samples != JsonU64(j.at("num_samples"))) {
       return bad("num_samples does not equal the sum over shards");
     }
     if (j.contains("recipe")) m.recipe_json = j["recipe"].dump();
@@ -298,6 +301,12 @@ Result<std::string> Dataset::Key(uint64_t ordinal) const {
   SHARDSET_ASSIGN_OR_RETURN(auto loc, Locate(ordinal));
   SHARDSET_ASSIGN_OR_RETURN(const ShardReader* shard, this->shard(loc.first));
   return shard->Key(loc.second);
+}
+
+Status Dataset::Stat(uint64_t ordinal, SampleStat* out) const {
+  SHARDSET_ASSIGN_OR_RETURN(auto loc, Locate(ordinal));
+  SHARDSET_ASSIGN_OR_RETURN(const ShardReader* shard, this->shard(loc.first));
+  return shard->Stat(loc.second, out);
 }
 
 Status Dataset::BuildKeyRanges() const {

@@ -12,6 +12,7 @@
 #include "base/file.h"
 #include "base/hash.h"
 #include "base/json_depth.h"
+#include "base/json_number.h"
 #include "base/strings.h"
 
 namespace shardset {
@@ -156,11 +157,11 @@ Status DatasetWriter::ResumeFromState() {
     ms.file_size = (*shard)->file_size();
     if (k >= state["shards"].size()) break;
     const json& recorded = state["shards"][k];
-    if (recorded.value("bytes", uint64_t{0}) != ms.file_size) break;
+    if (JsonU64(recorded, "bytes", 0) != ms.file_size) break;
     ms.xxh3 = std::stoull(recorded.value("xxh3", std::string("0")), nullptr, 16);
     SHARDSET_ASSIGN_OR_RETURN(ms.directory_xxh3, DirectoryChecksum(path, ms.format));
-    ms.source_bytes = recorded.value("source_bytes", uint64_t{0});
-    progress = recorded.value("consumed", progress + ms.num_samples);
+    ms.source_bytes = JsonU64(recorded, "source_bytes", 0);
+    progress = JsonU64(recorded, "consumed", progress + ms.num_samples);
     const std::vector<std::string> sidecars = SidecarPaths(path, o_.format);
     if (std::any_of(sidecars.begin(), sidecars.end(),
                     [](const std::string& p) { return !PathExists(p); })) {

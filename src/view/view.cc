@@ -17,6 +17,7 @@
 #include "base/file.h"
 #include "base/hash.h"
 #include "base/json_depth.h"
+#include "base/json_number.h"
 #include "base/strings.h"
 #include "view/view_table.h"
 
@@ -102,14 +103,14 @@ Result<ViewSource> SourceFromJson(const json& j) {
   ViewSource s;
   s.name = j.at("name").get<std::string>();
   s.targets = j.at("targets").get<std::vector<std::string>>();
-  s.num_samples = j.at("samples").get<uint64_t>();
-  s.selected = j.at("selected").get<uint64_t>();
+  s.num_samples = JsonU64(j.at("samples"));
+  s.selected = JsonU64(j.at("selected"));
   for (const json& sh : j.at("shards")) {
     ViewShard v;
     v.path = sh.at("path").get<std::string>();
     SHARDSET_ASSIGN_OR_RETURN(v.format, ParseFormat(sh.at("format").get<std::string>()));
-    v.num_samples = sh.at("samples").get<uint64_t>();
-    v.file_size = sh.at("bytes").get<uint64_t>();
+    v.num_samples = JsonU64(sh.at("samples"));
+    v.file_size = JsonU64(sh.at("bytes"));
     v.edge_hash = std::stoull(sh.at("edge_hash").get<std::string>(), nullptr, 16);
     s.shards.push_back(std::move(v));
   }
@@ -532,7 +533,7 @@ Status View::Rep::Parse() {
     return Bad(path, "its meta is not a view's JSON");
   }
   try {
-    if (meta.at("num_samples").get<uint64_t>() != num_entries) {
+    if (JsonU64(meta.at("num_samples")) != num_entries) {
       return Bad(path, "meta and footer disagree on the number of samples");
     }
     for (const json& s : meta.at("sources")) {
@@ -705,6 +706,12 @@ Result<std::string> View::Key(uint64_t pos) const {
   auto key = rep_->datasets[at.source]->Key(at.ordinal);
   if (!key.ok()) return rep_->Wrap(at.source, key.status());
   return key;
+}
+
+Status View::Stat(uint64_t pos, SampleStat* out) const {
+  SHARDSET_ASSIGN_OR_RETURN(Located at, Locate(pos));
+  Status s = rep_->datasets[at.source]->Stat(at.ordinal, out);
+  return s.ok() ? s : rep_->Wrap(at.source, s);
 }
 
 Result<std::vector<FieldFile>> View::FieldFiles(uint64_t pos) const {
