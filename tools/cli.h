@@ -90,6 +90,10 @@ struct ShuffleVerbs;
 ShuffleVerbs* AddShuffleVerbs(CLI::App* app, ReadArgs* read_args);
 int RunShuffleVerb(ShuffleVerbs* verbs, CLI::App* sub, const ReadOptions& ro, int argc,
                    char** argv);
+// mount, umount (mount_verbs.cc).
+struct MountVerbs;
+MountVerbs* AddMountVerbs(CLI::App* app, ReadArgs* read_args);
+int RunMountVerb(MountVerbs* verbs, CLI::App* sub, const ReadOptions& ro);
 // info --order: how good the order of TARGET is, by label (docs/order.md).
 int RunOrderInfo(const std::vector<std::string>& targets, ReadOptions ro, const std::string& by,
                  uint64_t window, bool json_out, bool quiet);

@@ -110,6 +110,8 @@ class Dataset {
   Status Read(uint64_t ordinal, Sample* out) const;
   // Only the key of sample `ordinal` (no field bytes touched).
   Result<std::string> Key(uint64_t ordinal) const;
+  // Key, field names, sizes and times of sample `ordinal` (ShardReader::Stat).
+  Status Stat(uint64_t ordinal, SampleStat* out) const;
   // (shard index, ordinal within the shard) of a global ordinal.
   Result<std::pair<size_t, uint64_t>> Locate(uint64_t ordinal) const;
   // Global ordinal of `key`: a binary search over shards when every shard's

@@ -114,6 +114,20 @@ struct FieldFile {
   uint8_t flags = 0;
 };
 
+// A field as the index knows it, without its bytes (ShardReader::Stat).
+struct FieldStat {
+  std::string name;
+  uint64_t size = 0;  // what Read returns: decoded (inflated, base64-decoded) bytes
+  uint8_t flags = 0;
+  // Modification time, unix seconds: a tar or zip member's own, a loose
+  // file's (folder shards), otherwise the shard file's.
+  int64_t mtime = 0;
+};
+struct SampleStat {
+  std::string key;
+  std::vector<FieldStat> fields;  // in the order Read returns them
+};
+
 // What Verify found. Problems are one line each and name the shard, the
 // sample (ordinal and key where known) and what to do.
 struct VerifyReport {
@@ -158,6 +172,12 @@ class ShardReader {
   // (`shardset link`, `shardset list`). NotSupported for packed formats,
   // whose fields live inside the shard file.
   virtual Result<std::vector<FieldFile>> FieldFiles(uint64_t ordinal) const;
+  // The key and each field's name, size and time of sample `ordinal`, from
+  // the index alone: no field byte is read or checked (a damaged sample stats
+  // fine and fails on Read), so listing a shard (`shardset mount`) costs no
+  // data I/O. tsv, whose rows must be parsed to find their cells, reads the
+  // row (the default: Read, with the shard file's time).
+  virtual Status Stat(uint64_t ordinal, SampleStat* out) const;
 
  protected:
   ShardReader() = default;

@@ -133,6 +133,9 @@ class View {
   // source name the view and the source.
   Status Read(uint64_t pos, Sample* out) const;
   Result<std::string> Key(uint64_t pos) const;
+  // Key, field names, sizes and times of sample `pos` without reading its
+  // bytes (ShardReader::Stat).
+  Status Stat(uint64_t pos, SampleStat* out) const;
   // The first position whose sample has `key`. A view of several sources may
   // hold a key more than once; the first wins.
   Result<uint64_t> Find(std::string_view key) const;

@@ -78,6 +78,36 @@ Status IndexedShardReader::Read(uint64_t ordinal, Sample* out) const {
   return Materialize(ordinal, *e, options_.verify_checksums, out);
 }
 
+Status StatFromIndex(const index::IndexReader& index, uint64_t ordinal,
+                     const std::function<int64_t(const index::FieldLoc&)>& time,
+                     SampleStat* out) {
+  const index::Entry* e = nullptr;
+  SHARDSET_RETURN_IF_ERROR(index.Get(ordinal, &e));
+  out->key = e->key;
+  out->fields.resize(e->fields.size());
+  const auto& defs = index.fields();
+  for (size_t i = 0; i < e->fields.size(); ++i) {
+    const index::FieldLoc& f = e->fields[i];
+    FieldStat& fs = out->fields[i];
+    fs.name = defs[f.field_id].name;
+    fs.size = f.size;
+    fs.flags = defs[f.field_id].flags;
+    fs.mtime = time(f);
+  }
+  return Status::OK();
+}
+
+Status IndexedShardReader::Stat(uint64_t ordinal, SampleStat* out) const {
+  if (!refusal_.ok()) return refusal_;
+  const int64_t shard_time = data_.mtime_ns() / 1000000000;
+  return StatFromIndex(index_, ordinal,
+                       [&](const index::FieldLoc& f) {
+                         if (!time_) return shard_time;
+                         return time_(*this, f).value_or(shard_time);
+                       },
+                       out);
+}
+
 Result<std::string> IndexedShardReader::Key(uint64_t ordinal) const {
   if (!refusal_.ok()) return refusal_;
   const index::Entry* e = nullptr;

@@ -6,6 +6,7 @@
 #define SHARDSET_FORMATS_INDEXED_READER_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "base/file.h"
@@ -36,6 +37,13 @@ class IndexedShardReader : public ShardReader {
   Result<uint64_t> Find(std::string_view key) const override;
   Status Verify(VerifyReport* report) const override;
 
+  // Stat: each field's time is the shard file's unless `time` (tar: the
+  // member header's) returns one.
+  using TimeHook = std::function<std::optional<int64_t>(const IndexedShardReader&,
+                                                        const index::FieldLoc&)>;
+  Status Stat(uint64_t ordinal, SampleStat* out) const override;
+  void SetTimeHook(TimeHook time) { time_ = std::move(time); }
+
   // Every Read, Key and Find fails with `why` from now on; Verify reports it
   // and still checks every sample (a tar whose sidecar fingerprint fails).
   void RefuseReads(Status why) { refusal_ = std::move(why); }
@@ -54,8 +62,14 @@ class IndexedShardReader : public ShardReader {
   index::IndexReader index_;
   ReadOptions options_;
   VerifyHook hook_;
+  TimeHook time_;
   Status refusal_;
 };
+
+// Fills *out from the index entry of sample `ordinal`: key, names, sizes and
+// flags; each field's time is `time(loc)` (Stat of the index-based readers).
+Status StatFromIndex(const index::IndexReader& index, uint64_t ordinal,
+                     const std::function<int64_t(const index::FieldLoc&)>& time, SampleStat* out);
 
 // What a writer reports for the shard it is sealing at `file`'s final name.
 ShardInfo SealedShardInfo(const AtomicFile& file, ShardFormat format,

@@ -87,6 +87,20 @@ Result<std::vector<FieldFile>> ShardReader::FieldFiles(uint64_t) const {
       path(), FormatName(format())));
 }
 
+Status ShardReader::Stat(uint64_t ordinal, SampleStat* out) const {
+  Sample sample;
+  SHARDSET_RETURN_IF_ERROR(Read(ordinal, &sample));
+  struct stat st;
+  const int64_t mtime = ::stat(path().c_str(), &st) == 0 ? int64_t{st.st_mtim.tv_sec} : 0;
+  out->key = std::move(sample.key);
+  out->fields.resize(sample.fields.size());
+  for (size_t i = 0; i < sample.fields.size(); ++i) {
+    const Field& f = sample.fields[i];
+    out->fields[i] = FieldStat{std::string(f.name), f.data.size(), f.flags, mtime};
+  }
+  return Status::OK();
+}
+
 const Field* Sample::Find(std::string_view name) const {
   for (const Field& f : fields) {
     if (f.name == name) return &f;

@@ -26,81 +26,16 @@
 #include "base/hash.h"
 #include "base/strings.h"
 #include "formats/sample_key.h"
+#include "view/tree_layout.h"
 
 namespace shardset {
 namespace {
 
-constexpr std::string_view kImageFields[] = {"png", "jpg",  "jpeg", "bmp",
-                                             "gif", "webp", "tif",  "tiff"};
 // A class name becomes a folder name, at most 255 bytes; a label file larger
 // than this is not a class name, and is not read whole to find that out.
 constexpr uint64_t kMaxLabelFileBytes = 4096;
 constexpr uint64_t kProgressEvery = 4096;
-constexpr const char* kLinkInstead = "use --mode copy (or shardset mount, coming)";
-
-bool IsImageField(std::string_view name) {
-  for (std::string_view img : kImageFields) {
-    if (name.size() != img.size()) continue;
-    bool same = true;
-    for (size_t i = 0; i < name.size() && same; ++i) {
-      char c = name[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      same = c == img[i];
-    }
-    if (same) return true;
-  }
-  return false;
-}
-
-// A single path component that stays inside the folder that holds it.
-bool IsSafeComponent(std::string_view name) {
-  if (name.empty() || name == "." || name == "..") return false;
-  for (char c : name) {
-    if (c == '/' || static_cast<unsigned char>(c) < 0x20) return false;
-  }
-  return true;
-}
-
-std::string Flat(std::string_view key) {
-  std::string out(key);
-  for (char& c : out) {
-    if (c == '/') c = '_';
-  }
-  return out;
-}
-
-// Open-addressing set of 64-bit name hashes. A false "taken" (two names with
-// one hash, about n^2/2^65) only gives a sample a needless ~N suffix; files
-// are created exclusively, so no collision can overwrite anything.
-class NameSet {
- public:
-  // True when `h` was not in the set (and is now).
-  bool Insert(uint64_t h) {
-    if (h == 0) h = 1;  // 0 marks an empty slot
-    if ((size_ + 1) * 2 > slots_.size()) Grow();
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-      if (slots_[i] == h) return false;
-      if (slots_[i] == 0) {
-        slots_[i] = h;
-        ++size_;
-        return true;
-      }
-    }
-  }
-
- private:
-  void Grow() {
-    std::vector<uint64_t> old = std::move(slots_);
-    slots_.assign(old.empty() ? 1024 : old.size() * 2, 0);
-    size_ = 0;
-    for (uint64_t h : old) {
-      if (h != 0) Insert(h);
-    }
-  }
-  std::vector<uint64_t> slots_;
-  size_t size_ = 0;
-};
+constexpr const char* kLinkInstead = "use --mode copy, or shardset mount";
 
 std::string SampleName(const View& view, uint64_t pos, std::string_view key) {
   return fmt::format("{}: sample {} (key '{}')", view.target(), pos, EscapeForDisplay(key));
@@ -314,16 +249,16 @@ struct Item {
 };
 
 struct Builder {
-  Builder(const View& v, const LinkOptions& o, Tree* t, std::string out)
-      : view(v), options(o), tree(t), options_out(std::move(out)) {}
+  Builder(const View& v, const LinkOptions& o, Tree* t, TreeLayout l)
+      : view(v), options(o), tree(t), layout(std::move(l)) {}
 
   const View& view;
   const LinkOptions& options;
   Tree* tree;
-  std::string options_out;
-  NameSet names;
+  TreeLayout layout;
   LinkResult result;
-  const bool several = view.num_sources() > 1;
+  std::vector<std::string_view> names;
+  std::vector<TreeLayout::File> files;
 
   std::string_view ModeName() const {
     return options.mode == LinkMode::kSymlink ? "to symlink" : "to hard-link";
@@ -378,85 +313,25 @@ struct Builder {
     } else {
       SHARDSET_ASSIGN_OR_RETURN(key, view.Key(pos));
       SHARDSET_ASSIGN_OR_RETURN(
-          std::vector<FieldFile> files,
+          std::vector<FieldFile> field_files,
           FilesOf(view, pos, key, Status::Code::kInvalidArgument, ModeName(), kLinkInstead));
-      for (FieldFile& f : files) {
+      for (FieldFile& f : field_files) {
         if ((f.flags & kFieldDerived) || f.path.empty()) continue;
         items.push_back(Item{f.name, std::move(f.path), {}});
       }
       if (imagefolder) {
-        SHARDSET_ASSIGN_OR_RETURN(label, LinkedLabel(pos, key, files, sample));
+        SHARDSET_ASSIGN_OR_RETURN(label, LinkedLabel(pos, key, field_files, sample));
       }
     }
+    names.clear();
+    for (const Item& it : items) names.push_back(it.name);
+    SHARDSET_RETURN_IF_ERROR(layout.Place(pos, key, names, label, &files));
     const std::string shown = SampleName(view, pos, key);
-
-    // The stem every field of the sample shares, and where each field goes.
-    const std::string& source = view.source(view.entry(pos).source).name;
-    std::string stem;
-    switch (options.layout) {
-      case LinkLayout::kOriginal:
-        stem = several ? source + "/" + key : key;
-        break;
-      case LinkLayout::kImageFolder:
-        if (!IsSafeComponent(label)) {
-          return Status::InvalidArgument(fmt::format(
-              "{} has label '{}' (field '{}'), which cannot be a class folder name (empty, '.', "
-              "'..', or with '/' or control characters); fix the label, or choose another "
-              "field with --label-field",
-              shown, EscapeForDisplay(label), EscapeForDisplay(options.label_field)));
-        }
-        stem = label + "/" + (several ? source + "_" : "") + Flat(key);
-        break;
-      case LinkLayout::kYolo:
-        stem = (several ? source + "_" : "") + Flat(key);
-        break;
-    }
-    std::vector<std::pair<std::string, const Item*>> planned;  // (dir prefix, item)
-    for (const Item& it : items) {
-      switch (options.layout) {
-        case LinkLayout::kOriginal:
-          planned.emplace_back("", &it);
-          break;
-        case LinkLayout::kImageFolder:
-          if (it.name != options.label_field) planned.emplace_back("", &it);
-          break;
-        case LinkLayout::kYolo:
-          if (IsImageField(it.name)) planned.emplace_back("images/", &it);
-          else if (it.name == "txt") planned.emplace_back("labels/", &it);
-          break;
-      }
-    }
-    if (options.layout == LinkLayout::kYolo &&
-        std::none_of(planned.begin(), planned.end(),
-                     [](const auto& p) { return p.first == "images/"; })) {
-      return Status::InvalidArgument(fmt::format(
-          "{} has no image field (png, jpg, jpeg, bmp, gif, webp, tif, tiff) for the yolo "
-          "layout's images/; select samples with images, or use --layout original",
-          shown));
-    }
-    if (planned.empty()) {
-      return Status::InvalidArgument(fmt::format(
-          "{} has no field with a file to put in the tree{}; select samples that have one",
-          shown, imagefolder ? " besides its label" : ""));
-    }
-
-    // A name already given (a sample held twice, one key in two sources,
-    // keys that flatten alike) gets the first free "~N" suffix, on every
-    // field at once so paired files stay paired.
-    std::string name = stem;
-    for (uint64_t n = 2; !names.Insert(Xxh3(name)); ++n) name = fmt::format("{}~{}", stem, n);
-
-    for (const auto& [dir, it] : planned) {
-      const std::string rel = dir + JoinKeyField(name, it->name);
-      if (!IsPlainRelativePath(rel)) {
-        return Status::InvalidArgument(fmt::format(
-            "{} would be written to '{}', outside {} (absolute, '..', or empty components); "
-            "refusing, nothing was made. Repack or re-index with safe names",
-            shown, EscapeForDisplay(rel), options_out));
-      }
-      SHARDSET_RETURN_IF_ERROR(tree->Put(rel, options.mode, it->path, it->data, shown));
+    for (const TreeLayout::File& f : files) {
+      const Item& it = items[f.field];
+      SHARDSET_RETURN_IF_ERROR(tree->Put(f.rel, options.mode, it.path, it.data, shown));
       ++result.files;
-      if (options.mode == LinkMode::kCopy) result.bytes_copied += it->data.size();
+      if (options.mode == LinkMode::kCopy) result.bytes_copied += it.data.size();
     }
     ++result.samples;
     return Status::OK();
@@ -494,18 +369,8 @@ Result<LinkResult> Link(const View& view, const std::string& out_arg, const Link
         view, Status::Code::kInvalidArgument,
         options.mode == LinkMode::kSymlink ? "to symlink" : "to hard-link", kLinkInstead));
   }
-  if (view.num_sources() > 1) {
-    // Source names become folders (original) or name prefixes: one
-    // component each, checked before anything is made.
-    for (size_t i = 0; i < view.num_sources(); ++i) {
-      if (!IsSafeComponent(view.source(i).name)) {
-        return Status::InvalidArgument(fmt::format(
-            "{}: source {} is named '{}', which cannot be a folder or file name in the tree; "
-            "remake the view with another name for it",
-            view.target(), i, EscapeForDisplay(view.source(i).name)));
-      }
-    }
-  }
+  SHARDSET_ASSIGN_OR_RETURN(TreeLayout layout,
+                            TreeLayout::Make(view, options.layout, options.label_field, out));
 
   // The temporary tree: beside `out` (one file system, so the rename is
   // atomic), hidden, and named so a killed run's leftover is recognisable.
@@ -530,7 +395,7 @@ Result<LinkResult> Link(const View& view, const std::string& out_arg, const Link
   if (root.get() < 0) return discard(Status::FromErrno(tmp, errno));
 
   Tree tree(root.get(), out);
-  Builder b(view, options, &tree, out);
+  Builder b(view, options, &tree, std::move(layout));
   Sample sample;
   for (uint64_t pos = 0; pos < view.num_samples(); ++pos) {
     Status s = b.One(pos, &sample);

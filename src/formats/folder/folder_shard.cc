@@ -16,6 +16,7 @@
 #include "base/hash.h"
 #include "base/strings.h"
 #include "dataset/source.h"
+#include "formats/indexed_reader.h"
 #include "formats/sample_key.h"
 #include "index/index.h"
 #include "shardset/dataset.h"
@@ -254,6 +255,26 @@ class FolderReader : public ShardReader {
     }
     Status keys = index_.VerifyKeyTable();
     if (!keys.ok()) report->problems.push_back(keys.message());
+    return Status::OK();
+  }
+
+  // Each file's time from its inode (a stat, no byte read); the index's own
+  // when the file is gone, whose Read then fails naming it.
+  Status Stat(uint64_t ordinal, SampleStat* out) const override {
+    index::Entry e;
+    SHARDSET_RETURN_IF_ERROR(index_.Get(ordinal, &e));
+    std::string label;
+    SHARDSET_RETURN_IF_ERROR(CheckEntry(ordinal, e, &label));
+    const int64_t index_time = file_.mtime_ns() / 1000000000;
+    SHARDSET_RETURN_IF_ERROR(StatFromIndex(
+        index_, ordinal,
+        [&](const index::FieldLoc& f) {
+          struct stat st;
+          const std::string p = FilePath(e.key, index_.fields()[f.field_id].name);
+          return ::stat(p.c_str(), &st) == 0 ? int64_t{st.st_mtim.tv_sec} : index_time;
+        },
+        out));
+    if (label_from_dir_) out->fields.push_back(FieldStat{"cls", label.size(), kFieldDerived, index_time});
     return Status::OK();
   }
 

@@ -70,6 +70,19 @@ void VerifyMembers(const IndexedShardReader& r, VerifyReport* report) {
   if (!s.ok()) report->problems.push_back(s.message());
 }
 
+// A member's time for Stat: the header block right before its data (every
+// dialect puts it there; pax and GNU long-name headers come before it).
+// nullopt, and the tar's own time is used, when that block is not a valid
+// header (its checksum fails).
+std::optional<int64_t> MemberTime(const IndexedShardReader& r, const index::FieldLoc& f) {
+  if (f.offset < kBlockSize) return std::nullopt;
+  const std::string_view block = r.data().data().substr(f.offset - kBlockSize, kBlockSize);
+  if (block.size() != kBlockSize || !ChecksumMatches(block)) return std::nullopt;
+  Header h;
+  if (!DecodeHeader(block, &h).ok()) return std::nullopt;
+  return h.mtime;
+}
+
 // An index of `tar` built by one scan, serialized for IndexReader.
 Result<std::string> ScanIndex(const MappedFile& tar, const ReadOptions& options) {
   tar.AdviseSequential();
@@ -163,6 +176,7 @@ Result<std::unique_ptr<ShardReader>> Open(const std::string& path, const ReadOpt
   // (docs/formats/tar-index.md "Opening"); Verify reports that, then checks
   // each sample so that bit rot there is named by sample.
   if (!refusal.ok()) reader->RefuseReads(std::move(refusal));
+  reader->SetTimeHook(MemberTime);
   return std::unique_ptr<ShardReader>(std::move(reader));
 }
 

@@ -46,7 +46,7 @@ Result<std::unique_ptr<GzFile>> GzFile::Open(const std::string& path) {
     return Status::InvalidArgument(fmt::format("{}: not a regular file", path));
   }
   return std::unique_ptr<GzFile>(
-      new GzFile(path, closer.release(), static_cast<uint64_t>(st.st_size)));
+      new GzFile(path, closer.release(), static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec));
 }
 
 Result<size_t> GzFile::ReadAt(uint64_t offset, char* dst, size_t n) const {

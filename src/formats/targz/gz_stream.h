@@ -42,17 +42,21 @@ class GzFile {
 
   const std::string& path() const { return path_; }
   uint64_t size() const { return size_; }
+  // Modification time when opened, unix seconds.
+  int64_t mtime() const { return mtime_; }
   // Up to `n` bytes at `offset` into `dst`; fewer only at the end of the file.
   Result<size_t> ReadAt(uint64_t offset, char* dst, size_t n) const;
   // Bytes read so far through ReadAt, by every thread.
   uint64_t bytes_read() const { return bytes_read_.load(std::memory_order_relaxed); }
 
  private:
-  GzFile(std::string path, int fd, uint64_t size) : path_(std::move(path)), fd_(fd), size_(size) {}
+  GzFile(std::string path, int fd, uint64_t size, int64_t mtime)
+      : path_(std::move(path)), fd_(fd), size_(size), mtime_(mtime) {}
 
   std::string path_;
   FdCloser fd_;
   uint64_t size_;
+  int64_t mtime_;
   mutable std::atomic<uint64_t> bytes_read_{0};
 };
 

@@ -71,6 +71,9 @@ class TarGzReader final : public ShardReader {
   Result<std::string> Key(uint64_t ordinal) const override;
   Result<uint64_t> Find(std::string_view key) const override;
   Status Verify(VerifyReport* report) const override;
+  // Members' headers are inside the compressed stream: every field gets the
+  // tar.gz file's time rather than an inflate per stat.
+  Status Stat(uint64_t ordinal, SampleStat* out) const override;
 
   // Compressed bytes read from the file since it was opened (the sidecar
   // and the probe of format detection not included).

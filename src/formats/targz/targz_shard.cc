@@ -238,6 +238,11 @@ Result<std::string> TarGzReader::Key(uint64_t ordinal) const {
 
 Result<uint64_t> TarGzReader::Find(std::string_view key) const { return index_.Find(key); }
 
+Status TarGzReader::Stat(uint64_t ordinal, SampleStat* out) const {
+  const int64_t mtime = file_->mtime();
+  return StatFromIndex(index_, ordinal, [mtime](const index::FieldLoc&) { return mtime; }, out);
+}
+
 // One sequential pass, as `shardset index` makes: every gzip CRC-32, every
 // tar header, and the index and checkpoints it yields compared with ours.
 void TarGzReader::VerifyPass(VerifyReport* report) const {

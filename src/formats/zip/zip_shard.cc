@@ -23,10 +23,11 @@ namespace {
 
 // ---- Reading ----
 
-// One central directory entry, as the reader keeps it: 48 bytes plus its
+// One central directory entry, as the reader keeps it: 56 bytes plus its
 // name in ZipReader::names_.
 struct EntryRec {
   uint64_t header_offset = 0;
+  int64_t mtime = 0;  // unix seconds (CentralHeader::mtime)
   uint64_t compressed_size = 0, uncompressed_size = 0;
   uint64_t name_offset = 0;  // into names_
   uint32_t name_size = 0;
@@ -163,6 +164,20 @@ class ZipReader : public ShardReader {
     return std::string(KeyOf(ordinal));
   }
 
+  // From the central directory: uncompressed sizes and the entries' times.
+  Status Stat(uint64_t ordinal, SampleStat* out) const override {
+    if (ordinal >= samples_.size()) return NoSample(ordinal);
+    const SampleRec& s = samples_[ordinal];
+    out->key.assign(KeyOf(ordinal));
+    out->fields.resize(s.num_fields);
+    for (uint32_t i = 0; i < s.num_fields; ++i) {
+      const FieldRec& f = fields_[s.first_field + i];
+      const EntryRec& e = entries_[f.entry];
+      out->fields[i] = FieldStat{std::string(FieldName(f)), e.uncompressed_size, 0, e.mtime};
+    }
+    return Status::OK();
+  }
+
   Result<uint64_t> Find(std::string_view key) const override {
     if (keys_sorted_) {
       uint64_t lo = 0, hi = samples_.size();
@@ -229,6 +244,7 @@ class ZipReader : public ShardReader {
     e.header_offset = h.header_offset;
     e.compressed_size = h.compressed_size;
     e.uncompressed_size = h.uncompressed_size;
+    e.mtime = h.mtime;
     e.name_offset = names_.size();
     e.name_size = static_cast<uint32_t>(h.name.size());
     e.crc = h.crc;
