@@ -13,6 +13,8 @@ PACKAGES=(
   libturbojpeg0-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   # the Python package (pybind11, the venv it is installed into)
   pybind11-dev python3-dev python3-venv
+  # shardset mount (docs/mount.md): libfuse3 and its fusermount3 helper
+  fuse3 libfuse3-dev
   # real data and real peers for tests and benchmarks
   dataset-fashion-mnist tar libarchive-tools file time hyperfine zip unzip gzip
   python3 python3-pytest python3-numpy python3-pil python3-torch python3-torchvision python3-lmdb
