@@ -139,6 +139,8 @@ class View {
   // The first position whose sample has `key`. A view of several sources may
   // hold a key more than once; the first wins.
   Result<uint64_t> Find(std::string_view key) const;
+  // The shard holding sample `pos` (opened on first use).
+  Result<const ShardReader*> ShardOf(uint64_t pos) const;
   // Folder sources: the files behind sample `pos`'s fields (for link/list).
   Result<std::vector<FieldFile>> FieldFiles(uint64_t pos) const;
 

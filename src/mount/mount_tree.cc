@@ -188,6 +188,22 @@ uint32_t MountTree::Lookup(std::string_view path) const {
 
 Result<std::string_view> MountTree::OpenFile(uint32_t id, Sample* sample) const {
   const Node& n = nodes_[id];
+  // A shard stays mapped once opened, so a deleted one would still read and
+  // a truncated one would fault (SIGBUS) the server: each open first checks
+  // that the shard file is still there, whole.
+  SHARDSET_ASSIGN_OR_RETURN(const ShardReader* shard, view_->ShardOf(n.pos));
+  struct stat st;
+  if (::stat(shard->path().c_str(), &st) != 0) {
+    return Status::NotFound(fmt::format(
+        "{}: sample {}: its shard {} is gone since it was mounted; restore it, or unmount",
+        view_->target(), n.pos, shard->path()));
+  }
+  if (static_cast<uint64_t>(st.st_size) != shard->file_size()) {
+    return Status::Corruption(fmt::format(
+        "{}: sample {}: its shard {} changed size since it was mounted ({} -> {} bytes); "
+        "restore it, or unmount and mount again",
+        view_->target(), n.pos, shard->path(), shard->file_size(), st.st_size));
+  }
   SHARDSET_RETURN_IF_ERROR(view_->Read(n.pos, sample));
   if (n.field >= sample->fields.size() || sample->fields[n.field].data.size() != n.size) {
     return Status::Corruption(fmt::format(

@@ -69,6 +69,8 @@ class MountTree {
 
   // The bytes of file `id`: the sample read (checksums checked as the view
   // was opened to) and kept in *sample; the returned view points into it.
+  // NotFound when its shard file is gone, Corruption when it changed size
+  // (the mount answers both with EIO).
   Result<std::string_view> OpenFile(uint32_t id, Sample* sample) const;
 
  private:

@@ -714,6 +714,13 @@ Status View::Stat(uint64_t pos, SampleStat* out) const {
   return s.ok() ? s : rep_->Wrap(at.source, s);
 }
 
+Result<const ShardReader*> View::ShardOf(uint64_t pos) const {
+  SHARDSET_ASSIGN_OR_RETURN(Located at, Locate(pos));
+  auto shard = rep_->datasets[at.source]->shard(at.shard);
+  if (!shard.ok()) return rep_->Wrap(at.source, shard.status());
+  return shard;
+}
+
 Result<std::vector<FieldFile>> View::FieldFiles(uint64_t pos) const {
   SHARDSET_ASSIGN_OR_RETURN(Located at, Locate(pos));
   SHARDSET_ASSIGN_OR_RETURN(const ShardReader* shard, rep_->datasets[at.source]->shard(at.shard));
