@@ -111,7 +111,7 @@ int ReadDir(const char* path, void* buf, fuse_fill_dir_t fill, off_t, struct fus
   const bool plus = flags & FUSE_READDIR_PLUS;
   struct stat st;
   std::string name;
-  const uint32_t* kids = t.children(id);
+  const uint32_t* kids = t.listing(id);
   for (uint64_t i = 0; i < dir.size; ++i) {
     name.assign(t.name(t.node(kids[i])));
     if (plus) FillStat(*srv, kids[i], &st);

@@ -139,9 +139,11 @@ Result<std::unique_ptr<MountTree>> MountTree::Build(const View& view, const Opti
   // Children sorted by name, for Lookup's binary search and a stable
   // readdir; one name twice in a folder is two samples claiming one path.
   t->children_.reserve(t->nodes_.size() - 1);
+  t->listing_.reserve(t->nodes_.size() - 1);
   for (Node& n : t->nodes_) {
     if (!n.is_dir) continue;
     std::vector<uint32_t>& list = kids[n.pos];
+    t->listing_.insert(t->listing_.end(), list.begin(), list.end());
     std::sort(list.begin(), list.end(),
               [&](uint32_t a, uint32_t b) { return t->name(t->nodes_[a]) < t->name(t->nodes_[b]); });
     for (size_t i = 1; i < list.size(); ++i) {

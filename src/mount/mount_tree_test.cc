@@ -265,6 +265,10 @@ TEST_F(MountTreeTest, LookupStaysInsideTheTree) {
   ASSERT_EQ(root.size, 2u);
   EXPECT_EQ(t->name(t->node(t->children(MountTree::kRoot)[0])), "top.png");
   EXPECT_EQ(t->name(t->node(t->children(MountTree::kRoot)[1])), "x");
+  // readdir lists them in view order: x (made for the first sample) first.
+  EXPECT_EQ(t->name(t->node(t->listing(MountTree::kRoot)[0])), "x");
+  EXPECT_EQ(t->name(t->node(t->listing(MountTree::kRoot)[1])), "top.png");
+  EXPECT_EQ(t->name(t->node(t->listing(x)[0])), "y");
 }
 
 // Two samples whose files would share a path are refused, as link does.
