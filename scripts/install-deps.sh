@@ -10,7 +10,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # libraries (docs/README "Dependencies")
   libxxhash-dev libzstd-dev zlib1g-dev libfmt-dev libcli11-dev nlohmann-json3-dev libspng-dev
-  libturbojpeg0-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
+  libturbojpeg0-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libsqlite3-dev sqlite3
   # the Python package (pybind11, the venv it is installed into)
   pybind11-dev python3-dev python3-venv
   # shardset mount (docs/mount.md): libfuse3 and its fusermount3 helper
