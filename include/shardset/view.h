@@ -65,6 +65,12 @@ struct ViewEntry {
 
 // True when `path` is a view file (by its magic number; folders are not).
 bool IsViewFile(const std::string& path);
+// True when `path` is an SQLite database file (a catalog, docs/catalog.md):
+// "CATALOG#NAME" then names one of its directories as a TARGET.
+bool IsCatalogFile(const std::string& path);
+// The derived field a catalog directory's samples carry: their instances as
+// a JSON array (InstanceJson), read from the catalog at each Read.
+inline constexpr std::string_view kAnnotationsField = "annotations";
 
 // The fingerprint a view records for the shard at `path` (ViewShard::edge_hash).
 Result<uint64_t> EdgeHash(const std::string& path);
@@ -101,7 +107,8 @@ struct ViewVerifyProgress {
 
 class View {
  public:
-  // A view file, a dataset folder, or one or more shard files (one dataset).
+  // A view file, a catalog directory ("CATALOG#NAME"), a dataset folder, or
+  // one or more shard files (one dataset).
   // A view file's sources are opened and compared with what it recorded:
   // a missing source, or one whose shards changed in number, size or sample
   // count, is an error naming the view, the source and what to do. Each

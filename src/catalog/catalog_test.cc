@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -232,6 +233,72 @@ TEST_F(CatalogTest, ConcurrentWritersLoseNothing) {
   for (const CatalogFile& f : *files) total += cat->Instances(f.id)->size();
   EXPECT_EQ(total, uint64_t{kThreads} * kEdits);
   EXPECT_TRUE(cat->CheckIntegrity().ok());
+}
+
+// A directory is a view: every reader takes "CATALOG#NAME", and each sample
+// carries its current instances; keys (not ordinals) tie them to the bytes,
+// so a re-shuffled dataset keeps its annotations.
+TEST_F(CatalogTest, DirectoryIsAView) {
+  const std::string dogs = MakeShard("dogs.shard", "dog", 6);
+  auto cat = OpenCatalog();
+  ASSERT_TRUE(cat->CreateDirectory("all").ok());
+  ASSERT_TRUE(cat->Add("all", **View::Open(dogs)).ok());
+  ASSERT_TRUE(cat->CreateDirectory("some").ok());
+  ASSERT_TRUE(cat->Mirror("all", "some", [](const CatalogFile& f) {
+                   return f.key == "dog/1004" || f.key == "dog/1001";
+                 }).ok());
+  auto file = cat->FindFile("some", "dog/1004");
+  Instance box = Box("dog", 3);
+  box.attributes = R"({"occluded":true})";
+  ASSERT_TRUE(cat->AddInstance(file->id, box).ok());
+
+  auto view = View::Open(Path("animals.catalog") + "#some");
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  ASSERT_EQ((*view)->num_samples(), 2u);
+  EXPECT_TRUE((*view)->is_view_file());
+  EXPECT_EQ(*(*view)->Key(0), "dog/1001");  // the order the mirror added them in
+  EXPECT_EQ(*(*view)->Key(1), "dog/1004");
+  EXPECT_EQ(*(*view)->Find("dog/1004"), 1u);
+  EXPECT_TRUE((*view)->Find("dog/1000").status().IsNotFound());
+  Sample s;
+  ASSERT_TRUE((*view)->Read(1, &s).ok());
+  ASSERT_NE(s.Find("jpg"), nullptr);
+  EXPECT_EQ(s.Find("jpg")->data, "JPEG4");
+  const Field* ann = s.Find(kAnnotationsField);
+  ASSERT_NE(ann, nullptr);
+  EXPECT_TRUE(ann->flags & kFieldDerived);
+  EXPECT_EQ(ann->data,
+            R"([{"attributes":{"occluded":true},"box":[3.0,2.0,30.0,40.0],"id":1,"kind":"box",)"
+            R"("label":"dog"}])");
+  ASSERT_TRUE((*view)->Read(0, &s).ok());
+  EXPECT_EQ(s.Find(kAnnotationsField)->data, "[]");
+  VerifyReport report;
+  ASSERT_TRUE((*view)->Verify(&report).ok());
+  EXPECT_TRUE(report.ok());
+
+  // The same samples re-written in another order: keys still find them.
+  std::vector<Plain> reversed;
+  for (int i = 5; i >= 0; --i) {
+    reversed.push_back({"dog/" + std::to_string(1000 + i), {{"jpg", "JPEG" + std::to_string(i)}}});
+  }
+  std::filesystem::remove(dogs);
+  WritePlain(dogs, ShardFormat::kNative, reversed, {});
+  auto again = View::Open(Path("animals.catalog") + "#some");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_TRUE((*again)->Read(1, &s).ok());
+  EXPECT_EQ(s.key, "dog/1004");
+  EXPECT_EQ(s.Find("jpg")->data, "JPEG4");
+  EXPECT_NE(s.Find(kAnnotationsField)->data.find("occluded"), std::string::npos);
+
+  // A sample gone from the source is named.
+  std::filesystem::remove(dogs);
+  WritePlain(dogs, ShardFormat::kNative, {reversed[0]}, {});
+  auto gone = View::Open(Path("animals.catalog") + "#some");
+  ASSERT_FALSE(gone.ok());
+  EXPECT_TRUE(gone.status().IsNotFound());
+  EXPECT_NE(gone.status().message().find("dog/1001"), std::string::npos)
+      << gone.status().message();
+  EXPECT_TRUE(View::Open(Path("animals.catalog") + "#nope").status().IsNotFound());
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "base/json_depth.h"
 #include "base/json_number.h"
 #include "base/strings.h"
+#include "shardset/catalog.h"
 #include "view/view_table.h"
 
 static_assert(std::endian::native == std::endian::little,
@@ -124,6 +125,14 @@ bool IsViewFile(const std::string& path) {
   char magic[8];
   return fd.get() >= 0 && ::pread(fd.get(), magic, 8, 0) == 8 &&
          std::string_view(magic, 8) == view::kMagic;
+}
+
+bool IsCatalogFile(const std::string& path) {
+  static constexpr std::string_view kSqliteMagic{"SQLite format 3\0", 16};
+  FdCloser fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  char magic[16];
+  return fd.get() >= 0 && ::pread(fd.get(), magic, 16, 0) == 16 &&
+         std::string_view(magic, 16) == kSqliteMagic;
 }
 
 Result<uint64_t> EdgeHash(const std::string& path) {
@@ -401,6 +410,14 @@ Status ViewWriter::Close() {
 struct View::Rep {
   std::string target;
   bool is_file = false;
+  // A catalog directory (TARGET "CATALOG#NAME", docs/catalog.md): its
+  // entries are in memory, and each Read appends the sample's current
+  // instances as the derived field "annotations".
+  bool is_directory = false;
+  std::vector<ViewEntry> entries;
+  std::vector<int64_t> file_ids;
+  std::unique_ptr<Catalog> catalog;
+  mutable std::mutex catalog_mu;
   ReadOptions options;
   MappedFile file;
   uint64_t num_entries = 0, num_blocks = 0, directory_offset = 0;
@@ -425,7 +442,9 @@ struct View::Rep {
 
   // Errors from a view file's source say which view and source they are
   // about; a dataset read whole needs no such prefix.
-  Status Wrap(size_t s, const Status& st) const { return is_file ? st.WithPrefix(shown[s]) : st; }
+  Status Wrap(size_t s, const Status& st) const {
+    return is_file || is_directory ? st.WithPrefix(shown[s]) : st;
+  }
 
   std::string Remake() const {
     return fmt::format("re-make the view with: {}", Command(recipe_json));
@@ -451,6 +470,8 @@ struct View::Rep {
 
   Status Parse();
   Status OpenSources();
+  Status OpenDirectory(const std::string& catalog_path, const std::string& name);
+  Status AppendAnnotations(uint64_t pos, Sample* out) const;
 };
 
 namespace {
@@ -597,6 +618,86 @@ Status View::Rep::OpenSources() {
   return Status::OK();
 }
 
+Status View::Rep::OpenDirectory(const std::string& catalog_path, const std::string& name) {
+  is_directory = true;
+  SHARDSET_ASSIGN_OR_RETURN(catalog, Catalog::Open(catalog_path));
+  SHARDSET_ASSIGN_OR_RETURN(std::vector<CatalogFile> files, catalog->Files(name));
+  // The catalog's sources this directory uses, in order of first use.
+  std::vector<int64_t> view_source(catalog->sources().size(), -1);
+  for (const CatalogFile& f : files) {
+    if (view_source[f.source] >= 0) continue;
+    const CatalogSource& cs = catalog->sources()[f.source];
+    view_source[f.source] = static_cast<int64_t>(sources.size());
+    const std::string where = fmt::format("{}, source '{}' ({})", target,
+                                          EscapeForDisplay(cs.name), fmt::join(cs.targets, ", "));
+    auto ds = Dataset::Open(cs.targets, options);
+    if (!ds.ok()) {
+      return ds.status().WithPrefix(
+          fmt::format("{}: cannot open it (moved or deleted? restore it)", where));
+    }
+    ViewSource src;
+    src.name = cs.name;
+    src.targets = cs.targets;
+    src.num_samples = (*ds)->num_samples();
+    for (const ManifestShard& ms : (*ds)->manifest().shards) {
+      src.shards.push_back(ViewShard{ms.path, ms.format, ms.num_samples, ms.file_size, 0});
+    }
+    sources.push_back(std::move(src));
+    datasets.push_back(std::move(*ds));
+    shown.push_back(where);
+    checks.push_back(nullptr);
+  }
+  entries.reserve(files.size());
+  file_ids.reserve(files.size());
+  for (const CatalogFile& f : files) {
+    const size_t s = static_cast<size_t>(view_source[f.source]);
+    auto ord = datasets[s]->Find(f.key);
+    if (!ord.ok()) {
+      if (!ord.status().IsNotFound()) return Wrap(s, ord.status());
+      return Status::NotFound(fmt::format(
+          "{}: the directory holds key '{}', which the source no longer has (re-packed without "
+          "it?); restore the source, or point the catalog at the dataset that has it",
+          shown[s], EscapeForDisplay(f.key)));
+    }
+    entries.push_back(ViewEntry{static_cast<uint32_t>(s), *ord});
+    file_ids.push_back(f.id);
+    ++sources[s].selected;
+  }
+  num_entries = entries.size();
+  recipe_json = json{{"verb", "dir"}, {"catalog", catalog_path}, {"directory", name}}.dump();
+  return Status::OK();
+}
+
+Status View::Rep::AppendAnnotations(uint64_t pos, Sample* out) const {
+  std::unique_lock<std::mutex> lock(catalog_mu);
+  Result<std::vector<Instance>> instances = catalog->Instances(file_ids[pos]);
+  lock.unlock();
+  if (!instances.ok()) return instances.status().WithPrefix(target);
+  std::string text = "[";
+  for (const Instance& in : *instances) {
+    if (text.size() > 1) text += ",";
+    text += InstanceJson(in);
+  }
+  text += "]";
+  // Fields may be views into out->storage, which appending can move.
+  const char* old = out->storage.data();
+  const size_t old_size = out->storage.size();
+  std::vector<size_t> offsets(out->fields.size(), SIZE_MAX);
+  for (size_t i = 0; i < out->fields.size(); ++i) {
+    const char* d = out->fields[i].data.data();
+    if (d != nullptr && d >= old && d <= old + old_size) offsets[i] = d - old;
+  }
+  out->storage += text;
+  for (size_t i = 0; i < out->fields.size(); ++i) {
+    if (offsets[i] == SIZE_MAX) continue;
+    out->fields[i].data = std::string_view(out->storage).substr(offsets[i], out->fields[i].data.size());
+  }
+  out->fields.push_back(Field{kAnnotationsField,
+                              std::string_view(out->storage).substr(old_size, text.size()),
+                              kFieldDerived});
+  return Status::OK();
+}
+
 View::View(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 View::~View() = default;
 
@@ -613,6 +714,16 @@ Result<std::unique_ptr<View>> View::Open(const std::vector<std::string>& targets
   // shard of no known format.
   const bool named_view = targets.size() == 1 && targets[0].ends_with(".view") &&
                           PathExists(targets[0]) && !IsDirectory(targets[0]);
+  if (targets.size() == 1) {
+    // "CATALOG#NAME": a directory of a catalog.
+    const size_t hash = targets[0].rfind('#');
+    if (hash != std::string::npos && hash > 0 && IsCatalogFile(targets[0].substr(0, hash))) {
+      rep->target = targets[0];
+      SHARDSET_RETURN_IF_ERROR(
+          rep->OpenDirectory(targets[0].substr(0, hash), targets[0].substr(hash + 1)));
+      return std::unique_ptr<View>(new View(std::move(rep)));
+    }
+  }
   if (targets.size() == 1 && (named_view || IsViewFile(targets[0]))) {
     rep->target = targets[0];
     rep->is_file = true;
@@ -642,7 +753,7 @@ Result<std::unique_ptr<View>> View::Open(const std::vector<std::string>& targets
   return std::unique_ptr<View>(new View(std::move(rep)));
 }
 
-bool View::is_view_file() const { return rep_->is_file; }
+bool View::is_view_file() const { return rep_->is_file || rep_->is_directory; }
 const std::string& View::target() const { return rep_->target; }
 uint64_t View::num_samples() const { return rep_->num_entries; }
 size_t View::num_sources() const { return rep_->sources.size(); }
@@ -653,6 +764,7 @@ uint64_t View::file_size() const { return rep_->is_file ? rep_->file.size() : 0;
 
 ViewEntry View::entry(uint64_t pos) const {
   const Rep& r = *rep_;
+  if (r.is_directory) return r.entries[pos];
   if (!r.is_file) return ViewEntry{0, pos};
   const view::BlockInfo b = r.block(pos >> view::kBlockShift);
   const uint64_t i = pos & (view::kBlockEntries - 1);
@@ -698,6 +810,7 @@ Status View::Read(uint64_t pos, Sample* out) const {
   Status s = rep_->datasets[at.source]->Read(at.ordinal, out);
   if (!s.ok()) return rep_->Wrap(at.source, s);
   out->ordinal = pos;
+  if (rep_->is_directory) return rep_->AppendAnnotations(pos, out);
   return Status::OK();
 }
 
@@ -731,7 +844,7 @@ Result<std::vector<FieldFile>> View::FieldFiles(uint64_t pos) const {
 
 Result<uint64_t> View::Find(std::string_view key) const {
   const Rep& r = *rep_;
-  if (!r.is_file) return r.datasets[0]->Find(key);
+  if (!r.is_file && !r.is_directory) return r.datasets[0]->Find(key);
   // Where the key is in each source, then the first position holding one of
   // those entries. Blocks whose bases rule the entry out are skipped without
   // decoding, so views in source order (split, select, mix) cost about one
@@ -749,6 +862,15 @@ Result<uint64_t> View::Find(std::string_view key) const {
     } else if (!ord.status().IsNotFound()) {
       return r.Wrap(s, ord.status());
     }
+  }
+  if (r.is_directory) {
+    for (uint64_t pos = 0; pos < r.num_entries && !wanted.empty(); ++pos) {
+      for (const auto& [src, ord] : wanted) {
+        if (r.entries[pos] == ViewEntry{src, ord}) return pos;
+      }
+    }
+    return Status::NotFound(
+        fmt::format("{}: no sample with key '{}'", r.target, EscapeForDisplay(key)));
   }
   // Within a block the earliest position wins, whichever source it is from.
   std::vector<ViewEntry> in_block;
@@ -786,7 +908,11 @@ Result<uint64_t> View::Find(std::string_view key) const {
 Status View::Verify(VerifyReport* report,
                     const std::function<void(const DatasetVerifyProgress&)>& progress) const {
   const Rep& r = *rep_;
-  if (!r.is_file) return r.datasets[0]->Verify(report, progress);
+  if (!r.is_file && !r.is_directory) return r.datasets[0]->Verify(report, progress);
+  if (r.is_directory) {
+    Status integrity = r.catalog->CheckIntegrity();
+    if (!integrity.ok()) report->problems.push_back(integrity.message());
+  }
   for (size_t s = 0; s < r.sources.size(); ++s) {
     for (size_t i = 0; i < r.sources[s].shards.size(); ++i) {
       // A missing shard is reported once, by the dataset's own verify below.
