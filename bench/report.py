@@ -94,6 +94,8 @@ class Results:
             out += shuffle_problems(self)
         if "loader" in self.parts:
             out += loader_problems(self)
+        if "mount" in self.parts:
+            out += mount_problems(self)
         if "core" not in self.parts:
             return out
         for c in self.corpora:
@@ -1656,6 +1658,230 @@ def section_loader(res):
     return out
 
 
+# ---- mount (issue 9, acceptance 4) ----------------------------------------------
+
+MOUNT_TITLE = "## Mount"
+MOUNT_CORPORA = ("fmnist", "big")
+MOUNT_TREES = ("loose files", "shardset mount, tar", "shardset mount, native dataset", "ratarmount, tar")
+MOUNT_OPS = {"read": "read every file", "ls": "`ls -R`", "stat": "stat every file"}
+MOUNT_SS = "shardset mount, tar"
+MOUNT_RAT = "ratarmount, tar"
+
+
+class Mount:
+    def __init__(self, d):
+        self.d = d
+        self.info = dict((r[0], r[1] if len(r) > 1 else "") for r in read_tsv(f"{d}/mount.tsv"))
+        self.hf, self.commands, self.servers = {}, {}, {}
+        for c in MOUNT_CORPORA:
+            for phase in ("index", "mount", "fresh", "warm"):
+                tag = f"mount-{phase}-{c}"
+                self.commands[(c, phase)] = [r[0] for r in read_tsv(f"{d}/commands-{tag}.tsv")]
+                self.hf[(c, phase)] = merge_hyperfine(d, tag) if self.commands[(c, phase)] else {}
+        for r in read_tsv(f"{d}/mount-servers.tsv"):
+            c, name = r[0], r[1]
+            num = (lambda x: float(x) if x not in ("-", "") else None)
+            self.servers[(c, name)] = dict(rss_kib=num(r[2]), el=num(r[3]), us=num(r[4]), sy=num(r[5]),
+                                           anon_kib=num(r[6]), file_kib=num(r[7]), files=r[8], content=r[9])
+
+    def n(self, key):
+        v = self.info.get(key)
+        return int(float(v)) if v not in (None, "") else None
+
+    def has_rat(self):
+        return self.info.get("ratarmount", "missing") != "missing"
+
+    def t(self, c, phase, name):
+        return self.hf.get((c, phase), {}).get(name)
+
+
+def mount_problems(res):
+    mt = Mount(res.d)
+    if "skipped" in mt.info:
+        # No FUSE on this machine: the part cannot run; a full run needs it.
+        return [] if res.machine.get("mode") == "short" else [f"mount: skipped ({mt.info['skipped']})"]
+    out = []
+    if not mt.has_rat() and res.machine.get("mode") != "short":
+        out.append("mount: ratarmount was not available")
+    for c in MOUNT_CORPORA:
+        for phase in ("index", "mount", "fresh", "warm"):
+            if not mt.commands[(c, phase)]:
+                out.append(f"mount {c}: no {phase} commands (commands-mount-{phase}-{c}.tsv)")
+            for name in mt.commands[(c, phase)]:
+                if name not in mt.hf[(c, phase)]:
+                    out.append(f"mount {c}: no hyperfine result for '{name}'")
+        loose = mt.servers.get((c, "loose files"))
+        if not loose:
+            out.append(f"mount {c}: no checksums of the loose files")
+            continue
+        for name in MOUNT_TREES[1:]:
+            if name == MOUNT_RAT and not mt.has_rat():
+                continue
+            s = mt.servers.get((c, name))
+            if not s:
+                out.append(f"mount {c}: no server run of '{name}'")
+            elif (s["files"], s["content"]) != (loose["files"], loose["content"]):
+                out.append(f"mount {c}: the tree '{name}' serves differs from the loose files "
+                           f"(names and sizes {s['files']} vs {loose['files']}, bytes {s['content']} vs "
+                           f"{loose['content']})")
+    return out
+
+
+def section_mount(res):
+    mt = Mount(res.d)
+    m = res.machine
+    short = m.get("mode") == "short"
+    out = [MOUNT_TITLE, "",
+           "Issue 9, acceptance 4: a tar read file by file through `shardset mount`, next to the same files "
+           "extracted (loose files on ext4) and `ratarmount` (PyPI) of the same tar; `shardset mount` of a native "
+           "dataset packed from the same tree too. The same commands on every tree: `find DIR -type f -print0 | "
+           "xargs -0 cat > /dev/null` (read every file), `ls -R DIR` (names only) and `find DIR -printf "
+           "'%s %T@\\n'` (stats every file). "
+           f"{run_note(res, 'mount')}; hyperfine, {mt.n('rounds') or '?'} round(s) of one run per command "
+           "(order reversed every other round), medians and min-max. The tar and the shards are in the page "
+           "cache throughout (read right before each phase); nothing here is disk-cold. What each row measures: "
+           "`bench/README.md`, \"Mount\".", ""]
+    if short:
+        out += ["**Short mode**: 10,000 Fashion-MNIST and 200 big files, one run each; the numbers only show that "
+                "every step works.", ""]
+    if "skipped" in mt.info:
+        return out + [f"(not measured: {mt.info['skipped']})", ""]
+    if mt.n("fmnist_files") is None:
+        return out + ["(no mount results)", ""]
+    if not mt.has_rat():
+        out += ["ratarmount could not be installed in this run: its rows are missing.", ""]
+    versions = []
+    if mt.has_rat():
+        versions.append(mt.info["ratarmount"] + (f" (mfusepy {mt.info['mfusepy']})" if mt.info.get("mfusepy") else ""))
+    if mt.info.get("libfuse"):
+        versions.append(f"fusermount3 {mt.info['libfuse']}")
+    if versions:
+        out += ["Versions: " + ", ".join(versions) + ".", ""]
+
+    def title(c):
+        what = "Fashion-MNIST PNGs" if c == "fmnist" else "random files of 100-300 KiB"
+        return f"{fmt_int(mt.n(c + '_files'))} {what}, {fmt_bytes(mt.n(c + '_bytes'))}"
+
+    def med(c, phase, name):
+        r = mt.t(c, phase, name)
+        return r["median"] if r else None
+
+    def faster(a, b):
+        """'X s vs Y s: N.Nx faster' of shardset's time a against the peer's b."""
+        if not a or not b:
+            return "-"
+        word = f"{b / a:.1f}x faster" if b >= a else f"{a / b:.1f}x slower"
+        return f"{fmt_s(a)} s vs {fmt_s(b)} s: **{word}**"
+
+    summary = ["### Mount: summary", "",
+               "shardset mount of the tar against ratarmount of the same tar (and against the loose files).", "",
+               "| | " + " | ".join(title(c) for c in MOUNT_CORPORA) + " |", "| --- | --- | --- |"]
+    rows = [
+        ("read every file, mounted (warm), vs ratarmount", lambda c: faster(med(c, "warm", f"read: {MOUNT_SS}"),
+                                                                             med(c, "warm", f"read: {MOUNT_RAT}"))),
+        ("read every file, fresh mount per run, vs ratarmount",
+         lambda c: faster(med(c, "fresh", f"read: {MOUNT_SS}"), med(c, "fresh", f"read: {MOUNT_RAT}"))),
+        ("stat every file, fresh mount per run, vs ratarmount",
+         lambda c: faster(med(c, "fresh", f"stat: {MOUNT_SS}"), med(c, "fresh", f"stat: {MOUNT_RAT}"))),
+        ("read every file, mounted (warm), vs the loose files",
+         lambda c: faster(med(c, "warm", f"read: {MOUNT_SS}"), med(c, "warm", "read: loose files"))),
+        ("mount + umount, indexes in place, vs ratarmount",
+         lambda c: faster(med(c, "mount", "shardset mount + umount, tar with .idx"),
+                          med(c, "mount", "ratarmount + umount, tar with its index"))),
+        ("index the tar (`shardset index` vs `ratarmount --no-mount`)",
+         lambda c: faster(med(c, "index", "shardset index"), med(c, "index", "ratarmount --no-mount (index only)"))),
+    ]
+    for label, fn in rows:
+        summary.append(f"| {label} | " + " | ".join(fn(c) for c in MOUNT_CORPORA) + " |")
+    rss = []
+    for c in MOUNT_CORPORA:
+        a, b = mt.servers.get((c, MOUNT_SS)), mt.servers.get((c, MOUNT_RAT))
+        rss.append(f"{a['rss_kib'] / 1024:,.0f} MiB vs {b['rss_kib'] / 1024:,.0f} MiB" if a and b and a["rss_kib"]
+                   and b["rss_kib"] else "-")
+    summary.append("| server's peak RSS (shardset vs ratarmount) | " + " | ".join(rss) + " |")
+    out += summary + [""]
+
+    for c in MOUNT_CORPORA:
+        files, nbytes = mt.n(c + "_files"), mt.n(c + "_bytes")
+        if files is None:
+            continue
+        inputs = (f"Inputs: {fmt_int(files)} files in {fmt_int(mt.n(c + '_dirs') or 0)} folders "
+                  f"({fmt_bytes(nbytes)}); the tar (`tar --sort=name -cf`, {fmt_bytes(mt.n(c + '_tar'))}); its "
+                  f"`shardset index` sidecar ({fmt_bytes(mt.n(c + '_idx'))})")
+        if mt.n(c + "_sqlite"):
+            inputs += f" and ratarmount's index ({fmt_bytes(mt.n(c + '_sqlite'))})"
+        inputs += f"; the native dataset (`shardset pack --no-sync`, {fmt_bytes(mt.n(c + '_ds'))})."
+        out += [f"### Mount: {title(c)}", "", inputs, ""]
+
+        # The mount + umount of each tree (indexes in place), to take out of a
+        # fresh-mount pass.
+        mount_of = {"shardset mount, tar": "shardset mount + umount, tar with .idx",
+                    "shardset mount, native dataset": "shardset mount + umount, native dataset",
+                    "ratarmount, tar": "ratarmount + umount, tar with its index"}
+
+        def pass_table(phase, ops, note):
+            fresh = phase == "fresh"
+            lines = [note, "", "| pass | tree | median | min-max | files/s | MB/s | time vs loose files | "
+                     "ratarmount's time / this |" + (" the pass alone (minus mount + umount) |" if fresh else ""),
+                     "| --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if fresh else "")]
+            for op in ops:
+                loose = med(c, phase, f"{op}: loose files")
+                rat = med(c, phase, f"{op}: {MOUNT_RAT}")
+                for tree in MOUNT_TREES:
+                    r = mt.t(c, phase, f"{op}: {tree}")
+                    if not r:
+                        continue
+                    t = r["median"]
+                    mbs = f"{nbytes / t / 1e6:,.0f}" if op == "read" else "-"
+                    vs_loose = f"{t / loose:.2f}x" if loose and tree != "loose files" else ""
+                    vs_rat = f"{rat / t:.2f}x" if rat and tree != MOUNT_RAT else ""
+                    row = (f"| {MOUNT_OPS[op]} | {tree} | {fmt_s(t)} s | {fmt_s(r['min'])}-{fmt_s(r['max'])} | "
+                           f"{files / t:,.0f} | {mbs} | {vs_loose} | {vs_rat} |")
+                    if fresh:
+                        mo = med(c, "mount", mount_of[tree]) if tree in mount_of else 0
+                        row += f" {fmt_s(t - mo)} s |" if mo is not None else " - |"
+                    lines.append(row)
+            return lines + [""]
+
+        out += pass_table("warm", ("read", "ls", "stat"),
+                          "Mounted once, warm: each mount read through once before the runs; every run is one pass "
+                          "over an already-used mount (what a second epoch sees).")
+        out += pass_table("fresh", ("read", "stat"),
+                          "A fresh mount per run: the run mounts (indexes in place), makes one pass and unmounts; "
+                          "the mount's caches start empty (what a first epoch sees, mount included). The loose "
+                          "files' rows are the same pass without a mount.")
+        lines = ["Indexing and mounting alone (mount, then umount at once: the mount returns when the tree is "
+                 "served). \"without index\": the index files are deleted before every run, so the mount indexes "
+                 "the tar first.", "", "| command | median | min-max |", "| --- | --- | --- |"]
+        for phase in ("index", "mount"):
+            for name in mt.commands[(c, phase)]:
+                r = mt.t(c, phase, name)
+                if r:
+                    lines.append(f"| {name} | {fmt_s(r['median'])} s | {fmt_s(r['min'])}-{fmt_s(r['max'])} |")
+        out += lines + [""]
+        lines = ["The servers, each once more in the foreground under GNU time: mount, a listing with sizes and a "
+                 "read of every file (each checksummed and compared with the loose files'), umount. Peak RSS "
+                 "(`%M`); anonymous and file-backed RSS at the end (`/proc/PID/status`: file-backed is mapped "
+                 "page cache, shared and reclaimable); the server's CPU (user+sys) over its whole life (start-up, "
+                 "indexing or loading the index, the two passes); the clients' CPU is not in it.", "",
+                 "| server | peak RSS | RssAnon at end | RssFile at end | CPU user+sys | "
+                 "same names, sizes and bytes as the loose files |", "| --- | --- | --- | --- | --- | --- |"]
+        loose = mt.servers.get((c, "loose files"))
+        for tree in MOUNT_TREES[1:]:
+            s = mt.servers.get((c, tree))
+            if not s or s["rss_kib"] is None:
+                continue
+            same = "yes" if loose and (s["files"], s["content"]) == (loose["files"], loose["content"]) else "**no**"
+            lines.append(f"| {tree} | {s['rss_kib'] / 1024:,.1f} MiB | {(s['anon_kib'] or 0) / 1024:,.1f} MiB | "
+                         f"{(s['file_kib'] or 0) / 1024:,.1f} MiB | {s['us'] + s['sy']:.2f} s ({s['us']:.2f} + "
+                         f"{s['sy']:.2f}) | {same} |")
+        out += lines + [""]
+    cmds = logged_commands(res, "mount")
+    if cmds:
+        out += ["### Mount: commands, exactly as run", "", "```sh"] + cmds + ["```", ""]
+    return out
+
+
 # ---- goals (issue 7) ----------------------------------------------------------
 
 GOALS_TITLE = "## Goals (issue 7)"
@@ -1929,6 +2155,8 @@ def main():
             new = splice_section(old, SHUFFLE_TITLE, section_shuffle(res))
         elif res.parts == ["loader"]:
             new = splice_section(old, LOADER_TITLE, section_loader(res))
+        elif res.parts == ["mount"]:
+            new = splice_section(old, MOUNT_TITLE, section_mount(res))
         elif res.parts == ["core"]:
             new = old
             for title, fn in zip(CORE_TITLES, (section_summary, section_pack, section_read, section_profile,
@@ -1959,6 +2187,8 @@ def main():
             sections.append(section_shuffle)
         if "loader" in res.parts:
             sections.append(section_loader)
+        if "mount" in res.parts:
+            sections.append(section_mount)
         if "core" in res.parts:
             sections += [section_profile, section_corpora]
         sections += [section_machine, section_commands]

@@ -13,8 +13,10 @@
 #                    large samples, next to a copy and seed 001's divide-and-merge)
 #                    or loader (PyTorch loading of Fashion-MNIST next to ImageFolder,
 #                    WebDataset and MosaicML Streaming; the example CNN shuffled and
-#                    not); --only PART rewrites only its sections (and the
-#                    goals) of an existing results file
+#                    not) or mount (every file read and stat'ed through shardset
+#                    mount of a tar and of a native dataset, next to the loose files
+#                    and ratarmount of the same tar); --only PART rewrites only its
+#                    sections (and the goals) of an existing results file
 #   --out FILE       where to write the results (default as above)
 #   --workdir DIR    build the corpora and outputs here instead of a fresh temp folder
 #                    (corpora already there with the same parameters are reused)
@@ -49,16 +51,16 @@ while [ $# -gt 0 ]; do
     --wait-idle=*) wait_idle=${1#--wait-idle=} ;;
     --only) only=$2; shift ;;
     --only=*) only=${1#--only=} ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
 case "$only" in
-  "") parts="core archives views shuffle loader" ;;
-  core|archives|views|shuffle|loader) parts=$only ;;
-  *) echo "bench/run.sh: --only takes core, archives, views, shuffle or loader, not '$only'" >&2; exit 2 ;;
+  "") parts="core archives views shuffle loader mount" ;;
+  core|archives|views|shuffle|loader|mount) parts=$only ;;
+  *) echo "bench/run.sh: --only takes core, archives, views, shuffle, loader or mount, not '$only'" >&2; exit 2 ;;
 esac
 has_part() { case " $parts " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
@@ -152,6 +154,9 @@ large_max=307200
 # Core: "big", 5,000 random files of 100-300 KiB (1 GB; 200 with --short) in
 # 10 folders, for pack and sequential read of large samples.
 if [ "$mode" = short ]; then big_files=200; else big_files=5000; fi
+# Mount: the Fashion-MNIST tree and the big corpus, as loose files, a GNU tar
+# and a native dataset; hyperfine rounds of one run per command.
+if [ "$mode" = short ]; then mount_rounds=1; else mount_rounds=5; fi
 view_count_a=$((view_a * 6 / 10))
 view_count_b=$((view_b * 8 / 10))
 
@@ -177,7 +182,21 @@ if [ -n "$workdir" ]; then
 else
   W=$(mktemp -d "${TMPDIR:-/tmp}/shardset-bench.XXXXXX")
 fi
-cleanup() { if [ "$keep" = 0 ]; then rm -rf "$W"; else echo "bench/run.sh: kept $W"; fi; }
+# Mounts the mount part made (W/mnt/*): never left behind, even by a failed
+# run, and never walked into by the rm -rf below.
+unmount_all() {
+  local m
+  for m in "$W"/mnt/*; do
+    [ -d "$m" ] || continue
+    if grep -qs " $m fuse" /proc/self/mounts; then
+      fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    fi
+  done
+}
+cleanup() {
+  unmount_all
+  if [ "$keep" = 0 ]; then rm -rf "$W"; else echo "bench/run.sh: kept $W"; fi
+}
 trap cleanup EXIT
 case "$W" in *[[:space:]]*) echo "bench/run.sh: the work folder path must not contain spaces" >&2; exit 2 ;; esac
 case "$W/" in "$repo"/*) echo "bench/run.sh: the work folder must be outside the repo" >&2; exit 2 ;; esac
@@ -273,7 +292,7 @@ if has_part core || has_part archives || has_part shuffle || has_part loader; th
     --min-size "$small_min" --max-size "$small_max" --seed "$small_seed" "$W/corpus/small"
   corpora=(small)
 fi
-if has_part core || has_part views || has_part loader; then
+if has_part core || has_part views || has_part loader || has_part mount; then
   if [ "$fmnist_limit" -gt 0 ]; then
     make_corpus fmnist "limit=$fmnist_limit" "$build_dir/fashion_mnist_png" --limit "$fmnist_limit" "$W/corpus/fmnist"
   else
@@ -850,6 +869,183 @@ if has_part loader; then
   cmdlog=$R/commands.log
 fi
 
+# ---- mount: every file through shardset mount, next to loose files and ratarmount ----
+if has_part mount; then
+  cmdlog=$R/commands-mount.log
+  mnt=$W/mnt
+  if [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
+    # No FUSE here (a container without /dev/fuse): nothing to measure.
+    printf 'skipped\tno /dev/fuse or fusermount3 on this machine\n' >"$R/mount.tsv"
+  else
+    # ratarmount (PyPI, in the venv: scripts/python-env.sh --bench). The
+    # short run goes on without it if it cannot be installed.
+    if ! run bash "$repo/scripts/python-env.sh" --bench >&2 && [ "$mode" != short ]; then
+      echo "bench/run.sh: scripts/python-env.sh --bench failed (ratarmount)" >&2
+      exit 1
+    fi
+    rat=${SHARDSET_VENV:-$repo/.venv}/bin/ratarmount
+    has_rat=0
+    "$rat" --version >/dev/null 2>&1 && has_rat=1
+    [ "$has_rat" = 1 ] || [ "$mode" = short ] || {
+      echo "bench/run.sh: $rat does not run" >&2
+      exit 1
+    }
+    if [ "$fmnist_limit" -gt 0 ]; then fm_params="limit=$fmnist_limit"; else fm_params="limit=all"; fi
+    big_params="files=$big_files dirs=$large_dirs size=$large_min-$large_max seed=$small_seed"
+    make_corpus big "$big_params" \
+      "$build_dir/shardset_bench_corpus" --files "$big_files" --dirs "$large_dirs" \
+      --min-size "$large_min" --max-size "$large_max" --seed "$small_seed" "$W/corpus/big"
+    {
+      printf 'rounds\t%s\nratarmount\t%s\n' "$mount_rounds" \
+        "$([ "$has_rat" = 1 ] && "$rat" --version 2>/dev/null | head -1 || echo missing)"
+      printf 'mfusepy\t%s\n' "$([ "$has_rat" = 1 ] && "$rat" --version 2>/dev/null | sed -n 's/^mfusepy //p' | head -1)"
+      printf 'libfuse\t%s\n' "$(fusermount3 --version 2>&1 | sed 's/.*version: *//' | head -1)"
+    } >"$R/mount.tsv"
+    mkdir -p "$mnt/ss-tar" "$mnt/ss-ds" "$mnt/rat"
+    # The same commands on every tree: read every file (find + xargs + cat),
+    # ls -R (names only: readdir), stat of every file (find -printf %s %T@
+    # stats each one).
+    op_cmd() {  # op dir
+      case "$1" in
+        read) echo "find $2 -type f -print0 | xargs -0 cat > /dev/null" ;;
+        ls) echo "ls -R $2 > /dev/null" ;;
+        stat) echo "find $2 -printf '%s %T@\n' > /dev/null" ;;
+      esac
+    }
+    for c in fmnist big; do
+      src=$W/corpus/$c
+      T=$W/corpus/$c.tar
+      DS=$W/corpus/$c-ds
+      params=$big_params
+      [ "$c" = fmnist ] && params=$fm_params
+      # A GNU tar of the tree (name order, as tar --sort=name makes it) and a
+      # native dataset packed from the same tree.
+      make_corpus "$c.tar" "$params" tar --sort=name -cf "$T" -C "$src" .
+      make_corpus "$c-ds" "$params" "$ss" pack "$src" -o "$DS" -q --no-sync
+      ss_tar_mount="$ss mount $T $mnt/ss-tar -q"
+      ss_ds_mount="$ss mount $DS $mnt/ss-ds -q"
+      rat_mount="$rat --index-file $T.index.sqlite $T $mnt/rat > /dev/null"
+      ss_tar_umount="$ss umount $mnt/ss-tar"
+      ss_ds_umount="$ss umount $mnt/ss-ds"
+      rat_umount="fusermount3 -u $mnt/rat"
+
+      # Indexing and mounting. Without an index (deleted before every run):
+      # shardset index writes T.idx, ratarmount --no-mount T.index.sqlite;
+      # a mount of the bare tar indexes it first (shardset in memory,
+      # ratarmount writes its index). Then with the indexes in place.
+      log "mount $c: index and mount+umount, $mount_rounds round(s)"
+      rm -f "$T.idx" "$T.index.sqlite"
+      warm "$T" "$DS"
+      {
+        printf '%s\t-\t%s\n' "shardset index" "$ss index $T" \
+          "shardset mount + umount, tar without .idx" "$ss_tar_mount && $ss_tar_umount"
+        [ "$has_rat" = 0 ] || printf '%s\t-\t%s\n' \
+          "ratarmount --no-mount (index only)" "$rat --no-mount --index-file $T.index.sqlite $T > /dev/null" \
+          "ratarmount + umount, tar without index" "$rat_mount && $rat_umount"
+      } >"$R/commands-mount-index-$c.tsv"
+      hyperfine_rounds "mount-index-$c" "$mount_rounds" "rm -f $T.idx $T.index.sqlite"
+      run "$ss" index "$T" >&2
+      [ "$has_rat" = 0 ] || run "$rat" --no-mount --index-file "$T.index.sqlite" "$T" >/dev/null
+      {
+        printf '%s\t-\t%s\n' "shardset mount + umount, tar with .idx" "$ss_tar_mount && $ss_tar_umount" \
+          "shardset mount + umount, native dataset" "$ss_ds_mount && $ss_ds_umount"
+        [ "$has_rat" = 0 ] || printf '%s\t-\t%s\n' \
+          "ratarmount + umount, tar with its index" "$rat_mount && $rat_umount"
+      } >"$R/commands-mount-mount-$c.tsv"
+      hyperfine_rounds "mount-mount-$c" "$mount_rounds" true
+
+      # A fresh mount per run: mount, one pass (read every file, or stat
+      # every file), umount; the loose files' pass next to it. The tar and
+      # the shards are in the page cache; the mount's own caches are empty.
+      log "mount $c: fresh mount + first pass, $mount_rounds round(s)"
+      warm "$src" "$T" "$DS"
+      {
+        for op in read stat; do
+          printf '%s\t-\t%s\n' "$op: loose files" "$(op_cmd "$op" "$src")" \
+            "$op: shardset mount, tar" "$ss_tar_mount && $(op_cmd "$op" "$mnt/ss-tar"); $ss_tar_umount" \
+            "$op: shardset mount, native dataset" "$ss_ds_mount && $(op_cmd "$op" "$mnt/ss-ds"); $ss_ds_umount"
+          [ "$has_rat" = 0 ] || printf '%s\t-\t%s\n' \
+            "$op: ratarmount, tar" "$rat_mount && $(op_cmd "$op" "$mnt/rat"); $rat_umount"
+        done
+      } >"$R/commands-mount-fresh-$c.tsv"
+      hyperfine_rounds "mount-fresh-$c" "$mount_rounds" true
+
+      # Mounted once, warm: every file read once through each mount first
+      # (hyperfine's warm-up run does it again), then the same passes.
+      log "mount $c: mounted, warm page cache, $mount_rounds round(s)"
+      run bash -c "$ss_tar_mount" >&2
+      run bash -c "$ss_ds_mount" >&2
+      [ "$has_rat" = 0 ] || run bash -c "$rat_mount" >&2
+      dirs=("loose files" "$src" "shardset mount, tar" "$mnt/ss-tar" "shardset mount, native dataset" "$mnt/ss-ds")
+      [ "$has_rat" = 0 ] || dirs+=("ratarmount, tar" "$mnt/rat")
+      {
+        for op in read ls stat; do
+          for ((i = 0; i < ${#dirs[@]}; i += 2)); do
+            printf '%s\t-\t%s\n' "$op: ${dirs[i]}" "$(op_cmd "$op" "${dirs[i + 1]}")"
+          done
+        done
+      } >"$R/commands-mount-warm-$c.tsv"
+      for ((i = 0; i < ${#dirs[@]}; i += 2)); do bash -c "$(op_cmd read "${dirs[i + 1]}")"; done
+      hyperfine_rounds "mount-warm-$c" "$mount_rounds" true
+      bash -c "$ss_tar_umount"
+      bash -c "$ss_ds_umount"
+      [ "$has_rat" = 0 ] || bash -c "$rat_umount"
+
+      # Each server once more in the foreground under GNU time: mount, a
+      # listing with sizes and a read of every file (both checksummed, so the
+      # three trees are compared with the loose files), memory from
+      # /proc/PID/status, umount. Peak RSS, CPU of the server process.
+      log "mount $c: the servers' peak RSS and CPU; the trees compared"
+      tree_sums() {  # dir -> "files-cksum content-cksum"
+        (cd "$1" && printf '%s %s\n' "$(find . -type f -printf '%P %s\n' | LC_ALL=C sort | cksum | tr ' ' :)" \
+          "$(find . -type f -print0 | LC_ALL=C sort -z | xargs -0 cat | cksum | tr ' ' :)")
+      }
+      printf '%s\tloose files\t-\t-\t-\t-\t-\t-\t%s\n' "$c" "$(tree_sums "$src" | tr ' ' '\t')" >>"$R/mount-servers.tsv"
+      servers=("shardset mount, tar" "ss-tar" "$ss mount -f -q $T $mnt/ss-tar"
+               "shardset mount, native dataset" "ss-ds" "$ss mount -f -q $DS $mnt/ss-ds")
+      [ "$has_rat" = 0 ] || servers+=("ratarmount, tar" "rat" "$rat -f --index-file $T.index.sqlite $T $mnt/rat")
+      for ((i = 0; i < ${#servers[@]}; i += 3)); do
+        name=${servers[i]}
+        m=$mnt/${servers[i + 1]}
+        # Recorded as run() does; started directly so that $! is GNU time's
+        # pid (its child is the server).
+        echo "/usr/bin/time -f '%M %e %U %S' -o $R/time.tmp ${servers[i + 2]} &" >>"$cmdlog"
+        # shellcheck disable=SC2086  # the command is split on spaces
+        /usr/bin/time -f '%M %e %U %S' -o "$R/time.tmp" ${servers[i + 2]} >"$R/server.log" 2>&1 &
+        tpid=$!
+        for ((t = 0; t < 3000; t++)); do
+          grep -qs " $m fuse" /proc/self/mounts && break
+          kill -0 "$tpid" 2>/dev/null || break
+          sleep 0.1
+        done
+        grep -qs " $m fuse" /proc/self/mounts || {
+          cat "$R/server.log" >&2
+          echo "bench/run.sh: $name did not mount $m" >&2
+          exit 1
+        }
+        sums=$(tree_sums "$m")
+        spid=$(cat "/proc/$tpid/task/$tpid/children" 2>/dev/null | awk '{print $1}')
+        anon=$(awk '/^RssAnon/ {print $2}' "/proc/$spid/status" 2>/dev/null || echo 0)
+        file=$(awk '/^RssFile/ {print $2}' "/proc/$spid/status" 2>/dev/null || echo 0)
+        case "$name" in ratarmount*) bash -c "$rat_umount" ;; *) "$ss" umount "$m" ;; esac
+        wait "$tpid"
+        read -r rss el us sy <"$R/time.tmp"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$name" "$rss" "$el" "$us" "$sy" "${anon:-0}" "${file:-0}" \
+          "$(echo "$sums" | tr ' ' '\t')" >>"$R/mount-servers.tsv"
+      done
+      printf '%s_files\t%s\n%s_bytes\t%s\n%s_dirs\t%s\n' \
+        "$c" "$(find "$src" -type f | wc -l)" \
+        "$c" "$(find "$src" -type f -printf '%s\n' | awk '{s += $1} END {printf "%.0f\n", s}')" \
+        "$c" "$(find "$src" -mindepth 1 -type d | wc -l)" >>"$R/mount.tsv"
+      printf '%s_tar\t%s\n%s_ds\t%s\n%s_idx\t%s\n' "$c" "$(stat -c %s "$T")" \
+        "$c" "$(du -s --apparent-size --block-size=1 "$DS" | cut -f1)" "$c" "$(stat -c %s "$T.idx")" >>"$R/mount.tsv"
+      [ "$has_rat" = 0 ] || printf '%s_sqlite\t%s\n' "$c" "$(stat -c %s "$T.index.sqlite")" >>"$R/mount.tsv"
+    done
+    unmount_all
+  fi
+  cmdlog=$R/commands.log
+fi
+
 echo "load_end	$(cut -d' ' -f1-3 /proc/loadavg)" >>"$R/machine.tsv"
 
 # ---- report -----------------------------------------------------------------
@@ -861,7 +1057,7 @@ for p in $parts; do
   find "$R" -maxdepth 1 -type f ! -name 'perf-*.data' -exec cp {} "$W/saved/$p/" \;
 done
 status=0
-if [ "$parts" != "core archives views shuffle loader" ] && [ -f "$out" ]; then
+if [ "$parts" != "core archives views shuffle loader mount" ] && [ -f "$out" ]; then
   # One part ran: its sections (and the goals) replace those in the results
   # file, whose other sections stay as an earlier run wrote them.
   python3 "$repo/bench/report.py" --splice "$out" --saved "$W/saved" "$R" >"$out.tmp" || status=$?

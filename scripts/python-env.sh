@@ -6,7 +6,10 @@
 # rebuilt incrementally in build/python).
 #   --bench         also the benchmark peers (bench/run.sh --only loader):
 #                   webdataset, and MosaicML Streaming without its declared
-#                   dependencies (they pin PyPI's torch) plus what it imports
+#                   dependencies (they pin PyPI's torch) plus what it imports;
+#                   and ratarmount (bench/run.sh --only mount), whose FUSE
+#                   binding (mfusepy) loads Debian's libfuse3 (fuse3, from
+#                   scripts/install-deps.sh)
 #   SHARDSET_VENV   where the venv goes (default .venv)
 set -euo pipefail
 bench=0
@@ -29,4 +32,8 @@ if [ "$bench" = 1 ] && ! "$PY" -c 'import webdataset, streaming' 2>/dev/null; th
   "$PY" -m pip install -q --disable-pip-version-check 'transformers>=4.21.3,<5' 'xxhash>=3,<4' \
     zstd python-snappy brotli catalogue tqdm
   "$PY" -c 'import webdataset, streaming'
+fi
+if [ "$bench" = 1 ] && ! "$VENV/bin/ratarmount" --version >/dev/null 2>&1; then
+  "$PY" -m pip install -q --disable-pip-version-check 'ratarmount==1.3.0'
+  "$VENV/bin/ratarmount" --version >/dev/null
 fi
