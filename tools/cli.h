@@ -94,6 +94,10 @@ int RunShuffleVerb(ShuffleVerbs* verbs, CLI::App* sub, const ReadOptions& ro, in
 struct MountVerbs;
 MountVerbs* AddMountVerbs(CLI::App* app, ReadArgs* read_args);
 int RunMountVerb(MountVerbs* verbs, CLI::App* sub, const ReadOptions& ro);
+// dir, annotate (catalog_verbs.cc).
+struct CatalogVerbs;
+CatalogVerbs* AddCatalogVerbs(CLI::App* app, ReadArgs* read_args);
+int RunCatalogVerb(CatalogVerbs* verbs, CLI::App* sub, const ReadOptions& ro);
 // info --order: how good the order of TARGET is, by label (docs/order.md).
 int RunOrderInfo(const std::vector<std::string>& targets, ReadOptions ro, const std::string& by,
                  uint64_t window, bool json_out, bool quiet);

@@ -623,6 +623,7 @@ int main(int argc, char** argv) {
   ViewVerbs* view_verbs = AddViewVerbs(&app, &read_args);
   ShuffleVerbs* shuffle_verbs = AddShuffleVerbs(&app, &read_args);
   MountVerbs* mount_verbs = AddMountVerbs(&app, &read_args);
+  CatalogVerbs* catalog_verbs = AddCatalogVerbs(&app, &read_args);
 
   try {
     app.parse(argc, argv);
@@ -638,6 +639,7 @@ int main(int argc, char** argv) {
   if (int rc = RunViewVerb(view_verbs, sub, *ro, argc, argv); rc >= 0) return rc;
   if (int rc = RunShuffleVerb(shuffle_verbs, sub, *ro, argc, argv); rc >= 0) return rc;
   if (int rc = RunMountVerb(mount_verbs, sub, *ro); rc >= 0) return rc;
+  if (int rc = RunCatalogVerb(catalog_verbs, sub, *ro); rc >= 0) return rc;
   if (sub == ls) return entries ? RunLsEntries(targets, *ro, json_out) : RunLs(targets, *ro, json_out);
   if (sub == info) {
     if (order) return RunOrderInfo(targets, *ro, order_by, order_window, json_out, quiet);

@@ -110,6 +110,9 @@ struct SelectOptions {
 // follows the file's order and a key `src` lacks is NotFound naming it (and
 // how many more are missing); otherwise source order.
 Result<ViewMade> Select(const View& src, const std::string& out, const SelectOptions& options);
+// The positions of `src` that Select keeps, in the order it writes them
+// (`shardset dir mirror --label/--glob/--keys` filters a directory so).
+Result<std::vector<uint64_t>> SelectPositions(const View& src, const SelectOptions& options);
 
 struct MixPart {
   std::string name;  // [A-Za-z0-9_.-]+, unique; names the view's source

@@ -551,7 +551,7 @@ Result<SplitResult> Split(const View& src, const std::string& out_dir,
 
 // ------------------------------------------------------------ select
 
-Result<ViewMade> Select(const View& src, const std::string& out, const SelectOptions& o) {
+Result<std::vector<uint64_t>> SelectPositions(const View& src, const SelectOptions& o) {
   std::set<std::string> wanted_labels(o.labels.begin(), o.labels.end());
   std::vector<uint64_t> positions;
   const bool by_keys = !o.keys_file.empty();
@@ -587,9 +587,7 @@ Result<ViewMade> Select(const View& src, const std::string& out, const SelectOpt
   if (src.num_samples() == 0) {
     return Status::InvalidArgument(fmt::format("{}: has no samples", src.target()));
   }
-  SHARDSET_ASSIGN_OR_RETURN(std::vector<ViewSource> sources, SourcesFor(src));
-  Outputs outs;
-  SHARDSET_RETURN_IF_ERROR(outs.Open(out, sources, o.recipe_json, o.sync));
+  std::vector<uint64_t> kept;
   const uint64_t n = by_keys ? positions.size() : src.num_samples();
   Sample sample;
   for (uint64_t i = 0; i < n; ++i) {
@@ -605,9 +603,18 @@ Result<ViewMade> Select(const View& src, const std::string& out, const SelectOpt
       if (!label.ok()) return label.status().WithPrefix(src.target());
       keep = wanted_labels.count(*label) > 0;
     }
-    if (keep) SHARDSET_RETURN_IF_ERROR(outs.Add(0, src.entry(pos)));
+    if (keep) kept.push_back(pos);
     Report(o.progress, i + 1, n);
   }
+  return kept;
+}
+
+Result<ViewMade> Select(const View& src, const std::string& out, const SelectOptions& o) {
+  SHARDSET_ASSIGN_OR_RETURN(std::vector<uint64_t> kept, SelectPositions(src, o));
+  SHARDSET_ASSIGN_OR_RETURN(std::vector<ViewSource> sources, SourcesFor(src));
+  Outputs outs;
+  SHARDSET_RETURN_IF_ERROR(outs.Open(out, sources, o.recipe_json, o.sync));
+  for (uint64_t pos : kept) SHARDSET_RETURN_IF_ERROR(outs.Add(0, src.entry(pos)));
   SHARDSET_RETURN_IF_ERROR(outs.CloseAll());
   return std::move(outs.made[0]);
 }
