@@ -266,9 +266,15 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
       return kExitOk;
     }
     std::printf("view:     %s\n", v.target().c_str());
-    std::printf("samples:  %llu (view file %s, %.2f bytes per sample)\n",
-                static_cast<unsigned long long>(v.num_samples()), FormatBytes(v.file_size()).c_str(),
-                v.num_samples() ? double(v.file_size()) / double(v.num_samples()) : 0.0);
+    if (v.file_size() == 0) {  // a catalog directory: its entries live in the catalog
+      std::printf("samples:  %llu (a catalog directory, docs/catalog.md)\n",
+                  static_cast<unsigned long long>(v.num_samples()));
+    } else {
+      std::printf("samples:  %llu (view file %s, %.2f bytes per sample)\n",
+                  static_cast<unsigned long long>(v.num_samples()),
+                  FormatBytes(v.file_size()).c_str(),
+                  v.num_samples() ? double(v.file_size()) / double(v.num_samples()) : 0.0);
+    }
     std::printf("size:     %s of fields, read in place from %zu source%s\n",
                 FormatBytes(sample_bytes).c_str(), v.num_sources(),
                 v.num_sources() == 1 ? "" : "s");
@@ -551,8 +557,8 @@ int main(int argc, char** argv) {
   std::vector<uint64_t> ordinals;
   bool json_out = false, derived = false, quiet = false, entries = false;
   constexpr const char* kTargets =
-      "Dataset folder, view file, or one or more shards or archives (native, tar, tar.gz, zip, "
-      "tsv, folder index) read as one dataset in this order";
+      "Dataset folder, view file, catalog directory (CATALOG#NAME), or one or more shards or "
+      "archives (native, tar, tar.gz, zip, tsv, folder index) read as one dataset in this order";
 
   auto* ls = app.add_subcommand("ls", "List samples: key, then each field with its size");
   ls->add_option("TARGET", targets, kTargets)->required();
