@@ -1,5 +1,7 @@
 // mount and umount: a view, dataset, shard or archive as a read-only folder
 // (docs/mount.md).
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -49,6 +51,9 @@ int RunMount(MountVerbs& m, const ReadOptions& ro) {
   o.allow_other = m.allow_other;
   o.threads = m.threads;
   if (Status s = CheckFuse(); !s.ok()) return Fail(s);
+  // The background server must not hold the caller's descriptors (a pipe
+  // the caller reads to its end would never end); 0-2 become /dev/null.
+  if (!m.foreground) ::close_range(3, ~0U, 0);
   auto view = View::Open(Absolute(m.target), ro);
   if (!view.ok()) return Fail(view.status());
   Progress bar(m.quiet);

@@ -49,8 +49,16 @@ struct Server {
   gid_t gid = 0;
 };
 
+// Fields up to this size are copied when opened, so reads never touch the
+// shard's map again: a shard cut short while the file is open then cannot
+// fault the server. Larger ones are read from the map, each read after a
+// CheckShard (docs/mount.md "When things go wrong").
+constexpr uint64_t kCopyLimit = uint64_t{64} << 20;
+
 struct OpenFile {
+  uint32_t node = 0;
   Sample sample;
+  std::string copy;
   std::string_view data;
 };
 
@@ -130,9 +138,15 @@ int Open(const char* path, struct fuse_file_info* fi) {
   if (id == MountTree::kNoNode) return -ENOENT;
   if (srv->tree->node(id).is_dir) return -EISDIR;
   auto file = std::make_unique<OpenFile>();
+  file->node = id;
   Result<std::string_view> data = srv->tree->OpenFile(id, &file->sample);
   if (!data.ok()) return Fail(data.status());
   file->data = *data;
+  if (data->size() <= kCopyLimit) {
+    file->copy.assign(*data);
+    file->data = file->copy;
+    file->sample = Sample();
+  }
   fi->fh = reinterpret_cast<uint64_t>(file.release());
   fi->keep_cache = 1;
   return 0;
@@ -142,6 +156,9 @@ int Read(const char*, char* buf, size_t size, off_t offset, struct fuse_file_inf
   const OpenFile* f = reinterpret_cast<const OpenFile*>(fi->fh);
   if (offset < 0) return -EINVAL;
   if (static_cast<uint64_t>(offset) >= f->data.size()) return 0;
+  if (f->copy.empty()) {
+    if (Status s = Self()->tree->CheckShard(f->node); !s.ok()) return Fail(s);
+  }
   const size_t n = std::min<uint64_t>({size, f->data.size() - offset, INT_MAX});
   std::memcpy(buf, f->data.data() + offset, n);
   return static_cast<int>(n);

@@ -188,11 +188,8 @@ uint32_t MountTree::Lookup(std::string_view path) const {
   return cur;
 }
 
-Result<std::string_view> MountTree::OpenFile(uint32_t id, Sample* sample) const {
+Status MountTree::CheckShard(uint32_t id) const {
   const Node& n = nodes_[id];
-  // A shard stays mapped once opened, so a deleted one would still read and
-  // a truncated one would fault (SIGBUS) the server: each open first checks
-  // that the shard file is still there, whole.
   SHARDSET_ASSIGN_OR_RETURN(const ShardReader* shard, view_->ShardOf(n.pos));
   struct stat st;
   if (::stat(shard->path().c_str(), &st) != 0) {
@@ -206,6 +203,12 @@ Result<std::string_view> MountTree::OpenFile(uint32_t id, Sample* sample) const 
         "restore it, or unmount and mount again",
         view_->target(), n.pos, shard->path(), shard->file_size(), st.st_size));
   }
+  return Status::OK();
+}
+
+Result<std::string_view> MountTree::OpenFile(uint32_t id, Sample* sample) const {
+  const Node& n = nodes_[id];
+  SHARDSET_RETURN_IF_ERROR(CheckShard(id));
   SHARDSET_RETURN_IF_ERROR(view_->Read(n.pos, sample));
   if (n.field >= sample->fields.size() || sample->fields[n.field].data.size() != n.size) {
     return Status::Corruption(fmt::format(

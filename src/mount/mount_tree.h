@@ -72,10 +72,14 @@ class MountTree {
   uint64_t total_bytes() const { return total_bytes_; }
   const View& view() const { return *view_; }
 
-  // The bytes of file `id`: the sample read (checksums checked as the view
-  // was opened to) and kept in *sample; the returned view points into it.
-  // NotFound when its shard file is gone, Corruption when it changed size
-  // (the mount answers both with EIO).
+  // A shard stays mapped once opened, so a deleted one would still read and
+  // a truncated one would fault (SIGBUS) whoever touches the cut pages:
+  // NotFound when the shard file of file `id` is gone, Corruption when it
+  // changed size (the mount answers both with EIO).
+  Status CheckShard(uint32_t id) const;
+  // The bytes of file `id` (CheckShard first): the sample read (checksums
+  // checked as the view was opened to) and kept in *sample; the returned
+  // view points into it or into the shard's map.
   Result<std::string_view> OpenFile(uint32_t id, Sample* sample) const;
 
  private:

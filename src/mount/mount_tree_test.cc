@@ -271,18 +271,27 @@ TEST_F(MountTreeTest, LookupStaysInsideTheTree) {
   EXPECT_EQ(t->name(t->node(t->listing(x)[0])), "y");
 }
 
-// Two samples whose files would share a path are refused, as link does.
-TEST_F(MountTreeTest, TwoSamplesOnOnePathAreRefused) {
+// Keys that differ only in where the field begins get "~2"; a file where
+// another sample needs a folder is refused, as link refuses it.
+TEST_F(MountTreeTest, NamesThatMeet) {
   const std::string path = Path("a.shard");
   WritePlain(path, ShardFormat::kNative, {{"a", {{"b.c", "1"}}}, {"a.b", {{"c", "2"}}}}, {});
   auto view = Open(path);
+  auto t = Build(*view, LinkLayout::kOriginal);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->node(t->Lookup("/a.b.c")).pos, 0u);
+  EXPECT_EQ(t->node(t->Lookup("/a.b~2.c")).pos, 1u);
+
+  const std::string clash = Path("b.shard");
+  WritePlain(clash, ShardFormat::kNative, {{"x", {{"png", "1"}}}, {"x.png/y", {{"txt", "2"}}}},
+             {});
+  auto view2 = Open(clash);
   MountTree::Options o;
-  auto t = MountTree::Build(*view, o, "mnt");
-  ASSERT_FALSE(t.ok());
-  EXPECT_EQ(t.status().code(), Status::Code::kInvalidArgument);
-  EXPECT_NE(t.status().message().find("'a.b.c' is claimed by sample 0 and by sample 1"),
-            std::string::npos)
-      << t.status().message();
+  auto refused = MountTree::Build(*view2, o, "mnt");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("'x.png' is claimed by"), std::string::npos)
+      << refused.status().message();
 }
 
 // A shard deleted after the mount makes its own files fail (NotFound), one

@@ -46,6 +46,16 @@ bool IsImageField(std::string_view name) {
   return false;
 }
 
+bool TreeLayout::NameSet::Contains(uint64_t h) const {
+  if (h == 0) h = 1;
+  if (slots_.empty()) return false;
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    if (slots_[i] == h) return true;
+    if (slots_[i] == 0) return false;
+  }
+}
+
 bool TreeLayout::NameSet::Insert(uint64_t h) {
   if (h == 0) h = 1;  // 0 marks an empty slot
   if ((size_ + 1) * 2 > slots_.size()) Grow();
@@ -144,18 +154,34 @@ Status TreeLayout::Place(uint64_t pos, std::string_view key,
         fmt::format("{} has no field with a file to put in the tree{}; select samples that have one",
                     shown, layout_ == LinkLayout::kImageFolder ? " besides its label" : ""));
   }
-  std::string name = stem;
-  for (uint64_t n = 2; !names_.Insert(Xxh3(name)); ++n) name = fmt::format("{}~{}", stem, n);
-  for (const auto& [dir, i] : planned) {
-    std::string rel = std::string(dir) + JoinKeyField(name, fields[i]);
-    if (!IsPlainRelativePath(rel)) {
+  // The first of stem, stem~2, stem~3, ... under which none of the
+  // sample's files is taken: one key split into non-adjacent samples
+  // ("x.png", "y.png", "x.txt" in a tar) keeps its names, while a sample
+  // held twice gets "~2" on every file.
+  std::vector<uint64_t> hashes(planned.size());
+  for (uint64_t n = 1;; ++n) {
+    const std::string name = n == 1 ? stem : fmt::format("{}~{}", stem, n);
+    out->clear();
+    bool free = true;
+    for (size_t p = 0; p < planned.size() && free; ++p) {
+      const auto& [dir, i] = planned[p];
+      std::string rel = std::string(dir) + JoinKeyField(name, fields[i]);
+      hashes[p] = Xxh3(rel);
+      free = !names_.Contains(hashes[p]);
+      out->push_back(File{std::move(rel), i});
+    }
+    if (free) break;
+  }
+  for (const File& f : *out) {
+    if (!IsPlainRelativePath(f.rel)) {
+      out->clear();
       return Status::InvalidArgument(fmt::format(
           "{} would be at '{}', outside {} (absolute, '..', or empty components); "
           "refusing, nothing was made. Repack or re-index with safe names",
-          shown, EscapeForDisplay(rel), root_));
+          shown, EscapeForDisplay(f.rel), root_));
     }
-    out->push_back(File{std::move(rel), i});
   }
+  for (uint64_t h : hashes) names_.Insert(h);
   return Status::OK();
 }
 

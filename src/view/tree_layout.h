@@ -36,11 +36,12 @@ class TreeLayout {
   };
   // The files of sample `pos` (key `key`) whose fields with bytes of their
   // own are `fields` (derived fields left out by the caller); `label` is its
-  // class (imagefolder only). A name given before (a sample held twice, one
-  // key in two sources, keys that flatten alike) gets the first free "~N"
-  // suffix on every field at once, so paired files stay paired; memory is
-  // 16 bytes per sample at worst. InvalidArgument naming the sample when
-  // the layout cannot place it.
+  // class (imagefolder only). When one of its file names was given before
+  // (a sample held twice, one key in two sources, keys that flatten alike)
+  // the sample gets the first "~N" suffix that frees all of them, on every
+  // field at once, so paired files stay paired; memory is 16 bytes per file
+  // at worst. InvalidArgument naming the sample when the layout cannot
+  // place it.
   Status Place(uint64_t pos, std::string_view key, const std::vector<std::string_view>& fields,
                std::string_view label, std::vector<File>* out);
 
@@ -50,6 +51,7 @@ class TreeLayout {
   class NameSet {
    public:
     bool Insert(uint64_t h);  // true when `h` was not in the set (and is now)
+    bool Contains(uint64_t h) const;
 
    private:
     void Grow();
