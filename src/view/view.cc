@@ -649,8 +649,20 @@ Status View::Rep::OpenDirectory(const std::string& catalog_path, const std::stri
   }
   entries.reserve(files.size());
   file_ids.reserve(files.size());
+  // Directories are mostly added in dataset order: the sample after the
+  // previous one of its source is tried before a search by key.
+  std::vector<uint64_t> next(sources.size(), 0);
   for (const CatalogFile& f : files) {
     const size_t s = static_cast<size_t>(view_source[f.source]);
+    if (next[s] < datasets[s]->num_samples()) {
+      auto key = datasets[s]->Key(next[s]);
+      if (key.ok() && *key == f.key) {
+        entries.push_back(ViewEntry{static_cast<uint32_t>(s), next[s]++});
+        file_ids.push_back(f.id);
+        ++sources[s].selected;
+        continue;
+      }
+    }
     auto ord = datasets[s]->Find(f.key);
     if (!ord.ok()) {
       if (!ord.status().IsNotFound()) return Wrap(s, ord.status());
@@ -662,6 +674,7 @@ Status View::Rep::OpenDirectory(const std::string& catalog_path, const std::stri
     entries.push_back(ViewEntry{static_cast<uint32_t>(s), *ord});
     file_ids.push_back(f.id);
     ++sources[s].selected;
+    next[s] = *ord + 1;
   }
   num_entries = entries.size();
   recipe_json = json{{"verb", "dir"}, {"catalog", catalog_path}, {"directory", name}}.dump();
