@@ -10,6 +10,7 @@
 
 #include "base/strings.h"
 #include "cli.h"
+#include "shardset/annotation_io.h"
 #include "shardset/catalog.h"
 #include "shardset/select.h"
 #include "shardset/view.h"
@@ -24,7 +25,10 @@ struct CatalogVerbs {
   CLI::App* add = nullptr;
   CLI::App* mirror = nullptr;
   CLI::App* copy = nullptr;
+  CLI::App* dir_export = nullptr;
   CLI::App* annotate = nullptr;
+  CLI::App* import = nullptr;
+  CLI::App* export_ = nullptr;
   CLI::App* set = nullptr;
   CLI::App* unset = nullptr;
   CLI::App* list = nullptr;
@@ -33,6 +37,13 @@ struct CatalogVerbs {
   std::string labels, glob, keys_file, label_field = "cls";
   int64_t id = 0;
   bool no_annotations = false, json_out = false;
+  // annotate import/export
+  std::string coco, yolo;
+  bool replace = false, skip_missing = false, no_sync = false;
+  // dir export
+  std::string out, format = "native", shard_size = "256MiB", field = "json";
+  uint64_t shard_samples = 0;
+  bool force = false, quiet = false;
 };
 
 namespace {
@@ -72,6 +83,126 @@ Result<std::function<bool(const CatalogFile&)>> Filter(const CatalogVerbs& c, Ca
   for (uint64_t pos : kept) ids->insert(files[pos].id);
   return std::function<bool(const CatalogFile&)>(
       [ids](const CatalogFile& f) { return ids->count(f.id) > 0; });
+}
+
+int RunDirExport(const CatalogVerbs& c, Catalog& k, const ReadOptions& ro) {
+  DirExportOptions o;
+  auto format = ParseFormat(c.format);
+  if (!format.ok()) return Fail(format.status());
+  o.format = *format;
+  auto size = ParseSize(c.shard_size);
+  if (!size.ok()) return Fail(size.status().WithPrefix("--shard-size"));
+  o.shard_size = *size;
+  o.shard_samples = c.shard_samples;
+  o.sync = !c.no_sync;
+  o.force = c.force;
+  o.field = c.field;
+  o.read = ro;
+  Progress bar(c.quiet);
+  o.progress = [&](uint64_t done, uint64_t total) {
+    if (done % 1024 == 0 || done == total) {
+      bar.Show(fmt::format("exporting: {} of {} samples", done, total));
+    }
+  };
+  auto r = ExportDirectory(k, c.name, c.out, o);
+  bar.Done();
+  if (!r.ok()) return Fail(r.status());
+  if (c.json_out) {
+    std::puts(Dump(json{{"out", c.out}, {"samples", r->samples}, {"shards", r->shards},
+                        {"bytes", r->bytes}, {"instances", r->instances},
+                        {"resumed_samples", r->resumed_samples},
+                        {"already_complete", r->already_complete}})
+                  .c_str());
+  } else if (r->already_complete) {
+    std::printf("%s: already holds this export (%llu samples); nothing to do\n", c.out.c_str(),
+                static_cast<unsigned long long>(r->samples));
+  } else {
+    std::printf("%s: %llu samples of %s#%s in %llu %s shards, %llu instances in field '%s'%s\n",
+                c.out.c_str(), static_cast<unsigned long long>(r->samples), c.catalog.c_str(),
+                c.name.c_str(), static_cast<unsigned long long>(r->shards), c.format.c_str(),
+                static_cast<unsigned long long>(r->instances), c.field.c_str(),
+                r->resumed_samples
+                    ? fmt::format(" (resumed after {} samples)", r->resumed_samples).c_str()
+                    : "");
+  }
+  return kExitOk;
+}
+
+// annotate import/export: exactly one of --coco FILE and --yolo DIR.
+Status OneFormat(const CatalogVerbs& c) {
+  if (c.coco.empty() == c.yolo.empty()) {
+    return Status::InvalidArgument("give exactly one of --coco FILE and --yolo DIR");
+  }
+  return Status::OK();
+}
+
+int RunImport(const CatalogVerbs& c, Catalog& k, const ReadOptions& ro) {
+  if (Status s = OneFormat(c); !s.ok()) return Fail(s);
+  AnnotationImportOptions o;
+  o.replace = c.replace;
+  o.skip_missing = c.skip_missing;
+  o.read = ro;
+  auto r = c.coco.empty() ? ImportYolo(k, c.name, c.yolo, o) : ImportCoco(k, c.name, c.coco, o);
+  if (!r.ok()) return Fail(r.status());
+  const char* what = c.coco.empty() ? "label files" : "images";
+  if (c.json_out) {
+    std::puts(Dump(json{{"images", r->images}, {"matched", r->matched},
+                        {"instances", r->instances}, {"removed", r->removed},
+                        {"missing", r->missing}, {"missing_names", r->missing_names}})
+                  .c_str());
+    return kExitOk;
+  }
+  std::printf("%s#%s: %llu instances imported from %s (%llu of %llu %s matched%s)\n",
+              c.catalog.c_str(), c.name.c_str(), static_cast<unsigned long long>(r->instances),
+              (c.coco.empty() ? c.yolo : c.coco).c_str(),
+              static_cast<unsigned long long>(r->matched),
+              static_cast<unsigned long long>(r->images), what,
+              c.replace ? fmt::format("; {} instances removed first", r->removed).c_str() : "");
+  if (r->missing > 0) {
+    std::string names;
+    for (const std::string& n : r->missing_names) {
+      names += (names.empty() ? "" : ", ") + EscapeForDisplay(n);
+    }
+    if (r->missing > r->missing_names.size()) names += ", ...";
+    std::fprintf(stderr, "shardset annotate import: %llu %s match no file of %s#%s, skipped: %s\n",
+                 static_cast<unsigned long long>(r->missing), what, c.catalog.c_str(),
+                 c.name.c_str(), names.c_str());
+  }
+  return kExitOk;
+}
+
+int RunExport(const CatalogVerbs& c, Catalog& k, const ReadOptions& ro) {
+  if (Status s = OneFormat(c); !s.ok()) return Fail(s);
+  AnnotationExportOptions o;
+  o.sync = !c.no_sync;
+  o.read = ro;
+  auto r = c.coco.empty() ? ExportYolo(k, c.name, c.yolo, o) : ExportCoco(k, c.name, c.coco, o);
+  if (!r.ok()) return Fail(r.status());
+  if (c.json_out) {
+    std::puts(Dump(json{{"images", r->images}, {"instances", r->instances},
+                        {"categories", r->categories}, {"skipped", r->skipped},
+                        {"clipped", r->clipped}})
+                  .c_str());
+    return kExitOk;
+  }
+  std::printf("%s: %llu images, %llu instances, %llu classes from %s#%s\n",
+              (c.coco.empty() ? c.yolo : c.coco).c_str(),
+              static_cast<unsigned long long>(r->images),
+              static_cast<unsigned long long>(r->instances),
+              static_cast<unsigned long long>(r->categories), c.catalog.c_str(), c.name.c_str());
+  if (r->skipped > 0) {
+    std::fprintf(stderr,
+                 "shardset annotate export: %llu mask instances left out: %s\n",
+                 static_cast<unsigned long long>(r->skipped),
+                 c.coco.empty() ? "YOLO detection labels hold boxes only"
+                                : "their masks are not COCO RLE (a field name or a path)");
+  }
+  if (r->clipped > 0) {
+    std::fprintf(stderr, "shardset annotate export: %llu boxes reach outside their image and "
+                 "were clipped to it\n",
+                 static_cast<unsigned long long>(r->clipped));
+  }
+  return kExitOk;
 }
 
 int RunDir(CatalogVerbs& c, CLI::App* sub, const ReadOptions& ro) {
@@ -136,6 +267,7 @@ int RunDir(CatalogVerbs& c, CLI::App* sub, const ReadOptions& ro) {
                 static_cast<unsigned long long>(*n), c.from.c_str());
     return kExitOk;
   }
+  if (sub == c.dir_export) return RunDirExport(c, k, ro);
   // mirror, copy: DST is made when missing.
   auto keep = Filter(c, k);
   if (!keep.ok()) return Fail(keep.status());
@@ -153,10 +285,12 @@ int RunDir(CatalogVerbs& c, CLI::App* sub, const ReadOptions& ro) {
   return kExitOk;
 }
 
-int RunAnnotate(CatalogVerbs& c, CLI::App* sub) {
+int RunAnnotate(CatalogVerbs& c, CLI::App* sub, const ReadOptions& ro) {
   auto cat = OpenCatalog(c);
   if (!cat.ok()) return Fail(cat.status());
   Catalog& k = **cat;
+  if (sub == c.import) return RunImport(c, k, ro);
+  if (sub == c.export_) return RunExport(c, k, ro);
   if (sub == c.unset) {
     if (Status s = k.RemoveInstance(c.id); !s.ok()) return Fail(s);
     std::printf("instance %lld removed\n", static_cast<long long>(c.id));
@@ -278,6 +412,31 @@ CatalogVerbs* AddCatalogVerbs(CLI::App* app, ReadArgs* read_args) {
   c->copy->add_flag("--no-annotations", c->no_annotations, "Do not copy the instances");
   AddCatalogFlag(c->copy, c);
   AddFilterFlags(c->copy, c);
+  c->dir_export = c->dir->add_subcommand(
+      "export", "Write a directory's samples as new shards, each with its annotations in a "
+                "'json' field ({\"instances\": [...]})");
+  c->dir_export->add_option("NAME", c->name, "Directory to export")->required();
+  AddCatalogFlag(c->dir_export, c);
+  c->dir_export->add_option("-o,--out", c->out, "Output dataset folder")->required();
+  c->dir_export->add_option("--format", c->format, "native, tar, tar.gz, zip or tsv")
+      ->capture_default_str();
+  c->dir_export->add_option("--shard-size", c->shard_size, "Seal a shard before it passes this size")
+      ->capture_default_str();
+  c->dir_export->add_option("--shard-samples", c->shard_samples,
+                            "Also seal after this many samples (0: no limit)");
+  c->dir_export->add_option("--field", c->field, "The field holding the annotations")
+      ->capture_default_str();
+  c->dir_export->add_flag("--force", c->force, "Replace an output made with other arguments");
+  c->dir_export->add_flag("--no-sync", c->no_sync, "Do not fsync what is written");
+  c->dir_export->add_flag("-q,--quiet", c->quiet, "No progress");
+  c->dir_export->add_flag("--json", c->json_out, "Print the result as JSON");
+  AddReadFlags(c->dir_export, read_args);
+  c->dir_export->footer(
+      "Every field of each sample is kept (the derived 'annotations' field a directory adds is "
+      "not). Rerunning an interrupted export with the same arguments resumes after the last "
+      "sealed shard.\n"
+      "Example:\n"
+      "  shardset dir export sandals -c fm.catalog -o sandals-annotated");
   c->dir->footer(
       "A directory is a TARGET for every read verb: CATALOG#NAME (e.g. shardset ls "
       "animals.catalog#dogs)");
@@ -302,6 +461,53 @@ CatalogVerbs* AddCatalogVerbs(CLI::App* app, ReadArgs* read_args) {
   c->list->add_option("KEY", c->key, "Only this sample");
   c->list->add_flag("--json", c->json_out, "One JSON object per instance");
   AddCatalogFlag(c->list, c);
+
+  c->import = c->annotate->add_subcommand(
+      "import", "Add the instances of a COCO file or a YOLO folder to a directory's files");
+  c->import->add_option("NAME", c->name, "Directory whose files the annotations are of")
+      ->required();
+  c->import->add_option("--coco", c->coco, "A COCO instances JSON file");
+  c->import->add_option("--yolo", c->yolo,
+                        "A YOLO folder: labels/**/*.txt, and data.yaml (names:) or classes.txt");
+  c->import->add_flag("--replace", c->replace,
+                      "Remove the directory's instances first (shared ones too: for every "
+                      "directory mirroring its files)");
+  c->import->add_flag("--skip-missing", c->skip_missing,
+                      "Import the rest when images or label files match no file (else nothing "
+                      "is imported)");
+  c->import->add_flag("--json", c->json_out, "Print the result as JSON");
+  AddCatalogFlag(c->import, c);
+  AddReadFlags(c->import, read_args);
+  c->import->footer(
+      "COCO images are matched by file_name: KEY.FIELD (as export writes it) or KEY, else the "
+      "last path component when one key alone ends so. YOLO label files by name: as "
+      "'shardset link CATALOG#NAME --layout yolo' names the images, or the key, else the last "
+      "component likewise. All or nothing: one transaction. Details: docs/catalog.md.\n"
+      "Examples:\n"
+      "  shardset annotate import sandals --coco sandals.json -c fm.catalog\n"
+      "  shardset annotate import sandals --yolo sandals-yolo -c fm.catalog --replace");
+
+  c->export_ = c->annotate->add_subcommand(
+      "export", "Write a directory's instances as a COCO file or YOLO label files");
+  c->export_->add_option("NAME", c->name, "Directory to export")->required();
+  c->export_->add_option("--coco", c->coco,
+                         "The COCO instances JSON file to write (replaced when it exists)");
+  c->export_->add_option("--yolo", c->yolo,
+                         "The YOLO folder to write labels/*.txt and data.yaml into (made when "
+                         "missing; other files in it stay)");
+  c->export_->add_flag("--no-sync", c->no_sync, "Do not fsync what is written");
+  c->export_->add_flag("--json", c->json_out, "Print the result as JSON");
+  AddCatalogFlag(c->export_, c);
+  AddReadFlags(c->export_, read_args);
+  c->export_->footer(
+      "COCO: file_name KEY.FIELD (the first image field), width and height from the image's "
+      "header, boxes, polygons and COCO-RLE masks. YOLO: one labels/NAME.txt per file, NAME as "
+      "'shardset link CATALOG#NAME --layout yolo' names its image, 'class cx cy w h' lines "
+      "(polygons as their bounding box; masks left out). Details: docs/catalog.md.\n"
+      "Examples:\n"
+      "  shardset annotate export sandals --coco sandals.json -c fm.catalog\n"
+      "  shardset link fm.catalog#sandals -o sandals-yolo --layout yolo --mode copy\n"
+      "  shardset annotate export sandals --yolo sandals-yolo -c fm.catalog");
   return c;
 }
 
@@ -314,7 +520,7 @@ int RunCatalogVerb(CatalogVerbs* c, CLI::App* sub, const ReadOptions& ro) {
   if (sub == c->annotate) {
     CLI::App* s = sub->get_subcommands().front();
     verb_name = "annotate " + s->get_name();
-    return RunAnnotate(*c, s);
+    return RunAnnotate(*c, s, ro);
   }
   return -1;
 }

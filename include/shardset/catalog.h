@@ -122,6 +122,28 @@ class Catalog {
   Status RemoveInstance(int64_t id);
   Result<std::vector<Instance>> Instances(int64_t file) const;
 
+  // The instance with this id; NotFound naming it.
+  Result<Instance> GetInstance(int64_t id) const;
+  // Adds `instances` (each naming its file in `file`) in one transaction:
+  // all of them or, on any error, none; their ids are set. With `clear_dir`
+  // given, every instance of the files of that directory is removed first,
+  // in the same transaction (a mirrored file's instances are shared, so
+  // they go for every directory holding it); `removed` gets how many.
+  Status AddInstances(std::vector<Instance>* instances, std::string_view clear_dir = {},
+                      uint64_t* removed = nullptr);
+
+  // Runs `body` in one read transaction: every read it makes through this
+  // object sees one snapshot of the catalog, whatever other processes commit
+  // meanwhile (exports use it so that their passes agree). Writers are not
+  // blocked; the WAL cannot be checkpointed past the snapshot until it ends.
+  Status ReadSnapshot(const std::function<Status()>& body) const;
+  // Calls `fn` with each file of `dir` in order and its instances (by id),
+  // from one query: what exports read instead of Instances() per file.
+  Status Scan(std::string_view dir,
+              const std::function<Status(const CatalogFile&, std::vector<Instance>&&)>& fn) const;
+  // The distinct labels of the instances on `dir`'s files, sorted bytewise.
+  Result<std::vector<std::string>> Labels(std::string_view dir) const;
+
   // SQLite's integrity check; problems are listed in the status.
   Status CheckIntegrity() const;
 

@@ -111,7 +111,9 @@ std::string InstanceJson(const Instance& in) {
   }
   json attrs = json::parse(in.attributes, nullptr, false);
   j["attributes"] = attrs.is_object() ? attrs : json::object();
-  return j.dump();
+  // A label typed on a command line may hold bytes that are not UTF-8:
+  // they become U+FFFD rather than an exception.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 struct Catalog::Rep {
@@ -561,6 +563,36 @@ Status Catalog::RemoveInstance(int64_t id) {
   });
 }
 
+namespace {
+
+// The instance in columns [c, c + 6) of `q`'s row: id, label, kind,
+// geometry, mask, attributes.
+Result<Instance> InstanceAt(const sql::Stmt& q, int c, int64_t file, const std::string& db) {
+  Instance in;
+  in.id = q.Int(c);
+  in.file = file;
+  in.label = std::string(q.Text(c + 1));
+  Result<Instance::Kind> kind = ParseInstanceKind(q.Text(c + 2));
+  if (!kind.ok()) {
+    return Status::Corruption(fmt::format("{}: instance {} has kind '{}'; the catalog is damaged",
+                                          db, in.id, EscapeForDisplay(q.Text(c + 2))));
+  }
+  in.kind = *kind;
+  json g = json::parse(q.Text(c + 3), nullptr, false);
+  if (!g.is_array()) {
+    return Status::Corruption(
+        fmt::format("{}: instance {} has geometry that is not a JSON array", db, in.id));
+  }
+  for (const json& v : g) {
+    if (v.is_number()) in.geometry.push_back(v.get<double>());
+  }
+  in.mask = std::string(q.Text(c + 4));
+  in.attributes = std::string(q.Text(c + 5));
+  return in;
+}
+
+}  // namespace
+
 Result<std::vector<Instance>> Catalog::Instances(int64_t file) const {
   SHARDSET_ASSIGN_OR_RETURN(
       sql::Stmt q, rep_->db->Prepare("SELECT id, label, kind, geometry, mask, attributes "
@@ -570,22 +602,121 @@ Result<std::vector<Instance>> Catalog::Instances(int64_t file) const {
   for (;;) {
     SHARDSET_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    Instance in;
-    in.id = q.Int(0);
-    in.file = file;
-    in.label = std::string(q.Text(1));
-    SHARDSET_ASSIGN_OR_RETURN(in.kind, ParseInstanceKind(q.Text(2)));
-    json g = json::parse(q.Text(3), nullptr, false);
-    if (!g.is_array()) {
-      return Status::Corruption(
-          fmt::format("{}: instance {} has geometry that is not a JSON array", path(), in.id));
-    }
-    for (const json& v : g) {
-      if (v.is_number()) in.geometry.push_back(v.get<double>());
-    }
-    in.mask = std::string(q.Text(4));
-    in.attributes = std::string(q.Text(5));
+    SHARDSET_ASSIGN_OR_RETURN(Instance in, InstanceAt(q, 0, file, path()));
     out.push_back(std::move(in));
+  }
+  return out;
+}
+
+Result<Instance> Catalog::GetInstance(int64_t id) const {
+  SHARDSET_ASSIGN_OR_RETURN(
+      sql::Stmt q, rep_->db->Prepare("SELECT id, label, kind, geometry, mask, attributes, file "
+                                     "FROM instance WHERE id = ?"));
+  q.Bind(1, id);
+  SHARDSET_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return Status::NotFound(fmt::format("{}: no instance {}", path(), id));
+  return InstanceAt(q, 0, q.Int(6), path());
+}
+
+Status Catalog::AddInstances(std::vector<Instance>* instances, std::string_view clear_dir,
+                             uint64_t* removed) {
+  for (const Instance& in : *instances) SHARDSET_RETURN_IF_ERROR(CheckInstance(in));
+  uint64_t gone = 0;
+  SHARDSET_RETURN_IF_ERROR(rep_->Write([&]() -> Status {
+    gone = 0;
+    sql::Db& db = *rep_->db;
+    if (!clear_dir.empty()) {
+      SHARDSET_ASSIGN_OR_RETURN(int64_t d, rep_->DirectoryId(clear_dir));
+      SHARDSET_ASSIGN_OR_RETURN(
+          sql::Stmt clear,
+          db.Prepare("DELETE FROM instance WHERE file IN "
+                     "(SELECT file FROM member WHERE directory = ?)"));
+      SHARDSET_RETURN_IF_ERROR(clear.Bind(1, d).Run());
+      gone = static_cast<uint64_t>(db.Changes());
+    }
+    SHARDSET_ASSIGN_OR_RETURN(
+        sql::Stmt q,
+        db.Prepare("INSERT INTO instance(file, label, kind, geometry, mask, attributes, "
+                   "updated) VALUES(?, ?, ?, ?, ?, ?, ?)"));
+    const int64_t now = NowSeconds();
+    for (Instance& in : *instances) {
+      q.Bind(1, in.file).Bind(2, in.label).Bind(3, InstanceKindName(in.kind));
+      q.Bind(4, json(in.geometry).dump()).Bind(5, in.mask).Bind(6, in.attributes).Bind(7, now);
+      Status s = q.Run();
+      if (!s.ok() && s.code() == Status::Code::kInvalidArgument) {
+        return Status::NotFound(fmt::format("{}: no file {}", path(), in.file));
+      }
+      SHARDSET_RETURN_IF_ERROR(s);
+      in.id = db.LastInsertId();
+    }
+    return Status::OK();
+  }));
+  if (removed) *removed = gone;
+  return Status::OK();
+}
+
+Status Catalog::ReadSnapshot(const std::function<Status()>& body) const {
+  // A deferred transaction: the snapshot is taken by its first read.
+  SHARDSET_RETURN_IF_ERROR(rep_->db->Exec("BEGIN"));
+  Status s = body();
+  Status end = rep_->db->Exec(s.ok() ? "COMMIT" : "ROLLBACK");
+  return s.ok() ? end : s;
+}
+
+Status Catalog::Scan(
+    std::string_view dir,
+    const std::function<Status(const CatalogFile&, std::vector<Instance>&&)>& fn) const {
+  SHARDSET_ASSIGN_OR_RETURN(int64_t d, rep_->DirectoryId(dir));
+  SHARDSET_ASSIGN_OR_RETURN(
+      sql::Stmt q,
+      rep_->db->Prepare("SELECT m.seq, f.id, f.source, f.key, coalesce(f.copied_from, 0), "
+                        "i.id, i.label, i.kind, i.geometry, i.mask, i.attributes "
+                        "FROM member m JOIN file f ON f.id = m.file "
+                        "LEFT JOIN instance i ON i.file = f.id "
+                        "WHERE m.directory = ? ORDER BY m.seq, i.id"));
+  q.Bind(1, d);
+  bool have = false;
+  int64_t seq = 0;
+  CatalogFile file;
+  std::vector<Instance> instances;
+  for (;;) {
+    SHARDSET_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (have && (!row || q.Int(0) != seq)) {
+      SHARDSET_RETURN_IF_ERROR(fn(file, std::move(instances)));
+      instances.clear();
+      have = false;
+    }
+    if (!row) break;
+    if (!have) {
+      auto it = rep_->source_index.find(q.Int(2));
+      if (it == rep_->source_index.end()) {
+        return Status::Corruption(fmt::format(
+            "{}: file {} names source {}, which does not exist", path(), q.Int(1), q.Int(2)));
+      }
+      seq = q.Int(0);
+      file = CatalogFile{q.Int(1), it->second, std::string(q.Text(3)), q.Int(4)};
+      have = true;
+    }
+    if (!q.IsNull(5)) {
+      SHARDSET_ASSIGN_OR_RETURN(Instance in, InstanceAt(q, 5, file.id, path()));
+      instances.push_back(std::move(in));
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::vector<std::string>> Catalog::Labels(std::string_view dir) const {
+  SHARDSET_ASSIGN_OR_RETURN(int64_t d, rep_->DirectoryId(dir));
+  SHARDSET_ASSIGN_OR_RETURN(
+      sql::Stmt q, rep_->db->Prepare("SELECT DISTINCT i.label FROM member m "
+                                     "JOIN instance i ON i.file = m.file "
+                                     "WHERE m.directory = ? ORDER BY i.label"));
+  q.Bind(1, d);
+  std::vector<std::string> out;
+  for (;;) {
+    SHARDSET_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.emplace_back(q.Text(0));
   }
   return out;
 }
