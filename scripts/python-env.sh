@@ -11,6 +11,7 @@
 #                   binding (mfusepy) loads Debian's libfuse3 (fuse3, from
 #                   scripts/install-deps.sh)
 #   SHARDSET_VENV   where the venv goes (default .venv)
+# Also pycocotools (without its dependencies), for tests/test_catalog.py.
 set -euo pipefail
 bench=0
 [ "${1:-}" = --bench ] && bench=1
@@ -26,6 +27,14 @@ if ! "$PY" -c 'import scikit_build_core, pybind11' 2>/dev/null; then
 fi
 "$PY" -m pip install -q --disable-pip-version-check --no-build-isolation .
 "$PY" -c 'import shardset, shardset.torch'
+# pycocotools, which the catalog tests load COCO exports with (tests/
+# test_catalog.py). --no-deps: its declared dependencies would bring PyPI's
+# numpy 2 over Debian's numpy 1, which Debian's torch is built against, and
+# matplotlib, which only its drawing helper (showAnns) imports.
+if ! "$PY" -c 'import pycocotools.coco, pycocotools.mask' 2>/dev/null; then
+  "$PY" -m pip install -q --disable-pip-version-check --no-deps 'pycocotools==2.0.8'
+  "$PY" -c 'import pycocotools.coco, pycocotools.mask'
+fi
 if [ "$bench" = 1 ] && ! "$PY" -c 'import webdataset, streaming' 2>/dev/null; then
   "$PY" -m pip install -q --disable-pip-version-check 'webdataset==1.0.2'
   "$PY" -m pip install -q --disable-pip-version-check --no-deps 'mosaicml-streaming==0.13.0'

@@ -9,7 +9,8 @@ ordinal or key without extracting, split, mixed and shuffled as views.
         for i in range(w.samples, 800_000):
             w.write(f"{i:07d}", png=make_png(i), cls=label(i))
 
-The PyTorch side is `shardset.torch`. Everything here is a thin layer over the
+Catalogs of directories and annotations are `shardset.Catalog`
+(docs/catalog.md). The PyTorch side is `shardset.torch`. Everything here is a thin layer over the
 C++ library; docs/python.md is the guide.
 """
 import collections as _collections
@@ -26,7 +27,7 @@ __all__ = [
     "open", "Dataset", "Sample", "Writer", "pack", "split", "select", "mix", "shuffle",
     "decode_image", "uniform_order", "Error", "NotFoundError", "CorruptionError",
     "InvalidArgumentError", "StorageError", "NotSupportedError", "AlreadyExistsError",
-    "ResourceExhaustedError", "BadSample", "BadSampleWarning",
+    "ResourceExhaustedError", "BadSample", "BadSampleWarning", "Catalog",
 ]
 
 __version__ = "0.1.0"
@@ -64,6 +65,8 @@ class Sample(dict):
 
 
 _ext._register_sample_type(Sample)
+
+from .catalog import Catalog  # noqa: E402 (needs the extension loaded above)
 
 
 # ---------------------------------------------------------------- bad samples

@@ -14,15 +14,19 @@
 #include <charconv>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "base/strings.h"
 #include "image/image.h"
+#include "shardset/annotation_io.h"
+#include "shardset/catalog.h"
 #include "shardset/dataset.h"
 #include "shardset/pack.h"
 #include "shardset/select.h"
@@ -794,6 +798,223 @@ py::array DecodeOne(py::buffer data) {
   return ImageArray(Take(std::move(img)));
 }
 
+// ------------------------------------------------------------ catalogs
+
+// A catalog (docs/catalog.md "Python"). Every call runs without the GIL and
+// under one mutex: a Catalog is used by one thread at a time. Instances
+// cross as InstanceJson text (the loader's form), which shardset.Catalog
+// turns into dicts.
+class PyCatalog {
+ public:
+  PyCatalog(const std::string& path, bool create, int busy_seconds) {
+    py::gil_scoped_release release;
+    cat_ = Take(Catalog::Open(path, create, busy_seconds));
+  }
+
+  template <typename F>
+  auto Run(F&& f) {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mu_);
+    return f(*cat_);
+  }
+
+  const std::string& path() const { return cat_->path(); }
+
+  void CreateDir(const std::string& name, bool exist_ok) {
+    Run([&](Catalog& c) {
+      Status s = c.CreateDirectory(name);
+      if (exist_ok && s.code() == Status::Code::kAlreadyExists) return;
+      Check(s);
+    });
+  }
+
+  void RemoveDir(const std::string& name) {
+    Run([&](Catalog& c) { Check(c.RemoveDirectory(name)); });
+  }
+
+  py::list Dirs() {
+    auto dirs = Run([](Catalog& c) { return Take(c.Directories()); });
+    py::list out;
+    for (const DirectoryInfo& d : dirs) {
+      py::dict e;
+      e["name"] = Text(d.name);
+      e["files"] = d.files;
+      e["instances"] = d.instances;
+      out.append(e);
+    }
+    return out;
+  }
+
+  uint64_t Add(const std::string& dir, const std::vector<std::string>& targets) {
+    return Run([&](Catalog& c) {
+      auto view = Take(View::Open(targets));
+      return Take(c.Add(dir, *view));
+    });
+  }
+
+  // mirror and copy: DST made when missing; `keys` (when given) the keys
+  // of SRC's files to take.
+  uint64_t MirrorOrCopy(const std::string& src, const std::string& dst,
+                        const std::optional<std::vector<std::string>>& keys, bool copy,
+                        bool annotations) {
+    return Run([&](Catalog& c) {
+      std::function<bool(const CatalogFile&)> keep;
+      std::shared_ptr<std::unordered_set<std::string>> wanted;
+      if (keys) {
+        wanted = std::make_shared<std::unordered_set<std::string>>(keys->begin(), keys->end());
+        keep = [wanted](const CatalogFile& f) { return wanted->count(f.key) > 0; };
+      }
+      Status made = c.CreateDirectory(dst);
+      if (!made.ok() && made.code() != Status::Code::kAlreadyExists) Check(made);
+      return Take(copy ? c.Copy(src, dst, annotations, keep) : c.Mirror(src, dst, keep));
+    });
+  }
+
+  py::list Files(const std::string& dir) {
+    std::vector<CatalogFile> files;
+    std::vector<std::string> sources;
+    Run([&](Catalog& c) {
+      files = Take(c.Files(dir));
+      for (const CatalogSource& s : c.sources()) sources.push_back(s.name);
+    });
+    py::list out;
+    for (const CatalogFile& f : files) {
+      py::dict e;
+      e["id"] = f.id;
+      e["key"] = Text(f.key);
+      e["source"] = Text(sources[f.source]);
+      e["copied_from"] = f.copied_from ? py::object(py::int_(f.copied_from)) : py::none();
+      out.append(e);
+    }
+    return out;
+  }
+
+  static Instance MakeInstance(int64_t id, const std::string& label, const std::string& kind,
+                               const std::vector<double>& geometry, const std::string& mask,
+                               const std::string& attributes) {
+    Instance in;
+    in.id = id;
+    in.label = label;
+    in.kind = Take(ParseInstanceKind(kind));
+    in.geometry = geometry;
+    in.mask = mask;
+    in.attributes = attributes;
+    return in;
+  }
+
+  int64_t AddInstance(const std::string& dir, const py::object& key, const std::string& label,
+                      const std::string& kind, const std::vector<double>& geometry,
+                      const std::string& mask, const std::string& attributes) {
+    const std::string k = KeyBytes(key);
+    return Run([&](Catalog& c) {
+      const CatalogFile f = Take(c.FindFile(dir, k));
+      return Take(c.AddInstance(f.id, MakeInstance(0, label, kind, geometry, mask, attributes)));
+    });
+  }
+
+  void UpdateInstance(int64_t id, const std::string& label, const std::string& kind,
+                      const std::vector<double>& geometry, const std::string& mask,
+                      const std::string& attributes) {
+    Run([&](Catalog& c) {
+      Check(c.UpdateInstance(MakeInstance(id, label, kind, geometry, mask, attributes)));
+    });
+  }
+
+  void RemoveInstance(int64_t id) {
+    Run([&](Catalog& c) { Check(c.RemoveInstance(id)); });
+  }
+
+  // (file id, InstanceJson text)
+  py::tuple GetInstance(int64_t id) {
+    Instance in = Run([&](Catalog& c) { return Take(c.GetInstance(id)); });
+    return py::make_tuple(in.file, py::str(InstanceJson(in)));
+  }
+
+  // [(key, file id, InstanceJson text)] of one sample of `dir`, or of all.
+  py::list Instances(const std::string& dir, const py::object& key) {
+    std::vector<std::tuple<std::string, int64_t, std::string>> rows;
+    const bool one = !key.is_none();
+    const std::string k = one ? KeyBytes(key) : std::string();
+    Run([&](Catalog& c) {
+      auto emit = [&](const CatalogFile& f, const std::vector<Instance>& list) {
+        for (const Instance& in : list) rows.emplace_back(f.key, f.id, InstanceJson(in));
+      };
+      if (one) {
+        const CatalogFile f = Take(c.FindFile(dir, k));
+        emit(f, Take(c.Instances(f.id)));
+        return;
+      }
+      Check(c.Scan(dir, [&](const CatalogFile& f, std::vector<Instance>&& list) {
+        emit(f, list);
+        return Status::OK();
+      }));
+    });
+    py::list out;
+    for (const auto& [fkey, file, text] : rows) {
+      out.append(py::make_tuple(Text(fkey), file, py::str(text)));
+    }
+    return out;
+  }
+
+  py::dict Import(const std::string& dir, const std::string& path, bool yolo, bool replace,
+                  bool skip_missing) {
+    AnnotationImportOptions o;
+    o.replace = replace;
+    o.skip_missing = skip_missing;
+    AnnotationImportResult r = Run([&](Catalog& c) {
+      return Take(yolo ? ImportYolo(c, dir, path, o) : ImportCoco(c, dir, path, o));
+    });
+    py::dict d;
+    d["images"] = r.images;
+    d["matched"] = r.matched;
+    d["instances"] = r.instances;
+    d["removed"] = r.removed;
+    d["missing"] = r.missing;
+    d["missing_names"] = r.missing_names;
+    return d;
+  }
+
+  py::dict Export(const std::string& dir, const std::string& path, bool yolo, bool sync) {
+    AnnotationExportOptions o;
+    o.sync = sync;
+    AnnotationExportResult r = Run([&](Catalog& c) {
+      return Take(yolo ? ExportYolo(c, dir, path, o) : ExportCoco(c, dir, path, o));
+    });
+    py::dict d;
+    d["images"] = r.images;
+    d["instances"] = r.instances;
+    d["categories"] = r.categories;
+    d["skipped"] = r.skipped;
+    d["clipped"] = r.clipped;
+    return d;
+  }
+
+  py::dict ExportDir(const std::string& dir, const std::string& out, const std::string& format,
+                     py::object shard_size, uint64_t shard_samples, const std::string& field,
+                     bool force, bool sync) {
+    DirExportOptions o;
+    o.format = Take(ParseFormat(format));
+    o.shard_size = SizeArg(shard_size, "shard_size");
+    o.shard_samples = shard_samples;
+    o.field = field;
+    o.force = force;
+    o.sync = sync;
+    DirExportResult r = Run([&](Catalog& c) { return Take(ExportDirectory(c, dir, out, o)); });
+    py::dict d = Written(out, r.samples, r.shards, r.bytes, r.resumed_samples,
+                         r.already_complete);
+    d["instances"] = r.instances;
+    return d;
+  }
+
+  void CheckIntegrity() {
+    Run([](Catalog& c) { Check(c.CheckIntegrity()); });
+  }
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<Catalog> cat_;
+};
+
 }  // namespace
 }  // namespace shardset::python
 
@@ -865,6 +1086,26 @@ PYBIND11_MODULE(_shardset, m) {
       .def_property_readonly("resumed", &PyWriter::resumed)
       .def_property_readonly("shards", &PyWriter::shards)
       .def_property_readonly("path", &PyWriter::path);
+
+  py::class_<PyCatalog>(m, "_Catalog")
+      .def(py::init<const std::string&, bool, int>(), py::arg("path"), py::arg("create"),
+           py::arg("busy_seconds"))
+      .def_property_readonly("path", &PyCatalog::path)
+      .def("create_dir", &PyCatalog::CreateDir)
+      .def("remove_dir", &PyCatalog::RemoveDir)
+      .def("dirs", &PyCatalog::Dirs)
+      .def("add", &PyCatalog::Add)
+      .def("mirror_or_copy", &PyCatalog::MirrorOrCopy)
+      .def("files", &PyCatalog::Files)
+      .def("add_instance", &PyCatalog::AddInstance)
+      .def("update_instance", &PyCatalog::UpdateInstance)
+      .def("remove_instance", &PyCatalog::RemoveInstance)
+      .def("get_instance", &PyCatalog::GetInstance)
+      .def("instances", &PyCatalog::Instances)
+      .def("import_", &PyCatalog::Import)
+      .def("export", &PyCatalog::Export)
+      .def("export_dir", &PyCatalog::ExportDir)
+      .def("check_integrity", &PyCatalog::CheckIntegrity);
 
   m.def("split", &PySplit);
   m.def("select", &PySelect);
