@@ -203,6 +203,15 @@ case "$W/" in "$repo"/*) echo "bench/run.sh: the work folder must be outside the
 R=$W/results
 rm -rf "$R" "$W/out" "$W/keep"
 mkdir -p "$R" "$W/corpus" "$W/out" "$W/keep"
+# The run uses copies of the binaries it just built: a rebuild of the build
+# folder while it runs (others may build there; a binary being relinked
+# cannot even be started) changes nothing in a run that takes an hour.
+rm -rf "$W/bin"
+mkdir -p "$W/bin"
+cp "$ss" "$build_dir/shardset_read_bench" "$build_dir/shardset_bench_corpus" "$build_dir/fashion_mnist_png" \
+  "$build_dir/shardset_view_bench" "$build_dir/CMakeCache.txt" "$W/bin/"
+build_dir=$W/bin
+ss=$build_dir/shardset
 [ -n "$out" ] || { if [ "$mode" = short ]; then out=$R/RESULTS.md; else out=$repo/bench/RESULTS.md; fi; }
 
 log() { printf '\n== [%ss] %s\n' "$SECONDS" "$*" >&2; }
