@@ -21,6 +21,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <fmt/format.h>
@@ -55,12 +56,40 @@ struct Server {
 // CheckShard (docs/mount.md "When things go wrong").
 constexpr uint64_t kCopyLimit = uint64_t{64} << 20;
 
+// The sample is read at the first read(), not at open: with the kernel
+// keeping pages across opens (keep_cache), re-opening a file whose pages are
+// cached then costs one stat of its shard, not a read and checksum of the
+// sample.
 struct OpenFile {
   uint32_t node = 0;
+  std::mutex mu;
+  bool loaded = false;
+  Status status;
   Sample sample;
   std::string copy;
   std::string_view data;
+  bool mapped = false;  // data views the shard's map (fields over kCopyLimit)
 };
+
+Status Load(const Server& srv, OpenFile* f) {
+  std::lock_guard<std::mutex> lock(f->mu);
+  if (f->loaded) return f->status;
+  f->loaded = true;
+  Result<std::string_view> data = srv.tree->OpenFile(f->node, &f->sample);
+  if (!data.ok()) {
+    f->status = data.status();
+    return f->status;
+  }
+  f->data = *data;
+  if (data->size() <= kCopyLimit) {
+    f->copy.assign(*data);
+    f->data = f->copy;
+    f->sample = Sample();
+  } else {
+    f->mapped = true;
+  }
+  return Status::OK();
+}
 
 Server* Self() { return static_cast<Server*>(fuse_get_context()->private_data); }
 
@@ -137,27 +166,24 @@ int Open(const char* path, struct fuse_file_info* fi) {
   const uint32_t id = srv->tree->Lookup(path);
   if (id == MountTree::kNoNode) return -ENOENT;
   if (srv->tree->node(id).is_dir) return -EISDIR;
+  // A shard deleted or cut short fails the open itself.
+  if (Status s = srv->tree->CheckShard(id); !s.ok()) return Fail(s);
   auto file = std::make_unique<OpenFile>();
   file->node = id;
-  Result<std::string_view> data = srv->tree->OpenFile(id, &file->sample);
-  if (!data.ok()) return Fail(data.status());
-  file->data = *data;
-  if (data->size() <= kCopyLimit) {
-    file->copy.assign(*data);
-    file->data = file->copy;
-    file->sample = Sample();
-  }
   fi->fh = reinterpret_cast<uint64_t>(file.release());
   fi->keep_cache = 1;
   return 0;
 }
 
 int Read(const char*, char* buf, size_t size, off_t offset, struct fuse_file_info* fi) {
-  const OpenFile* f = reinterpret_cast<const OpenFile*>(fi->fh);
+  OpenFile* f = reinterpret_cast<OpenFile*>(fi->fh);
+  const Server& srv = *Self();
   if (offset < 0) return -EINVAL;
+  if (static_cast<uint64_t>(offset) >= srv.tree->node(f->node).size) return 0;
+  if (Status s = Load(srv, f); !s.ok()) return Fail(s);
   if (static_cast<uint64_t>(offset) >= f->data.size()) return 0;
-  if (f->copy.empty()) {
-    if (Status s = Self()->tree->CheckShard(f->node); !s.ok()) return Fail(s);
+  if (f->mapped) {
+    if (Status s = srv.tree->CheckShard(f->node); !s.ok()) return Fail(s);
   }
   const size_t n = std::min<uint64_t>({size, f->data.size() - offset, INT_MAX});
   std::memcpy(buf, f->data.data() + offset, n);
