@@ -53,7 +53,7 @@ CREATE TABLE member(
   PRIMARY KEY(directory, seq)) WITHOUT ROWID;
 CREATE UNIQUE INDEX member_file ON member(directory, file);
 CREATE TABLE instance(
-  id INTEGER PRIMARY KEY,
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
   file INTEGER NOT NULL REFERENCES file(id),
   label TEXT NOT NULL,
   kind TEXT NOT NULL CHECK(kind IN ('box', 'polygon', 'mask')),

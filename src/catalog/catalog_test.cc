@@ -168,6 +168,24 @@ TEST_F(CatalogTest, ErrorsNameWhatIsWrong) {
   EXPECT_TRUE(cat->RemoveInstance(999).IsNotFound());
 }
 
+// A removed instance's id is never given again: a stale id cannot reach a
+// newer instance.
+TEST_F(CatalogTest, InstanceIdsAreNeverReused) {
+  const std::string dogs = MakeShard("dogs.shard", "dog", 1);
+  auto cat = OpenCatalog();
+  ASSERT_TRUE(cat->CreateDirectory("d").ok());
+  ASSERT_TRUE(cat->Add("d", **View::Open(dogs)).ok());
+  const int64_t file = cat->FindFile("d", "dog/1000")->id;
+  auto first = cat->AddInstance(file, Box("a", 1));
+  auto last = cat->AddInstance(file, Box("b", 2));
+  ASSERT_TRUE(first.ok() && last.ok());
+  ASSERT_TRUE(cat->RemoveInstance(*last).ok());
+  auto next = cat->AddInstance(file, Box("c", 3));
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(*next, *last);
+  EXPECT_TRUE(cat->RemoveInstance(*last).IsNotFound());
+}
+
 TEST_F(CatalogTest, VersionsAndForeignFiles) {
   { auto cat = OpenCatalog(); }
   sqlite3* db = nullptr;
