@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catalog/coco_rle.h"
-#include "catalog/image_size.h"
+#include "image/image.h"
 #include "catalog/yolo_names.h"
 #include "shardset/dataset.h"
 #include "shardset/view.h"

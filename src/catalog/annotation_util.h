@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "catalog/image_size.h"
+#include "image/image.h"
 #include "shardset/catalog.h"
 #include "shardset/view.h"
 

@@ -220,6 +220,16 @@ struct Catalog::Rep {
     return Status::OK();
   }
 
+  // The seq the next file added to directory `d` gets (one past the last).
+  Result<int64_t> NextSeq(int64_t d) const {
+    SHARDSET_ASSIGN_OR_RETURN(
+        sql::Stmt q,
+        db->Prepare("SELECT coalesce(max(seq) + 1, 0) FROM member WHERE directory = ?"));
+    q.Bind(1, d);
+    SHARDSET_ASSIGN_OR_RETURN(bool row, q.Step());
+    return row ? q.Int(0) : 0;
+  }
+
   Result<int64_t> DirectoryId(std::string_view name) const {
     SHARDSET_ASSIGN_OR_RETURN(sql::Stmt q, db->Prepare("SELECT id FROM directory WHERE name = ?"));
     q.Bind(1, name);
@@ -339,14 +349,9 @@ Result<uint64_t> Catalog::Add(std::string_view dir, const View& view) {
     SHARDSET_ASSIGN_OR_RETURN(
         sql::Stmt make, db.Prepare("INSERT INTO file(source, key, is_copy) VALUES(?, ?, 0)"));
     SHARDSET_ASSIGN_OR_RETURN(
-        sql::Stmt next, db.Prepare("SELECT coalesce(max(seq) + 1, 0) FROM member WHERE directory = ?"));
-    SHARDSET_ASSIGN_OR_RETURN(
         sql::Stmt put,
         db.Prepare("INSERT OR IGNORE INTO member(directory, seq, file) VALUES(?, ?, ?)"));
-    next.Bind(1, d);
-    SHARDSET_ASSIGN_OR_RETURN(bool row, next.Step());
-    int64_t seq = row ? next.Int(0) : 0;
-    next.Reset();
+    SHARDSET_ASSIGN_OR_RETURN(int64_t seq, rep_->NextSeq(d));
     for (uint64_t pos = 0; pos < view.num_samples(); ++pos) {
       SHARDSET_ASSIGN_OR_RETURN(std::string key, view.Key(pos));
       const int64_t src = source_ids[view.entry(pos).source];
@@ -418,14 +423,9 @@ Result<uint64_t> Catalog::Mirror(std::string_view src, std::string_view dst,
     sql::Db& db = *rep_->db;
     SHARDSET_ASSIGN_OR_RETURN(int64_t d, rep_->DirectoryId(dst));
     SHARDSET_ASSIGN_OR_RETURN(
-        sql::Stmt next, db.Prepare("SELECT coalesce(max(seq) + 1, 0) FROM member WHERE directory = ?"));
-    SHARDSET_ASSIGN_OR_RETURN(
         sql::Stmt put,
         db.Prepare("INSERT OR IGNORE INTO member(directory, seq, file) VALUES(?, ?, ?)"));
-    next.Bind(1, d);
-    SHARDSET_ASSIGN_OR_RETURN(bool row, next.Step());
-    int64_t seq = row ? next.Int(0) : 0;
-    next.Reset();
+    SHARDSET_ASSIGN_OR_RETURN(int64_t seq, rep_->NextSeq(d));
     for (const CatalogFile& f : files) {
       if (keep && !keep(f)) continue;
       SHARDSET_RETURN_IF_ERROR(put.Bind(1, d).Bind(2, seq).Bind(3, f.id).Run());
@@ -448,8 +448,6 @@ Result<uint64_t> Catalog::Copy(std::string_view src, std::string_view dst, bool 
     sql::Db& db = *rep_->db;
     SHARDSET_ASSIGN_OR_RETURN(int64_t d, rep_->DirectoryId(dst));
     SHARDSET_ASSIGN_OR_RETURN(
-        sql::Stmt next, db.Prepare("SELECT coalesce(max(seq) + 1, 0) FROM member WHERE directory = ?"));
-    SHARDSET_ASSIGN_OR_RETURN(
         sql::Stmt make,
         db.Prepare("INSERT INTO file(source, key, is_copy, copied_from) "
                    "SELECT source, key, 1, id FROM file WHERE id = ?"));
@@ -460,10 +458,7 @@ Result<uint64_t> Catalog::Copy(std::string_view src, std::string_view dst, bool 
         db.Prepare("INSERT INTO instance(file, label, kind, geometry, mask, attributes, updated) "
                    "SELECT ?, label, kind, geometry, mask, attributes, ? FROM instance "
                    "WHERE file = ? ORDER BY id"));
-    next.Bind(1, d);
-    SHARDSET_ASSIGN_OR_RETURN(bool row, next.Step());
-    int64_t seq = row ? next.Int(0) : 0;
-    next.Reset();
+    SHARDSET_ASSIGN_OR_RETURN(int64_t seq, rep_->NextSeq(d));
     const int64_t now = NowSeconds();
     for (const CatalogFile& f : files) {
       if (keep && !keep(f)) continue;

@@ -28,6 +28,16 @@ inline constexpr uint64_t kMaxImageBytes = uint64_t{1} << 30;
 // Corruption for damaged data.
 Result<Image> DecodeImage(std::string_view data);
 
+struct ImageSize {
+  uint32_t width = 0, height = 0;
+};
+
+// The pixel size of a PNG (its IHDR chunk) or JPEG (its markers up to the
+// frame header) without decoding a pixel: what COCO export writes as
+// width/height and YOLO import and export normalise by. NotSupported for
+// other formats, Corruption for a damaged header or one claiming no pixels.
+Result<ImageSize> ReadImageSize(std::string_view data);
+
 }  // namespace shardset
 
 #endif  // SHARDSET_IMAGE_IMAGE_H_
