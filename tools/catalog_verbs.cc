@@ -66,18 +66,23 @@ Result<std::vector<double>> Numbers(std::string_view text, std::string_view flag
   return out;
 }
 
+// select's options from --label/--glob/--keys.
+SelectOptions SelectFor(const CatalogVerbs& c) {
+  SelectOptions o;
+  if (!c.labels.empty()) o.labels = SplitList(c.labels, ',');
+  o.glob = c.glob;
+  o.keys_file = c.keys_file;
+  o.label_field = c.label_field;
+  return o;
+}
+
 // The files of `src` that --label/--glob/--keys keep (all without them).
 Result<std::function<bool(const CatalogFile&)>> Filter(const CatalogVerbs& c, Catalog& cat) {
   if (c.labels.empty() && c.glob.empty() && c.keys_file.empty()) {
     return std::function<bool(const CatalogFile&)>();
   }
   SHARDSET_ASSIGN_OR_RETURN(auto view, View::Open(c.catalog + "#" + c.name));
-  SelectOptions o;
-  if (!c.labels.empty()) o.labels = SplitList(c.labels, ',');
-  o.glob = c.glob;
-  o.keys_file = c.keys_file;
-  o.label_field = c.label_field;
-  SHARDSET_ASSIGN_OR_RETURN(std::vector<uint64_t> kept, SelectPositions(*view, o));
+  SHARDSET_ASSIGN_OR_RETURN(std::vector<uint64_t> kept, SelectPositions(*view, SelectFor(c)));
   SHARDSET_ASSIGN_OR_RETURN(std::vector<CatalogFile> files, cat.Files(c.name));
   auto ids = std::make_shared<std::unordered_set<int64_t>>();
   for (uint64_t pos : kept) ids->insert(files[pos].id);
@@ -261,7 +266,14 @@ int RunDir(CatalogVerbs& c, CLI::App* sub, const ReadOptions& ro) {
   if (sub == c.add) {
     auto view = View::Open(c.from, ro);
     if (!view.ok()) return Fail(view.status());
-    auto n = k.Add(c.name, **view);
+    std::vector<uint64_t> kept;
+    const bool filtered = !c.labels.empty() || !c.glob.empty() || !c.keys_file.empty();
+    if (filtered) {
+      auto positions = SelectPositions(**view, SelectFor(c));
+      if (!positions.ok()) return Fail(positions.status());
+      kept = std::move(*positions);
+    }
+    auto n = k.Add(c.name, **view, filtered ? &kept : nullptr);
     if (!n.ok()) return Fail(n.status());
     std::printf("%s#%s: %llu samples added from %s\n", c.catalog.c_str(), c.name.c_str(),
                 static_cast<unsigned long long>(*n), c.from.c_str());
@@ -398,6 +410,7 @@ CatalogVerbs* AddCatalogVerbs(CLI::App* app, ReadArgs* read_args) {
   c->add->add_option("NAME", c->name, "Directory name")->required();
   c->add->add_option("--from", c->from, "The TARGET whose samples to add")->required();
   AddCatalogFlag(c->add, c);
+  AddFilterFlags(c->add, c);
   AddReadFlags(c->add, read_args);
   c->mirror = c->dir->add_subcommand(
       "mirror", "Put files of SRC into DST too: the same files, so the same annotations");

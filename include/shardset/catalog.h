@@ -92,11 +92,12 @@ class Catalog {
   Status RemoveDirectory(std::string_view name);
   Result<std::vector<DirectoryInfo>> Directories() const;
 
-  // Adds every sample of `view` to directory `dir` (in view order, after
-  // what it holds), each as its original file: the one identity the sample
-  // has in the catalog, made on first add. Samples already in `dir` are
-  // left where they are. Returns the number added.
-  Result<uint64_t> Add(std::string_view dir, const View& view);
+  // Adds every sample of `view` (or those at `positions`, in that order) to
+  // directory `dir` (after what it holds), each as its original file: the
+  // one identity the sample has in the catalog, made on first add. Samples
+  // already in `dir` are left where they are. Returns the number added.
+  Result<uint64_t> Add(std::string_view dir, const View& view,
+                       const std::vector<uint64_t>* positions = nullptr);
   // Puts the files of `src` that `keep` accepts (all by default) into `dst`
   // too: the same identities, so the same annotations.
   Result<uint64_t> Mirror(std::string_view src, std::string_view dst,

@@ -333,7 +333,8 @@ Result<std::vector<DirectoryInfo>> Catalog::Directories() const {
   return out;
 }
 
-Result<uint64_t> Catalog::Add(std::string_view dir, const View& view) {
+Result<uint64_t> Catalog::Add(std::string_view dir, const View& view,
+                              const std::vector<uint64_t>* positions) {
   uint64_t added = 0;
   Status s = rep_->Write([&]() -> Status {
     added = 0;
@@ -352,7 +353,9 @@ Result<uint64_t> Catalog::Add(std::string_view dir, const View& view) {
         sql::Stmt put,
         db.Prepare("INSERT OR IGNORE INTO member(directory, seq, file) VALUES(?, ?, ?)"));
     SHARDSET_ASSIGN_OR_RETURN(int64_t seq, rep_->NextSeq(d));
-    for (uint64_t pos = 0; pos < view.num_samples(); ++pos) {
+    const uint64_t n = positions ? positions->size() : view.num_samples();
+    for (uint64_t i = 0; i < n; ++i) {
+      const uint64_t pos = positions ? (*positions)[i] : i;
       SHARDSET_ASSIGN_OR_RETURN(std::string key, view.Key(pos));
       const int64_t src = source_ids[view.entry(pos).source];
       find.Bind(1, src).Bind(2, key);

@@ -58,6 +58,15 @@ TEST_F(CatalogTest, MirrorSharesAnnotationsCopyDoesNot) {
     auto n = cat->Add("default", **v);
     ASSERT_TRUE(n.ok()) << n.status().ToString();
   }
+  // Some samples only, in the order given: the same identities.
+  ASSERT_TRUE(cat->CreateDirectory("picked").ok());
+  const std::vector<uint64_t> picked = {3, 1};
+  auto some = cat->Add("picked", **View::Open(dogs), &picked);
+  ASSERT_TRUE(some.ok());
+  EXPECT_EQ(*some, 2u);
+  EXPECT_EQ((*cat->Files("picked"))[0].key, "dog/1003");
+  EXPECT_EQ((*cat->Files("picked"))[1].id, cat->FindFile("default", "dog/1001")->id);
+  ASSERT_TRUE(cat->RemoveDirectory("picked").ok());
   // Adding again adds nothing: one identity per sample.
   auto again = cat->Add("default", **View::Open(dogs));
   ASSERT_TRUE(again.ok());
