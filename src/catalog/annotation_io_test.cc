@@ -20,6 +20,7 @@
 #include "catalog/yolo_names.h"
 #include "shardset/dataset.h"
 #include "shardset/view.h"
+#include "testing/png.h"
 #include "testing/test_util.h"
 
 namespace shardset {
@@ -29,23 +30,7 @@ using json = nlohmann::json;
 using test::Plain;
 
 std::string Png(uint32_t w, uint32_t h) {
-  std::vector<uint8_t> raw(size_t{w} * h, 128);
-  spng_ctx* ctx = spng_ctx_new(SPNG_CTX_ENCODER);
-  spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1);
-  spng_ihdr ihdr{};
-  ihdr.width = w;
-  ihdr.height = h;
-  ihdr.bit_depth = 8;
-  ihdr.color_type = SPNG_COLOR_TYPE_GRAYSCALE;
-  spng_set_ihdr(ctx, &ihdr);
-  EXPECT_EQ(spng_encode_image(ctx, raw.data(), raw.size(), SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE), 0);
-  size_t size = 0;
-  int err = 0;
-  void* png = spng_get_png_buffer(ctx, &size, &err);
-  std::string out(static_cast<char*>(png), size);
-  std::free(png);
-  spng_ctx_free(ctx);
-  return out;
+  return test::EncodePng(w, h, SPNG_COLOR_TYPE_GRAYSCALE, 8, std::vector<uint8_t>(size_t{w} * h, 128));
 }
 
 std::string Jpeg(int w, int h) {
