@@ -14,9 +14,6 @@
 namespace shardset {
 namespace {
 
-// A class name becomes a folder name, at most 255 bytes: a longer label
-// field is not a class name, and is not read to find that out.
-constexpr uint64_t kMaxLabelBytes = 4096;
 constexpr uint64_t kProgressEvery = 4096;
 
 }  // namespace

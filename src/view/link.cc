@@ -31,9 +31,6 @@
 namespace shardset {
 namespace {
 
-// A class name becomes a folder name, at most 255 bytes; a label file larger
-// than this is not a class name, and is not read whole to find that out.
-constexpr uint64_t kMaxLabelFileBytes = 4096;
 constexpr uint64_t kProgressEvery = 4096;
 constexpr const char* kLinkInstead = "use --mode copy, or shardset mount";
 
@@ -274,13 +271,13 @@ struct Builder {
         SHARDSET_RETURN_IF_ERROR(view.Read(pos, sample));
         return SampleLabel(*sample, options.label_field);
       }
-      if (f.size > kMaxLabelFileBytes) {
+      if (f.size > kMaxLabelBytes) {
         return Status::InvalidArgument(fmt::format(
             "{}: its '{}' field is {} bytes, too long for a class folder name; choose the label "
             "field with --label-field",
             SampleName(view, pos, key), EscapeForDisplay(options.label_field), f.size));
       }
-      SHARDSET_ASSIGN_OR_RETURN(std::string bytes, ReadFile(f.path, kMaxLabelFileBytes));
+      SHARDSET_ASSIGN_OR_RETURN(std::string bytes, ReadFile(f.path, kMaxLabelBytes));
       Sample one;
       one.ordinal = pos;
       one.key = key;

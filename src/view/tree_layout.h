@@ -16,6 +16,10 @@
 
 namespace shardset {
 
+// A class name becomes a folder name, at most 255 bytes: a label field
+// larger than this is not a class name, and is not read whole to find out.
+inline constexpr uint64_t kMaxLabelBytes = 4096;
+
 // png, jpg, jpeg, bmp, gif, webp, tif, tiff, in any case.
 bool IsImageField(std::string_view name);
 
