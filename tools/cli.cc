@@ -47,6 +47,13 @@ Result<ReadOptions> ReadArgs::ToOptions() const {
   ro.max_entries = max_entries;
   ro.max_ratio = max_ratio;
   ro.tsv_columns = tsv_columns;
+  ro.remote.endpoint = endpoint;
+  ro.remote.cache_dir = cache_dir;
+  if (!cache_bytes.empty()) {
+    auto b = ParseSize(cache_bytes);
+    if (!b.ok()) return b.status().WithPrefix("--cache-bytes");
+    ro.remote.cache_bytes = *b;
+  }
   return ro;
 }
 
@@ -69,6 +76,18 @@ void AddReadFlags(CLI::App* app, ReadArgs* a) {
                   "TSV columns: names, ':b64' for base64, the first is the key (e.g. "
                   "key,cls,png:b64); default: the file's header line, else guessed")
       ->group("Reading archives");
+  app->add_option("--endpoint", a->endpoint,
+                  "S3 server for s3:// TARGETs, e.g. http://127.0.0.1:9000 (default: "
+                  "AWS_ENDPOINT_URL, else AWS)")
+      ->group("Remote (s3://, http://)");
+  app->add_option("--cache-dir", a->cache_dir,
+                  "Where shards read from s3:// and http(s):// are kept (default: "
+                  "SHARDSET_CACHE_DIR, else ~/.cache/shardset)")
+      ->group("Remote (s3://, http://)");
+  app->add_option("--cache-bytes", a->cache_bytes,
+                  "Bound of that cache; least recently used shards go past it (default: "
+                  "SHARDSET_CACHE_BYTES, else 10GiB)")
+      ->group("Remote (s3://, http://)");
 }
 
 std::string CommandLine(int argc, char** argv) {

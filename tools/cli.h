@@ -68,6 +68,8 @@ struct ReadArgs {
   uint64_t max_entries = uint64_t{1} << 32;
   uint64_t max_ratio = 200;
   std::string tsv_columns;
+  // s3:// and http(s):// targets (docs/remote.md).
+  std::string endpoint, cache_dir, cache_bytes;
 
   Result<ReadOptions> ToOptions() const;
 };
@@ -94,6 +96,10 @@ int RunShuffleVerb(ShuffleVerbs* verbs, CLI::App* sub, const ReadOptions& ro, in
 struct MountVerbs;
 MountVerbs* AddMountVerbs(CLI::App* app, ReadArgs* read_args);
 int RunMountVerb(MountVerbs* verbs, CLI::App* sub, const ReadOptions& ro);
+// sync (remote_verbs.cc).
+struct RemoteVerbs;
+RemoteVerbs* AddRemoteVerbs(CLI::App* app, ReadArgs* read_args);
+int RunRemoteVerb(RemoteVerbs* verbs, CLI::App* sub, const ReadOptions& ro);
 // dir, annotate (catalog_verbs.cc).
 struct CatalogVerbs;
 CatalogVerbs* AddCatalogVerbs(CLI::App* app, ReadArgs* read_args);

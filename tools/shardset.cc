@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <thread>
@@ -18,11 +19,14 @@
 #include <nlohmann/json.hpp>
 
 #include "base/file.h"
+#include "base/hash.h"
 #include "cli.h"
 #include "base/strings.h"
 #include "formats/archive_entry.h"
+#include "remote/client.h"
 #include "shardset/dataset.h"
 #include "shardset/pack.h"
+#include "shardset/remote.h"
 #include "shardset/shard.h"
 #include "shardset/view.h"
 
@@ -75,9 +79,33 @@ int RunPack(const PackArgs& a, const ReadOptions& ro) {
     bar.Done();
     std::fprintf(stderr, "shardset pack: warning: %s\n", w.c_str());
   };
-  auto r = Pack(a.sources, a.out, o);
+  // s3://: packed into a staging folder in the cache (kept until uploaded,
+  // so an interrupted run resumes), then uploaded manifest last.
+  const bool upload = IsRemote(a.out);
+  const std::string out =
+      upload ? fmt::format("{}/staging/{:016x}", remote::Resolve(ro.remote).cache_dir,
+                           Xxh3(a.out))
+             : a.out;
+  if (upload) {
+    std::error_code ec;
+    std::filesystem::create_directories(DirName(out), ec);
+  }
+  auto r = Pack(a.sources, out, o);
   bar.Done();
   if (!r.ok()) return Fail(r.status());
+  if (upload) {
+    SyncOptions so;
+    so.remote = ro.remote;
+    so.progress = [&](const std::string& name, uint64_t, bool) {
+      bar.Show(fmt::format("uploading {}", name));
+    };
+    SyncReport sr;
+    Status s = SyncDataset(out, a.out, so, &sr);
+    bar.Done();
+    if (!s.ok()) return Fail(s.WithPrefix(fmt::format("uploading {} (rerun to resume)", out)));
+    std::error_code ec;
+    std::filesystem::remove_all(out, ec);
+  }
   if (a.json_out) {
     json j = {{"out", a.out},
               {"samples", r->samples},
@@ -511,7 +539,9 @@ int main(int argc, char** argv) {
                 "Folders, datasets, shards or archives (tar, tar.gz, zip, tsv) to pack, in this "
                 "order")
       ->required();
-  p->add_option("-o,--output", pack.out, "Dataset folder to write (created if missing)")
+  p->add_option("-o,--output", pack.out,
+                "Dataset folder to write (created if missing), or s3://BUCKET/PREFIX (packed in the "
+                "cache, then uploaded, manifest last)")
       ->required();
   p->add_option("--format", pack.format,
                 "Shard format: native, tar, tar.gz (with a .idx sidecar for random access; see "
@@ -629,6 +659,7 @@ int main(int argc, char** argv) {
   ViewVerbs* view_verbs = AddViewVerbs(&app, &read_args);
   ShuffleVerbs* shuffle_verbs = AddShuffleVerbs(&app, &read_args);
   MountVerbs* mount_verbs = AddMountVerbs(&app, &read_args);
+  RemoteVerbs* remote_verbs = AddRemoteVerbs(&app, &read_args);
   CatalogVerbs* catalog_verbs = AddCatalogVerbs(&app, &read_args);
 
   try {
@@ -645,6 +676,7 @@ int main(int argc, char** argv) {
   if (int rc = RunViewVerb(view_verbs, sub, *ro, argc, argv); rc >= 0) return rc;
   if (int rc = RunShuffleVerb(shuffle_verbs, sub, *ro, argc, argv); rc >= 0) return rc;
   if (int rc = RunMountVerb(mount_verbs, sub, *ro); rc >= 0) return rc;
+  if (int rc = RunRemoteVerb(remote_verbs, sub, *ro); rc >= 0) return rc;
   if (int rc = RunCatalogVerb(catalog_verbs, sub, *ro); rc >= 0) return rc;
   if (sub == ls) return entries ? RunLsEntries(targets, *ro, json_out) : RunLs(targets, *ro, json_out);
   if (sub == info) {

@@ -29,6 +29,9 @@ namespace shardset {
 
 inline constexpr std::string_view kManifestName = "manifest.json";
 inline constexpr int kManifestVersion = 1;
+// The largest manifest read: a manifest is small (a line per shard); the
+// bound only stops a hostile or mistaken file from being read whole.
+inline constexpr uint64_t kMaxManifestBytes = 256ull << 20;
 
 // One shard as the manifest records it. `path` is relative to the dataset folder.
 struct ManifestShard {
@@ -128,9 +131,14 @@ class Dataset {
   Status BuildKeyRanges() const;
   // Opens a shard file now and appends it (single-file targets).
   Status AddShardFile(const std::string& path);
+  // s3:// and http(s):// targets (docs/remote.md): the manifest is read
+  // now, each shard fetched into the local cache when first used.
+  static Result<std::unique_ptr<Dataset>> OpenRemote(const std::string& target,
+                                                     const ReadOptions& options);
 
   struct Slot {
     std::string path;
+    std::string url;  // remote shards: where path is fetched from
     std::once_flag once;
     std::unique_ptr<ShardReader> reader;
     Status status;
@@ -143,6 +151,8 @@ class Dataset {
   bool has_manifest_ = false;
   Manifest manifest_;
   ReadOptions options_;
+  struct Remote;
+  std::shared_ptr<Remote> remote_;  // set for s3:// and http(s):// targets
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<uint64_t> starts_;  // prefix sums; starts_[num_shards] == total_
   uint64_t total_ = 0;

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shardset/remote.h"
 #include "shardset/status.h"
 
 namespace shardset {
@@ -102,6 +103,9 @@ struct ReadOptions {
   // tsv only: the columns, e.g. "key,cls,png:b64" (docs/formats/tsv.md
   // "Columns"). Empty: from the file's header line, else guessed.
   std::string tsv_columns;
+
+  // s3:// and http(s):// targets: endpoint, cache, retries (docs/remote.md).
+  RemoteOptions remote;
 };
 
 // Where a field of a loose-file sample lives (ShardReader::FieldFiles).

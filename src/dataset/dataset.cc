@@ -14,15 +14,13 @@
 #include "base/json_number.h"
 #include "base/strings.h"
 #include "formats/zip/zip_format.h"
+#include "remote/cache.h"
+#include "remote/client.h"
 
 namespace shardset {
 namespace {
 
 using json = nlohmann::json;
-
-// A manifest is small (a line per shard); this bound only stops a hostile
-// or mistaken file from being read whole into memory.
-constexpr uint64_t kMaxManifestBytes = 256ull << 20;
 
 // JSON must be UTF-8; paths that are not are stored with invalid bytes
 // replaced, which only affects the human-readable recipe and skip list.
@@ -162,8 +160,75 @@ Status Manifest::Save(const std::string& dir, bool sync) const {
   return WriteFileAtomic(JoinPath(dir, kManifestName), ToJson(), sync);
 }
 
+struct Dataset::Remote {
+  explicit Remote(const RemoteOptions& options) : client(options), cache(&client) {}
+  remote::Client client;
+  remote::Cache cache;
+
+  // A shard and the sidecars of its format into the cache.
+  Result<std::string> FetchShard(const std::string& url, ShardFormat format,
+                                 const remote::Expected& expected) {
+    SHARDSET_ASSIGN_OR_RETURN(std::string path, cache.Fetch(url, expected));
+    for (const std::string& sidecar : SidecarPaths(url, format)) {
+      SHARDSET_RETURN_IF_ERROR(cache.FetchIfExists(sidecar).status());
+    }
+    return path;
+  }
+  // One shard or archive without a manifest, and its sidecars.
+  Result<std::string> FetchObject(const std::string& url) {
+    SHARDSET_ASSIGN_OR_RETURN(std::string path, cache.Fetch(url, {}));
+    SHARDSET_ASSIGN_OR_RETURN(ShardFormat format, DetectFormat(path));
+    for (const std::string& sidecar : SidecarPaths(url, format)) {
+      SHARDSET_RETURN_IF_ERROR(cache.FetchIfExists(sidecar).status());
+    }
+    return path;
+  }
+};
+
+Result<std::unique_ptr<Dataset>> Dataset::OpenRemote(const std::string& target,
+                                                     const ReadOptions& options) {
+  std::unique_ptr<Dataset> ds(new Dataset());
+  ds->target_ = target;
+  ds->options_ = options;
+  ds->remote_ = std::make_shared<Remote>(options.remote);
+  std::string url = target;
+  while (url.ends_with('/') && url.size() > 1) url.pop_back();
+  const std::string manifest_url = remote::JoinUrl(url, kManifestName);
+  auto text = ds->remote_->client.Get(manifest_url, kMaxManifestBytes);
+  if (text.ok()) {
+    SHARDSET_ASSIGN_OR_RETURN(ds->manifest_, Manifest::FromJson(*text, manifest_url));
+    ds->has_manifest_ = true;
+    for (const ManifestShard& ms : ds->manifest_.shards) {
+      if (ms.path.empty() || ms.path[0] == '/') {
+        return Status::NotSupported(fmt::format(
+            "{}: lists the shard {} by an absolute path, which is not on the server; make the "
+            "dataset with its shards inside its folder (shardset pack, or copy them in) before "
+            "uploading it",
+            manifest_url, ms.path));
+      }
+      auto slot = std::make_unique<Slot>();
+      slot->url = remote::JoinUrl(url, ms.path);
+      slot->path = ds->remote_->cache.PathOf(slot->url);
+      ds->slots_.push_back(std::move(slot));
+    }
+  } else if (text.status().IsNotFound()) {
+    // Not a dataset folder: one shard or archive.
+    SHARDSET_ASSIGN_OR_RETURN(std::string path, ds->remote_->FetchObject(url));
+    SHARDSET_RETURN_IF_ERROR(ds->AddShardFile(path));
+  } else {
+    return text.status();
+  }
+  ds->starts_.push_back(0);
+  for (const ManifestShard& ms : ds->manifest_.shards) {
+    ds->total_ += ms.num_samples;
+    ds->starts_.push_back(ds->total_);
+  }
+  return ds;
+}
+
 Result<std::unique_ptr<Dataset>> Dataset::Open(const std::string& target,
                                                const ReadOptions& options) {
+  if (IsRemote(target)) return OpenRemote(target, options);
   std::unique_ptr<Dataset> ds(new Dataset());
   ds->target_ = target;
   ds->options_ = options;
@@ -199,6 +264,12 @@ Result<std::unique_ptr<Dataset>> Dataset::Open(const std::vector<std::string>& t
   ds->target_ = targets[0] + fmt::format(" (+{} more)", targets.size() - 1);
   ds->options_ = options;
   for (const std::string& t : targets) {
+    if (IsRemote(t)) {
+      if (!ds->remote_) ds->remote_ = std::make_shared<Remote>(options.remote);
+      SHARDSET_ASSIGN_OR_RETURN(std::string path, ds->remote_->FetchObject(t));
+      SHARDSET_RETURN_IF_ERROR(ds->AddShardFile(path));
+      continue;
+    }
     if (IsDirectory(t)) {
       return Status::InvalidArgument(fmt::format(
           "{}: a folder; several TARGETs must be shard or archive files (one dataset folder "
@@ -237,6 +308,13 @@ Status Dataset::OpenSlot(size_t i) const {
   Slot& slot = *slots_[i];
   std::call_once(slot.once, [&] {
     const ManifestShard& ms = manifest_.shards[i];
+    if (remote_) {
+      auto fetched = remote_->FetchShard(slot.url, ms.format, {ms.file_size, ms.xxh3});
+      if (!fetched.ok()) {
+        slot.status = fetched.status();
+        return;
+      }
+    }
     auto shard = OpenShardAs(slot.path, ms.format, options_);
     if (!shard.ok()) {
       slot.status = shard.status().IsNotFound()

@@ -1,0 +1,491 @@
+#include "remote/client.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstring>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/file.h"
+#include "base/strings.h"
+
+namespace shardset {
+
+bool IsRemote(std::string_view target) {
+  return target.starts_with("s3://") || target.starts_with("http://") ||
+         target.starts_with("https://");
+}
+
+namespace remote {
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+std::string Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return std::string(s);
+}
+
+// The text between <tag> and </tag> in an S3 error body, if any.
+std::string XmlField(std::string_view body, std::string_view tag) {
+  const std::string open = fmt::format("<{}>", tag), close = fmt::format("</{}>", tag);
+  size_t a = body.find(open);
+  if (a == std::string_view::npos) return "";
+  a += open.size();
+  size_t b = body.find(close, a);
+  if (b == std::string_view::npos) return "";
+  return std::string(body.substr(a, std::min<size_t>(b - a, 300)));
+}
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+}  // namespace
+
+Credentials CredentialsFromEnvironment() {
+  Credentials c;
+  c.key = Env("AWS_ACCESS_KEY_ID");
+  c.secret = Env("AWS_SECRET_ACCESS_KEY");
+  c.token = Env("AWS_SESSION_TOKEN");
+  if (!c.key.empty()) return c;
+  std::string file = Env("AWS_SHARED_CREDENTIALS_FILE");
+  if (file.empty() && !Env("HOME").empty()) file = Env("HOME") + "/.aws/credentials";
+  std::string profile = Env("AWS_PROFILE");
+  if (profile.empty()) profile = "default";
+  std::ifstream in(file);
+  std::string line;
+  bool in_profile = false;
+  while (std::getline(in, line)) {
+    const std::string t = Trim(line);
+    if (t.empty() || t[0] == '#' || t[0] == ';') continue;
+    if (t.front() == '[' && t.back() == ']') {
+      in_profile = Trim(std::string_view(t).substr(1, t.size() - 2)) == profile;
+      continue;
+    }
+    const size_t eq = t.find('=');
+    if (!in_profile || eq == std::string::npos) continue;
+    const std::string k = Trim(std::string_view(t).substr(0, eq));
+    const std::string v = Trim(std::string_view(t).substr(eq + 1));
+    if (k == "aws_access_key_id") c.key = v;
+    if (k == "aws_secret_access_key") c.secret = v;
+    if (k == "aws_session_token") c.token = v;
+  }
+  return c;
+}
+
+RemoteOptions Resolve(const RemoteOptions& options) {
+  RemoteOptions o = options;
+  if (o.endpoint.empty()) o.endpoint = Env("AWS_ENDPOINT_URL_S3");
+  if (o.endpoint.empty()) o.endpoint = Env("AWS_ENDPOINT_URL");
+  while (o.endpoint.ends_with('/')) o.endpoint.pop_back();
+  if (o.region.empty()) o.region = Env("AWS_REGION");
+  if (o.region.empty()) o.region = Env("AWS_DEFAULT_REGION");
+  if (o.region.empty()) o.region = "us-east-1";
+  if (o.cache_dir.empty()) o.cache_dir = Env("SHARDSET_CACHE_DIR");
+  if (o.cache_dir.empty() && !Env("XDG_CACHE_HOME").empty()) {
+    o.cache_dir = Env("XDG_CACHE_HOME") + "/shardset";
+  }
+  if (o.cache_dir.empty()) o.cache_dir = Env("HOME") + "/.cache/shardset";
+  if (o.cache_bytes == 0) {
+    auto v = ParseSize(Env("SHARDSET_CACHE_BYTES"));
+    o.cache_bytes = v.ok() && *v > 0 ? *v : uint64_t{10} << 30;
+  }
+  if (o.retries <= 0) o.retries = std::atoi(Env("SHARDSET_RETRIES").c_str());
+  if (o.retries <= 0) o.retries = 10;
+  o.parallel = std::clamp(o.parallel, 1, 64);
+  o.chunk_bytes = std::max<uint64_t>(o.chunk_bytes, 64 << 10);
+  return o;
+}
+
+std::string JoinUrl(const std::string& url, std::string_view name) {
+  if (url.ends_with('/')) return url + std::string(name);
+  return fmt::format("{}/{}", url, name);
+}
+
+std::string UrlBaseName(const std::string& url) {
+  std::string_view u(url);
+  const size_t scheme = u.find("://");
+  if (scheme != std::string_view::npos) u.remove_prefix(scheme + 3);
+  while (u.ends_with('/')) u.remove_suffix(1);
+  const size_t slash = u.rfind('/');
+  return slash == std::string_view::npos ? "" : std::string(u.substr(slash + 1));
+}
+
+struct Client::Handle {
+  CURL* curl = curl_easy_init();
+  ~Handle() { curl_easy_cleanup(curl); }
+};
+
+struct Client::Request {
+  enum Method { kGet, kHead, kPut } method = kGet;
+  std::string url;
+  // kGet: a range when length > 0 (else the whole object, at most max_bytes).
+  uint64_t offset = 0, length = 0, max_bytes = 0;
+  std::function<Status(uint64_t, std::string_view)> sink;
+  // kPut: the body, from memory or (upload_fd >= 0) from a file.
+  std::string_view upload;
+  int upload_fd = -1;
+  uint64_t upload_size = 0;
+  // Filled in: bytes delivered to sink so far (kept across attempts, so a
+  // retried range resumes where the last attempt stopped), the object size
+  // (kHead), an error body's first bytes.
+  uint64_t delivered = 0;
+  uint64_t size = 0;
+  std::string error_body;
+  size_t upload_pos = 0;
+  Status sink_status;
+  long http_code = 0;
+};
+
+Client::Client(const RemoteOptions& options) : options_(Resolve(options)) {
+  GlobalInit();
+  credentials_ = CredentialsFromEnvironment();
+}
+
+Client::~Client() = default;
+
+uint64_t Client::retried() const {
+  std::lock_guard lock(const_cast<std::mutex&>(mu_));
+  return retried_;
+}
+
+std::unique_ptr<Client::Handle> Client::TakeHandle() {
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      auto h = std::move(idle_.back());
+      idle_.pop_back();
+      return h;
+    }
+  }
+  return std::make_unique<Handle>();
+}
+
+void Client::ReturnHandle(std::unique_ptr<Handle> h) {
+  std::lock_guard lock(mu_);
+  if (idle_.size() < 64) idle_.push_back(std::move(h));
+}
+
+Result<std::string> Client::HttpUrl(const std::string& url, bool* s3) const {
+  *s3 = false;
+  if (url.starts_with("http://") || url.starts_with("https://")) return url;
+  if (!url.starts_with("s3://")) {
+    return Status::InvalidArgument(fmt::format("{}: not an s3:// or http(s):// URL", url));
+  }
+  *s3 = true;
+  std::string_view rest = std::string_view(url).substr(5);
+  const size_t slash = rest.find('/');
+  const std::string bucket(rest.substr(0, slash));
+  const std::string key(slash == std::string_view::npos ? "" : rest.substr(slash + 1));
+  if (bucket.empty()) {
+    return Status::InvalidArgument(fmt::format("{}: no bucket (s3://BUCKET/KEY)", url));
+  }
+  // Every byte of the key but '/' percent-encoded as SigV4 expects.
+  std::string path;
+  for (unsigned char c : key) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      path += static_cast<char>(c);
+    } else {
+      path += fmt::format("%{:02X}", c);
+    }
+  }
+  if (!options_.endpoint.empty()) return fmt::format("{}/{}/{}", options_.endpoint, bucket, path);
+  return fmt::format("https://{}.s3.{}.amazonaws.com/{}", bucket, options_.region, path);
+}
+
+Status Client::PerformOnce(Request& r, long* http_code, bool* retry) {
+  *retry = false;
+  bool s3 = false;
+  SHARDSET_ASSIGN_OR_RETURN(std::string http_url, HttpUrl(r.url, &s3));
+  auto handle = TakeHandle();
+  CURL* c = handle->curl;
+  curl_easy_reset(c);
+  curl_easy_setopt(c, CURLOPT_URL, http_url.c_str());
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+  // A transfer that moves less than 1 KiB/s for 20 s is stalled: retried.
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 20L);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, s3 ? 0L : 1L);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "shardset/0.1");
+  curl_slist* headers = nullptr;
+  if (s3 && !credentials_.key.empty()) {
+    const std::string sigv4 = fmt::format("aws:amz:{}:s3", options_.region);
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4.c_str());
+    curl_easy_setopt(c, CURLOPT_USERNAME, credentials_.key.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, credentials_.secret.c_str());
+    // Bodies are checked by our own checksums, not by the signature.
+    headers = curl_slist_append(headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+    if (!credentials_.token.empty()) {
+      headers = curl_slist_append(
+          headers, fmt::format("x-amz-security-token: {}", credentials_.token).c_str());
+    }
+  }
+  std::string range;
+  const uint64_t start = r.offset + r.delivered;
+  if (r.method == Request::kGet && r.length > 0) {
+    range = fmt::format("{}-{}", start, r.offset + r.length - 1);
+    curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
+  } else if (r.method == Request::kGet && r.delivered > 0) {
+    range = fmt::format("{}-", start);
+    curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
+  }
+  if (r.method == Request::kHead) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  if (r.method == Request::kPut) {
+    r.upload_pos = 0;
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(r.upload_size));
+    curl_easy_setopt(c, CURLOPT_READDATA, &r);
+    curl_easy_setopt(
+        c, CURLOPT_READFUNCTION, +[](char* buf, size_t size, size_t n, void* p) -> size_t {
+          auto* req = static_cast<Request*>(p);
+          const size_t k = std::min<uint64_t>(size * n, req->upload_size - req->upload_pos);
+          if (req->upload_fd < 0) {
+            std::memcpy(buf, req->upload.data() + req->upload_pos, k);
+            req->upload_pos += k;
+            return k;
+          }
+          ssize_t got;
+          do {
+            got = ::pread(req->upload_fd, buf, k, static_cast<off_t>(req->upload_pos));
+          } while (got < 0 && errno == EINTR);
+          if (got < 0) return CURL_READFUNC_ABORT;
+          req->upload_pos += static_cast<uint64_t>(got);
+          return static_cast<size_t>(got);
+        });
+  }
+  if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  r.error_body.clear();
+  r.http_code = 0;
+  struct Ctx {
+    Request* r;
+    CURL* c;
+    uint64_t start;
+  } ctx{&r, c, start};
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &ctx);
+  curl_easy_setopt(
+      c, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t n, void* p) -> size_t {
+        auto* x = static_cast<Ctx*>(p);
+        Request& req = *x->r;
+        const size_t bytes = size * n;
+        if (req.http_code == 0) curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &req.http_code);
+        if (req.http_code >= 300) {
+          if (req.error_body.size() < 4096) req.error_body.append(data, std::min<size_t>(bytes, 4096));
+          return bytes;
+        }
+        // A server that ignores Range answers 200 with the whole object:
+        // only a request from its first byte can use that.
+        if (req.http_code == 200 && x->start != 0) {
+          req.sink_status = Status::IOError("the server ignored the Range header (HTTP 200)");
+          return 0;
+        }
+        std::string_view piece(data, bytes);
+        if (req.length > 0) {
+          const uint64_t left = req.length - req.delivered;
+          if (piece.size() > left) piece = piece.substr(0, left);
+        } else if (req.max_bytes > 0 && req.delivered + piece.size() > req.max_bytes) {
+          req.sink_status = Status::ResourceExhausted(fmt::format(
+              "{}: larger than {} bytes; not read", req.url, req.max_bytes));
+          return 0;
+        }
+        if (!piece.empty()) {
+          Status s = req.sink(req.offset + req.delivered, piece);
+          if (!s.ok()) {
+            req.sink_status = std::move(s);
+            return 0;
+          }
+          req.delivered += piece.size();
+        }
+        return bytes;
+      });
+  const CURLcode rc = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, http_code);
+  curl_off_t length = -1;
+  curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+  if (headers) curl_slist_free_all(headers);
+  ReturnHandle(std::move(handle));
+  if (!r.sink_status.ok()) return r.sink_status;
+  if (rc != CURLE_OK) {
+    switch (rc) {
+      case CURLE_UNSUPPORTED_PROTOCOL:
+      case CURLE_URL_MALFORMAT:
+        return Status::InvalidArgument(
+            fmt::format("{}: {}", r.url, curl_easy_strerror(rc)));
+      default:
+        // Refused, reset, stalled, cut short, name lookup: worth another try.
+        *retry = true;
+        return Status::IOError(fmt::format("{}: {}", r.url, curl_easy_strerror(rc)));
+    }
+  }
+  const long code = *http_code;
+  if (code == 404) {
+    return Status::NotFound(fmt::format("{}: no such object (HTTP 404)", r.url));
+  }
+  if (code == 401 || code == 403) {
+    const std::string why = XmlField(r.error_body, "Code");
+    return Status::IOError(fmt::format(
+        "{}: access denied (HTTP {}{}); {}", r.url, code, why.empty() ? "" : ", " + why,
+        !s3 ? "the server refused it"
+        : credentials_.key.empty()
+            ? "no credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+              "or write ~/.aws/credentials"
+            : "check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or "
+              "~/.aws/credentials) and the endpoint"));
+  }
+  if (code >= 300) {
+    *retry = code >= 500 || code == 429 || code == 408;
+    const std::string why = XmlField(r.error_body, "Message");
+    return Status::IOError(fmt::format("{}: HTTP {}{}", r.url, code, why.empty() ? "" : ": " + why));
+  }
+  if (r.method == Request::kHead) {
+    if (length < 0) {
+      return Status::NotSupported(fmt::format("{}: the server gave no Content-Length", r.url));
+    }
+    r.size = static_cast<uint64_t>(length);
+    return Status::OK();
+  }
+  if (r.method == Request::kGet && r.length > 0 && r.delivered < r.length) {
+    *retry = true;
+    return Status::IOError(fmt::format("{}: the answer stopped after {} of {} bytes", r.url,
+                                       r.delivered, r.length));
+  }
+  return Status::OK();
+}
+
+Status Client::Perform(Request& r) {
+  std::mt19937_64 rng(std::random_device{}());
+  Status last;
+  for (int attempt = 0; attempt < options_.retries; ++attempt) {
+    if (attempt > 0) {
+      const double base = std::min(5.0, 0.1 * double(1 << std::min(attempt - 1, 6)));
+      const double jitter = std::uniform_real_distribution<double>(0.75, 1.25)(rng);
+      std::this_thread::sleep_for(std::chrono::duration<double>(base * jitter));
+      std::lock_guard lock(mu_);
+      ++retried_;
+    }
+    long code = 0;
+    bool retry = false;
+    r.sink_status = Status::OK();
+    last = PerformOnce(r, &code, &retry);
+    if (last.ok() || !retry) return last;
+  }
+  // Only IOErrors are retried.
+  return Status::IOError(
+      fmt::format("{} (gave up after {} attempts; raise SHARDSET_RETRIES to wait longer)",
+                  last.message(), options_.retries));
+}
+
+Result<uint64_t> Client::Size(const std::string& url) {
+  Request r;
+  r.method = Request::kHead;
+  r.url = url;
+  SHARDSET_RETURN_IF_ERROR(Perform(r));
+  return r.size;
+}
+
+Result<std::string> Client::Get(const std::string& url, uint64_t max_bytes) {
+  std::string out;
+  Request r;
+  r.url = url;
+  r.max_bytes = max_bytes;
+  r.sink = [&](uint64_t offset, std::string_view piece) {
+    out.resize(offset);
+    out.append(piece);
+    return Status::OK();
+  };
+  SHARDSET_RETURN_IF_ERROR(Perform(r));
+  return out;
+}
+
+Status Client::GetRange(const std::string& url, uint64_t offset, uint64_t length,
+                        const std::function<Status(uint64_t, std::string_view)>& sink) {
+  if (length == 0) return Status::OK();
+  Request r;
+  r.url = url;
+  r.offset = offset;
+  r.length = length;
+  r.sink = sink;
+  return Perform(r);
+}
+
+Status Client::Download(const std::string& url, uint64_t size, int fd, const std::string& path) {
+  const uint64_t chunk = options_.chunk_bytes;
+  const uint64_t chunks = (size + chunk - 1) / chunk;
+  std::atomic<uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status first;
+  auto work = [&] {
+    for (uint64_t i; !failed && (i = next++) < chunks;) {
+      const uint64_t off = i * chunk;
+      Status s = GetRange(url, off, std::min(chunk, size - off),
+                          [&](uint64_t at, std::string_view piece) {
+                            while (!piece.empty()) {
+                              ssize_t n = ::pwrite(fd, piece.data(), piece.size(), at);
+                              if (n < 0 && errno == EINTR) continue;
+                              if (n <= 0) return Status::FromErrno(path, errno);
+                              piece.remove_prefix(n);
+                              at += n;
+                            }
+                            return Status::OK();
+                          });
+      if (!s.ok()) {
+        std::lock_guard lock(mu);
+        if (first.ok()) first = std::move(s);
+        failed = true;
+      }
+    }
+  };
+  const int threads = static_cast<int>(std::min<uint64_t>(options_.parallel, chunks));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  return first;
+}
+
+Status Client::Put(const std::string& url, std::string_view data) {
+  Request r;
+  r.method = Request::kPut;
+  r.url = url;
+  r.upload = data;
+  r.upload_size = data.size();
+  r.sink = [](uint64_t, std::string_view) { return Status::OK(); };
+  return Perform(r);
+}
+
+Status Client::PutFile(const std::string& url, const std::string& path) {
+  FdCloser fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(path, errno);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(path, errno);
+  Request r;
+  r.method = Request::kPut;
+  r.url = url;
+  r.upload_fd = fd.get();
+  r.upload_size = static_cast<uint64_t>(st.st_size);
+  r.sink = [](uint64_t, std::string_view) { return Status::OK(); };
+  return Perform(r);
+}
+
+}  // namespace remote
+}  // namespace shardset
