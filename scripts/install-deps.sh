@@ -15,6 +15,8 @@ PACKAGES=(
   pybind11-dev python3-dev python3-venv
   # shardset mount (docs/mount.md): libfuse3 and its fusermount3 helper
   fuse3 libfuse3-dev
+  # s3:// and http(s):// (docs/remote.md): libcurl; nginx serves shards to the tests
+  libcurl4-openssl-dev nginx-light
   # real data and real peers for tests and benchmarks
   dataset-fashion-mnist tar libarchive-tools file time hyperfine zip unzip gzip
   python3 python3-pytest python3-numpy python3-pil python3-torch python3-torchvision python3-lmdb
@@ -27,7 +29,29 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+
+# The S3-compatible server the tests talk to (docs/remote.md): versitygw,
+# a real S3 gateway (Apache-2.0) that checks every request's signature,
+# built from the Go module proxy.
+VERSITYGW_VERSION=v1.8.0
+install_versitygw() {
+  command -v versitygw >/dev/null 2>&1 && return 0
+  if ! command -v go >/dev/null 2>&1; then
+    echo "install-deps: go is needed to build versitygw (the tests' S3 server)" >&2
+    return 1
+  fi
+  echo "install-deps: building versitygw $VERSITYGW_VERSION (go install)" >&2
+  GOBIN=/usr/local/bin go install -trimpath \
+    "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" >/dev/null 2>&1 || {
+    echo "install-deps: go install of versitygw failed" >&2
+    return 1
+  }
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  install_versitygw
+  exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing packages: ${missing[*]}; run this script as root" >&2
@@ -37,3 +61,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_versitygw

@@ -350,7 +350,7 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
     j["labels"] = labels;
     json shards = json::array();
     for (size_t i = 0; i < ds.num_shards(); ++i) {
-      shards.push_back({{"path", ds.shard_path(i)},
+      shards.push_back({{"path", ds.shard_location(i)},
                         {"format", std::string(FormatName(shard_list[i].format))},
                         {"samples", shard_list[i].num_samples},
                         {"bytes", shard_list[i].file_size}});

@@ -101,8 +101,13 @@ class Dataset {
   const Manifest& manifest() const { return manifest_; }
   uint64_t num_samples() const { return total_; }
   size_t num_shards() const { return slots_.size(); }
-  // The path of shard i (as given, or joined to the dataset folder).
+  // The path of shard i (as given, or joined to the dataset folder; for
+  // s3:// and http(s):// datasets, where the cache keeps it).
   const std::string& shard_path(size_t i) const { return slots_[i]->path; }
+  // Where shard i is, for people: its URL for remote datasets, else its path.
+  const std::string& shard_location(size_t i) const {
+    return slots_[i]->url.empty() ? slots_[i]->path : slots_[i]->url;
+  }
   // Shard i, opened on first use; Corruption/NotFound naming it when it
   // cannot be opened or does not match the manifest.
   Result<const ShardReader*> shard(size_t i) const;

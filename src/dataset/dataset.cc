@@ -215,6 +215,7 @@ Result<std::unique_ptr<Dataset>> Dataset::OpenRemote(const std::string& target,
     // Not a dataset folder: one shard or archive.
     SHARDSET_ASSIGN_OR_RETURN(std::string path, ds->remote_->FetchObject(url));
     SHARDSET_RETURN_IF_ERROR(ds->AddShardFile(path));
+    ds->slots_.back()->url = url;
   } else {
     return text.status();
   }
@@ -268,6 +269,7 @@ Result<std::unique_ptr<Dataset>> Dataset::Open(const std::vector<std::string>& t
       if (!ds->remote_) ds->remote_ = std::make_shared<Remote>(options.remote);
       SHARDSET_ASSIGN_OR_RETURN(std::string path, ds->remote_->FetchObject(t));
       SHARDSET_RETURN_IF_ERROR(ds->AddShardFile(path));
+      ds->slots_.back()->url = t;
       continue;
     }
     if (IsDirectory(t)) {

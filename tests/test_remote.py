@@ -1,0 +1,397 @@
+"""Issue 11: datasets on a real S3-compatible server (versitygw, which checks
+every request's signature) and on nginx, read through the local cache, with
+faults injected by a proxy (refused connections, HTTP 500, corrupted and cut
+bodies); `pack -o s3://`, `sync`, resumed syncs.
+"""
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import pwd
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import BIN, run, shardset
+
+KEY, SECRET = "AKIASHARDSETTEST", "shardset-test-secret-key"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what):
+    for _ in range(200):
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"{what} did not listen on {port}")
+
+
+class S3Server:
+    """versitygw over a POSIX folder on loopback."""
+
+    def __init__(self, root):
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self):
+        exe = shutil.which("versitygw")
+        if exe is None:
+            pytest.fail("versitygw is not installed (run scripts/install-deps.sh)")
+        self.proc = subprocess.Popen(
+            [exe, "--access", KEY, "--secret", SECRET, "--port", f"127.0.0.1:{self.port}",
+             "posix", str(self.root)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_port(self.port, self.proc, "versitygw")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+    def make_bucket(self, name):
+        # A real CreateBucket request, signed by curl.
+        run("curl", "-sf", "-X", "PUT", "--aws-sigv4", "aws:amz:us-east-1:s3",
+            "--user", f"{KEY}:{SECRET}", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+            f"{self.url}/{name}")
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    root = tmp_path_factory.mktemp("s3root")
+    server = S3Server(root)
+    server.start()
+    for b in ("data", "backup"):
+        server.make_bucket(b)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def nginx(tmp_path_factory):
+    d = tmp_path_factory.mktemp("nginx")
+    root = d / "www"
+    root.mkdir()
+    port = free_port()
+    conf = d / "nginx.conf"
+    # Workers as the user running the tests: pytest's folders are private.
+    user = f"user {pwd.getpwuid(os.getuid()).pw_name};\n" if os.getuid() == 0 else ""
+    conf.write_text(f"""{user}daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{}}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  server {{ listen 127.0.0.1:{port}; root {root}; }}
+}}
+""")
+    exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    proc = subprocess.Popen([exe, "-c", str(conf), "-p", str(d)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_port(port, proc, "nginx")
+    yield {"url": f"http://127.0.0.1:{port}", "root": root}
+    proc.terminate()
+    proc.wait()
+
+
+@pytest.fixture
+def env(s3, tmp_path):
+    e = dict(os.environ)
+    e.update(AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET, AWS_ENDPOINT_URL=s3.url,
+             SHARDSET_CACHE_DIR=str(tmp_path / "cache"))
+    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        e.pop(k, None)
+    return e
+
+
+@pytest.fixture(scope="module")
+def fm_local(fmnist_tree, tmp_path_factory):
+    """The 10,000 Fashion-MNIST test PNGs, packed locally into 5 shards."""
+    out = tmp_path_factory.mktemp("local") / "fm"
+    shardset("pack", fmnist_tree / "testing", "-o", out, "--label-from-dir",
+             "--shard-samples", "2000", "-q")
+    return out
+
+
+class Done:
+    """A finished command with text output."""
+
+    def __init__(self, proc):
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout.decode(errors="replace")
+        self.stderr = proc.stderr.decode(errors="replace")
+
+
+def sh(*args, env, check=True):
+    return Done(run(BIN, *args, env=env, check=check))
+
+
+def info_json(target, env):
+    j = json.loads(sh("info", target, "--json", "-q", env=env).stdout)
+    j.pop("target", None)
+    for shard in j["shard_list"]:  # a URL or a path: the same name at its end
+        shard["path"] = shard["path"].rsplit("/", 1)[1]
+    return j
+
+
+EPOCH = r"""
+import hashlib, json, sys
+import torch
+import shardset, shardset.torch as st
+ds = st.IterableDataset(sys.argv[1], batch_size=250, shuffle=True, seed=3)
+loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+seen = []
+for batch in loader:
+    for key, png in zip(batch["__key__"], batch["png"]):
+        seen.append((key, hashlib.sha256(bytes(png)).hexdigest()))
+print(json.dumps(seen))
+"""
+
+
+def epoch(target, env, tmp_path):
+    script = tmp_path / "epoch.py"
+    script.write_text(EPOCH)
+    r = subprocess.run([sys.executable, str(script), str(target)], env=env, check=True,
+                       capture_output=True, text=True)
+    return json.loads(r.stdout)
+
+
+def same_as_local(target, local, env, tmp_path, cats=200):
+    """info, verify, ls, random cats and a shardset.torch epoch of `target`
+    equal those of the local dataset."""
+    assert info_json(target, env) == info_json(local, env)
+    sh("verify", "-q", target, env=env)
+    assert sh("ls", target, env=env).stdout == sh("ls", local, env=env).stdout
+    lines = sh("ls", local, "--json", env=env).stdout.splitlines()
+    keys = [json.loads(line)["key"] for line in random.Random(5).sample(lines, cats)]
+    a = run(BIN, "cat", target, *keys, "--field", "png", env=env).stdout
+    assert a == run(BIN, "cat", local, *keys, "--field", "png", env=env).stdout
+    assert len(a) > 100 * cats
+    assert epoch(target, env, tmp_path) == epoch(local, env, tmp_path)
+
+
+def test_pack_to_s3_reads_like_local(s3, env, fm_local, fmnist_tree, tmp_path):
+    target = "s3://data/fm-test"
+    r = sh("pack", fmnist_tree / "testing", "-o", target, "--label-from-dir",
+           "--shard-samples", "2000", "-q", env=env)
+    assert "10000 samples in 5" in r.stdout
+    # Packed in the cache, uploaded, and the staging folder gone.
+    assert not any((tmp_path / "cache" / "staging").glob("*"))
+    # The objects are the local pack's, byte for byte.
+    for f in sorted(os.listdir(fm_local)):
+        assert (s3.root / "data" / "fm-test" / f).read_bytes() == (fm_local / f).read_bytes(), f
+    same_as_local(target, fm_local, env, tmp_path)
+
+
+def test_http_from_nginx_reads_like_local(nginx, env, fm_local, tmp_path):
+    shutil.copytree(fm_local, nginx["root"] / "fm", dirs_exist_ok=True)
+    same_as_local(f"{nginx['url']}/fm", fm_local, env, tmp_path)
+    # One shard by itself (no manifest): fetched whole, read by its index.
+    one = f"{nginx['url']}/fm/shard-000002.shard"
+    assert sh("ls", one, env=env).stdout == sh("ls", fm_local / "shard-000002.shard",
+                                               env=env).stdout
+
+
+def test_tar_shards_with_sidecars_over_http(nginx, env, fmnist_tree, tmp_path):
+    local = tmp_path / "fmtar"
+    shardset("pack", fmnist_tree / "testing", "-o", local, "--format", "tar",
+             "--label-from-dir", "--shard-samples", "4000", "-q")
+    shutil.copytree(local, nginx["root"] / "fmtar")
+    target = f"{nginx['url']}/fmtar"
+    assert sh("ls", target, env=env).stdout == sh("ls", local, env=env).stdout
+    sh("verify", "-q", target, env=env)
+    cached = list((tmp_path / "cache" / "objects").glob("*/*.idx"))
+    assert len(cached) == 3, "the tar sidecars are fetched with their shards"
+
+
+def test_cache_hits_and_bound(nginx, env, fm_local, tmp_path):
+    shutil.copytree(fm_local, nginx["root"] / "fm2", dirs_exist_ok=True)
+    target = f"{nginx['url']}/fm2"
+    sh("verify", "-q", target, env=env)
+    objects = tmp_path / "cache" / "objects"
+    shards = sorted(objects.glob("*/shard-*[0-9].shard"))
+    assert len(shards) == 5
+    inodes = {p: p.stat().st_ino for p in shards}
+    # A second read finds them all cached: nothing fetched again.
+    sh("verify", "-q", target, env=env)
+    assert {p: p.stat().st_ino for p in shards} == inodes
+    # Bounded: with room for two shards, reading everything leaves at most two.
+    shard_bytes = max(p.stat().st_size for p in shards)
+    small = dict(env, SHARDSET_CACHE_DIR=str(tmp_path / "small-cache"),
+                 SHARDSET_CACHE_BYTES=str(2 * shard_bytes + 1000))
+    sh("verify", "-q", target, env=small)
+    kept = list((tmp_path / "small-cache" / "objects").glob("*/shard-*[0-9].shard"))
+    assert 1 <= len(kept) <= 2, kept
+
+
+def test_sync_to_a_second_bucket_resumes_and_then_copies_nothing(s3, env, fm_local, tmp_path):
+    sh("sync", fm_local, "s3://data/fm-sync", "-q", env=env)
+    # An interrupted sync: the copy lost two shards and its manifest.
+    base = s3.root / "backup"
+    r = json.loads(sh("sync", "s3://data/fm-sync", "s3://backup/fm", "--json", "-q",
+                      env=env).stdout)
+    assert r["files_copied"] == 6 and r["files_skipped"] == 0
+    for f in ("shard-000001.shard", "shard-000004.shard", "manifest.json"):
+        (base / "fm" / f).unlink()
+    # Readers never see a dataset whose shards are missing: no manifest yet.
+    assert sh("info", "s3://backup/fm", env=env, check=False).returncode != 0
+    r = json.loads(sh("sync", "s3://data/fm-sync", "s3://backup/fm", "--json", "--verify", "-q",
+                      env=env).stdout)
+    assert (r["files_copied"], r["files_skipped"]) == (3, 3), r
+    r = json.loads(sh("sync", "s3://data/fm-sync", "s3://backup/fm", "--json", "-q",
+                      env=env).stdout)
+    assert r["files_copied"] == 0 and r["bytes_copied"] == 0, r
+    # And down to a folder.
+    sh("sync", "s3://backup/fm", tmp_path / "restored", "--verify", "-q", env=env)
+    assert sh("ls", tmp_path / "restored", env=env).stdout == sh("ls", fm_local, env=env).stdout
+
+
+def test_bad_credentials_and_missing_things_are_one_line(s3, env, fm_local, tmp_path):
+    sh("sync", fm_local, "s3://data/fm-creds", "-q", env=env)
+    bad = dict(env, AWS_SECRET_ACCESS_KEY="wrong")
+    r = sh("info", "s3://data/fm-creds", env=bad, check=False)
+    assert r.returncode != 0
+    assert "access denied" in r.stderr and "credentials" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    none = {k: v for k, v in env.items() if not k.startswith("AWS_ACCESS")}
+    none["HOME"] = str(tmp_path)  # no ~/.aws/credentials either
+    r = sh("info", "s3://data/fm-creds", env=none, check=False)
+    assert "no credentials were found" in r.stderr
+    # Credentials from ~/.aws/credentials.
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "credentials").write_text(
+        f"[default]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n")
+    assert "10000" in sh("info", "s3://data/fm-creds", env=none).stdout
+    r = sh("info", "s3://data/no-such-dataset", env=env, check=False)
+    assert r.returncode == 3 and "404" in r.stderr
+    r = sh("sync", fm_local, "http://127.0.0.1:1/x", env=env, check=False)
+    assert r.returncode == 2 and "read-only" in r.stderr
+    down = dict(env, AWS_ENDPOINT_URL="http://127.0.0.1:1", SHARDSET_RETRIES="2")
+    r = sh("info", "s3://data/fm-creds", env=down, check=False)
+    assert r.returncode != 0 and "gave up after 2 attempts" in r.stderr
+
+
+class FaultProxy:
+    """An HTTP proxy in front of nginx that breaks answers on purpose: from
+    its `down_after`-th request on it resets every connection for
+    `down_seconds` (a stopped server); otherwise every `every`-th GET gets
+    the next fault of `faults` in turn (HTTP 500, a flipped byte, a body cut
+    short)."""
+
+    def __init__(self, upstream_port, every=3, faults=("corrupt", "truncate", "500"),
+                 down_after=4, down_seconds=3.0):
+        self.upstream = upstream_port
+        self.every, self.faults = every, faults
+        self.down_after, self.down_seconds, self.down_until = down_after, down_seconds, 0.0
+        self.count, self.injected = 0, []
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_HEAD(self):
+                self.forward(head=True)
+
+            def do_GET(self):
+                self.forward(head=False)
+
+            def forward(self, head):
+                with proxy.lock:
+                    if proxy.count == proxy.down_after and proxy.down_until == 0.0:
+                        proxy.down_until = time.monotonic() + proxy.down_seconds
+                    if time.monotonic() < proxy.down_until:
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                   b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                        self.connection.close()
+                        self.close_connection = True
+                        proxy.injected.append("reset")
+                        return
+                    proxy.count += 1
+                    fault = None
+                    if not head and proxy.count % proxy.every == 0:
+                        fault = proxy.faults[(proxy.count // proxy.every) % len(proxy.faults)]
+                up = http.client.HTTPConnection("127.0.0.1", proxy.upstream, timeout=10)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                up.request("HEAD" if head else "GET", self.path, headers=headers)
+                resp = up.getresponse()
+                body = resp.read()
+                up.close()
+                if fault and resp.status in (200, 206) and len(body) > 16:
+                    proxy.injected.append(fault)
+                    if fault == "500":
+                        self.send_response(500)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    if fault == "corrupt":
+                        i = len(body) // 2
+                        body = body[:i] + bytes([body[i] ^ 0x20]) + body[i + 1:]
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding"):
+                        self.send_header(k, v)
+                self.end_headers()
+                if head:
+                    return
+                if fault == "truncate":
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_faults_are_retried_and_corruption_is_never_delivered(nginx, env, fm_local, tmp_path):
+    shutil.copytree(fm_local, nginx["root"] / "fm3", dirs_exist_ok=True)
+    port = int(nginx["url"].rsplit(":", 1)[1])
+    proxy = FaultProxy(port)
+    try:
+        target = f"http://127.0.0.1:{proxy.port}/fm3"
+        local = epoch(fm_local, env, tmp_path)
+        # The server "stops" for 3 s after its 4th request, mid-epoch.
+        t0 = time.monotonic()
+        assert epoch(target, env, tmp_path) == local
+        assert time.monotonic() - t0 > proxy.down_seconds
+        assert sh("ls", target, env=env).stdout == sh("ls", fm_local, env=env).stdout
+        sh("verify", "-q", target, env=env)
+        # Every cached shard is the original, byte for byte.
+        for p in (tmp_path / "cache" / "objects").glob("*/shard-*[0-9].shard"):
+            assert hashlib.sha256(p.read_bytes()).digest() == \
+                hashlib.sha256((fm_local / p.name).read_bytes()).digest(), p
+        kinds = set(proxy.injected)
+        assert {"reset", "corrupt", "truncate", "500"} <= kinds, proxy.injected
+        print(f"faults injected: {len(proxy.injected)} "
+              f"({', '.join(f'{k} {proxy.injected.count(k)}' for k in sorted(kinds))})")
+    finally:
+        proxy.close()
