@@ -395,3 +395,45 @@ def test_faults_are_retried_and_corruption_is_never_delivered(nginx, env, fm_loc
               f"({', '.join(f'{k} {proxy.injected.count(k)}' for k in sorted(kinds))})")
     finally:
         proxy.close()
+
+
+def test_four_pack_parts_in_parallel_merge_into_one_pack(s3, env, fmnist_tree, tmp_path):
+    """pack --part I/N on four processes at once, dataset merge, and the
+    result lists the same samples in the same order as one pack of the
+    whole; it syncs to S3 and reads back from there."""
+    src = fmnist_tree / "training"
+    out = tmp_path / "fm"
+    procs = [subprocess.Popen([str(BIN), "pack", str(src), "-o", str(out), "--part", f"{i}/4",
+                               "--label-from-dir", "--shard-size", "4MiB", "-q", "-j", "1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(4)]
+    for p in procs:
+        _, err = p.communicate()
+        assert p.returncode == 0, err
+    # Not yet merged: no dataset.
+    assert sh("info", out, env=env, check=False).returncode != 0
+    r = sh("dataset", "merge", out, env=env)
+    assert "60000 samples" in r.stdout
+    whole = tmp_path / "whole"
+    shardset("pack", src, "-o", whole, "--label-from-dir", "--shard-size", "4MiB", "-q")
+    assert sh("ls", out, env=env).stdout == sh("ls", whole, env=env).stdout
+    sh("verify", "-q", out, env=env)
+    assert sh("dataset", "merge", out, env=env).returncode == 0  # again: harmless
+    for i in range(4):
+        assert json.loads((out / f"part-{i}-of-4" / "manifest.json").read_text())["num_samples"] \
+            == 15000
+    sh("sync", out, "s3://data/fm-parts", "-q", env=env)
+    assert sh("ls", "s3://data/fm-parts", env=env).stdout == sh("ls", whole, env=env).stdout
+
+    # What goes wrong is said in one line, and nothing is written.
+    bad = tmp_path / "bad"
+    for i in (0, 2):
+        shardset("pack", src / "0", "-o", bad, "--part", f"{i}/3", "-q")
+    r = sh("dataset", "merge", bad, env=env, check=False)
+    assert r.returncode == 3 and "part-1-of-3: missing" in r.stderr, r.stderr
+    shardset("pack", src / "0", "-o", bad, "--part", "1/3", "--shard-samples", "7", "-q")
+    r = sh("dataset", "merge", bad, env=env, check=False)
+    assert r.returncode == 2 and "other sources or options" in r.stderr, r.stderr
+    assert not (bad / "manifest.json").exists()
+    r = sh("pack", src / "0", "-o", tmp_path / "x", "--part", "3/3", env=env, check=False)
+    assert r.returncode == 2 and "--part 3/3" in r.stderr

@@ -51,6 +51,7 @@ struct PackArgs {
   bool json_out = false;
   int zip_deflate = 0;
   int gzip_level = 6;
+  std::string part;  // "I/N"
 };
 
 int RunPack(const PackArgs& a, const ReadOptions& ro) {
@@ -70,6 +71,17 @@ int RunPack(const PackArgs& a, const ReadOptions& ro) {
   o.zip_deflate_level = a.zip_deflate;
   o.gzip_level = a.gzip_level;
   o.force = a.force;
+  if (!a.part.empty()) {
+    unsigned long long i = 0, n = 0;
+    char tail = 0;
+    if (std::sscanf(a.part.c_str(), "%llu/%llu%c", &i, &n, &tail) != 2 || n == 0 || i >= n) {
+      return Fail(Status::InvalidArgument(fmt::format(
+          "--part {}: give I/N with 0 <= I < N, e.g. --part 0/4 for the first of 4 parts",
+          a.part)));
+    }
+    o.part = i;
+    o.parts = n;
+  }
   Progress bar(a.quiet);
   o.progress = [&](const PackProgress& p) {
     bar.Show(fmt::format("packing: {} samples, {} read, {} shards sealed", p.samples,
@@ -93,6 +105,10 @@ int RunPack(const PackArgs& a, const ReadOptions& ro) {
   auto r = Pack(a.sources, out, o);
   bar.Done();
   if (!r.ok()) return Fail(r.status());
+  // What was written: OUT, or its part folder.
+  const std::string part_name = o.parts > 1 ? PartFolderName(o.part, o.parts) : "";
+  const std::string shown =
+      part_name.empty() ? a.out : (upload ? a.out + "/" + part_name : JoinPath(a.out, part_name));
   if (upload) {
     SyncOptions so;
     so.remote = ro.remote;
@@ -100,14 +116,15 @@ int RunPack(const PackArgs& a, const ReadOptions& ro) {
       bar.Show(fmt::format("uploading {}", name));
     };
     SyncReport sr;
-    Status s = SyncDataset(out, a.out, so, &sr);
+    Status s = part_name.empty() ? SyncDataset(out, a.out, so, &sr)
+                                 : SyncDataset(JoinPath(out, part_name), shown, so, &sr);
     bar.Done();
     if (!s.ok()) return Fail(s.WithPrefix(fmt::format("uploading {} (rerun to resume)", out)));
     std::error_code ec;
     std::filesystem::remove_all(out, ec);
   }
   if (a.json_out) {
-    json j = {{"out", a.out},
+    json j = {{"out", shown},
               {"samples", r->samples},
               {"shards", r->shards},
               {"bytes_in", r->bytes_in},
@@ -118,14 +135,14 @@ int RunPack(const PackArgs& a, const ReadOptions& ro) {
     std::puts(Dump(j).c_str());
   } else if (r->already_complete) {
     std::printf("%s: already complete (%llu samples in %llu shards); nothing to do\n",
-                a.out.c_str(), static_cast<unsigned long long>(r->samples),
+                shown.c_str(), static_cast<unsigned long long>(r->samples),
                 static_cast<unsigned long long>(r->shards));
   } else {
     std::string resumed =
         r->resumed_samples ? fmt::format(" (resumed after {} samples)", r->resumed_samples) : "";
     std::string skipped = r->skipped ? fmt::format(", {} files skipped", r->skipped) : "";
     std::printf("%s: %llu samples in %llu %s shards, %s of files -> %s (%+.2f%%)%s%s\n",
-                a.out.c_str(), static_cast<unsigned long long>(r->samples),
+                shown.c_str(), static_cast<unsigned long long>(r->samples),
                 static_cast<unsigned long long>(r->shards), a.format.c_str(),
                 FormatBytes(r->bytes_in).c_str(), FormatBytes(r->bytes_out).c_str(),
                 r->bytes_in ? 100.0 * (double(r->bytes_out) - double(r->bytes_in)) /
@@ -572,6 +589,10 @@ int main(int argc, char** argv) {
               "Skip files that cannot be read, with a warning and a line in the manifest");
   p->add_flag("--no-sync", pack.no_sync,
               "Do not fsync shards (faster; a crash may then lose sealed shards)");
+  p->add_option("--part", pack.part,
+                "Pack only part I of N (e.g. 0/4), into OUT/part-I-of-N, for N machines or an "
+                "array job; then `shardset dataset merge OUT` joins the parts")
+      ->group("Parts");
   p->add_flag("--force", pack.force,
               "Replace a dataset (or interrupted pack) in OUT made with other arguments");
   p->add_flag("-q,--quiet", pack.quiet, "No progress bar");

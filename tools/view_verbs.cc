@@ -13,6 +13,7 @@
 #include "base/strings.h"
 #include "cli.h"
 #include "shardset/dataset.h"
+#include "shardset/pack.h"
 #include "shardset/link.h"
 #include "shardset/select.h"
 #include "shardset/view.h"
@@ -22,6 +23,7 @@ namespace shardset::cli {
 struct ViewVerbs {
   CLI::App* dataset = nullptr;
   CLI::App* create = nullptr;
+  CLI::App* merge = nullptr;
   CLI::App* split = nullptr;
   CLI::App* select = nullptr;
   CLI::App* mix = nullptr;
@@ -94,6 +96,17 @@ int RunCreate(ViewVerbs& v, const ReadOptions& ro, int argc, char** argv) {
   std::printf("%s: dataset of %llu samples in %zu shards (%s), adopted in place\n",
               v.name.c_str(), static_cast<unsigned long long>(m->num_samples), m->shards.size(),
               made.c_str());
+  return kExitOk;
+}
+
+// ------------------------------------------------------------ dataset merge
+
+int RunMerge(ViewVerbs& v) {
+  auto m = MergeParts(v.name, !v.no_sync);
+  if (!m.ok()) return Fail(m.status());
+  std::printf("%s: dataset of %llu samples in %zu shards, merged from its parts\n",
+              v.name.c_str(), static_cast<unsigned long long>(m->num_samples),
+              m->shards.size());
   return kExitOk;
 }
 
@@ -291,6 +304,17 @@ ViewVerbs* AddViewVerbs(CLI::App* app, ReadArgs* read_args) {
       "Example: shardset dataset create fm --shards fashion-mnist/ --label-from-dir\n"
       "         shardset dataset create parts --shards a.tar b.tar c.zip d.tsv");
 
+  v->merge = v->dataset->add_subcommand(
+      "merge",
+      "Join the parts OUT/part-I-of-N that `pack --part I/N -o OUT` wrote into the dataset OUT "
+      "(nothing is copied)");
+  v->merge->add_option("OUT", v->name, "The folder holding the part-I-of-N folders")->required();
+  v->merge->add_flag("--no-sync", v->no_sync, "Do not fsync the manifest");
+  v->merge->footer(
+      "Example: for i in 0 1 2 3; do shardset pack fashion-mnist/training -o fm --part $i/4 "
+      "--label-from-dir & done; wait\n"
+      "         shardset dataset merge fm");
+
   v->split = app->add_subcommand(
       "split", "Split a dataset or view into views (train, val, test) without copying");
   v->split->add_option("SRC", v->src, kSrc)->required();
@@ -389,6 +413,10 @@ ViewVerbs* AddViewVerbs(CLI::App* app, ReadArgs* read_args) {
 
 int RunViewVerb(ViewVerbs* v, CLI::App* sub, const ReadOptions& ro, int argc, char** argv) {
   if (sub == v->dataset) {
+    if (v->merge->parsed()) {
+      verb_name = "dataset merge";
+      return RunMerge(*v);
+    }
     verb_name = "dataset create";
     return RunCreate(*v, ro, argc, argv);
   }

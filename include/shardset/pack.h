@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "shardset/dataset.h"
 #include "shardset/shard.h"
 #include "shardset/status.h"
 
@@ -55,6 +56,13 @@ struct PackOptions {
   int gzip_level = 6;
   // Overwrite a finished dataset made with other arguments.
   bool force = false;
+  // Part `part` of `parts` independent parts of this pack (pack --part I/N,
+  // for N machines or a cluster's array job): the samples from position
+  // floor(T*I/N) to floor(T*(I+1)/N) of the T the sources hold, in the
+  // order a whole pack writes them, into the dataset OUT/part-I-of-N.
+  // MergeParts(OUT) then joins the N parts into the dataset OUT, which
+  // lists the same samples in the same order as one pack of the whole.
+  uint64_t part = 0, parts = 1;
 
   std::function<void(const PackProgress&)> progress;  // called now and then
   std::function<void(const std::string&)> warn;       // one line per warning
@@ -73,6 +81,17 @@ struct PackResult {
 // Packs `sources` (folders or tar files) into the dataset folder `out`.
 Result<PackResult> Pack(const std::vector<std::string>& sources, const std::string& out,
                         const PackOptions& options);
+
+// "part-I-of-N": the folder of part I of N inside OUT.
+std::string PartFolderName(uint64_t part, uint64_t parts);
+
+// Joins the finished parts OUT/part-I-of-N (I = 0..N-1, one pack job: the
+// same sources and options) into the dataset OUT: its manifest lists every
+// part's shards in part order, checksums taken from the parts' manifests (no
+// byte is read or moved). A part missing or unfinished, parts of different
+// jobs or of different N, or OUT already a different dataset are
+// InvalidArgument/NotFound naming what to do. Rerunning it is harmless.
+Result<Manifest> MergeParts(const std::string& out, bool sync = true);
 
 }  // namespace shardset
 

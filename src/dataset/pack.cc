@@ -6,8 +6,11 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <future>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -47,6 +50,10 @@ std::string RecipeJson(const std::vector<std::string>& sources, const PackOption
   if (o.zip_deflate_level != 0) j["zip_deflate_level"] = o.zip_deflate_level;
   if (o.format == ShardFormat::kTarGz) j["gzip_level"] = o.gzip_level;
   if (!o.read.tsv_columns.empty()) j["tsv_columns"] = o.read.tsv_columns;
+  if (o.parts > 1) {
+    j["part"] = o.part;
+    j["parts"] = o.parts;
+  }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -87,7 +94,12 @@ void ReadBatchFiles(ReadBatch* b) {
 class Packer {
  public:
   Packer(std::vector<std::string> sources, std::string out, const PackOptions& o)
-      : sources_(std::move(sources)), out_(std::move(out)), o_(o) {}
+      : sources_(std::move(sources)), out_(std::move(out)), o_(o) {
+    if (o_.parts > 1) {
+      part_root_ = out_;
+      out_ = JoinPath(out_, PartFolderName(o_.part, o_.parts));
+    }
+  }
 
   Result<PackResult> Run() {
     auto r = RunSteps();
@@ -99,6 +111,13 @@ class Packer {
  private:
   Result<PackResult> RunSteps() {
     SHARDSET_RETURN_IF_ERROR(Validate());
+    if (o_.parts > 1) {
+      if (::mkdir(part_root_.c_str(), 0755) != 0 && errno != EEXIST) {
+        return Status::FromErrno(fmt::format("{}: cannot create the output folder", part_root_),
+                                 errno);
+      }
+      SHARDSET_RETURN_IF_ERROR(FindPartRange());
+    }
     DatasetWriterOptions wo;
     wo.format = o_.format;
     wo.shard_size = o_.shard_size;
@@ -149,6 +168,36 @@ class Packer {
     if (sources_.empty()) return Status::InvalidArgument("pack needs at least one source");
     if (o_.shard_size == 0) return Status::InvalidArgument("--shard-size must be positive");
     if (o_.jobs < 1) return Status::InvalidArgument("--jobs must be at least 1");
+    if (o_.parts == 0 || o_.part >= o_.parts) {
+      return Status::InvalidArgument(fmt::format(
+          "--part {}/{}: I must be below N (parts are numbered 0..N-1)", o_.part, o_.parts));
+    }
+    return Status::OK();
+  }
+
+  // This part's sample positions: every part walks the sources (names only,
+  // no bytes read) to count them, so the N parts agree without talking.
+  Status FindPartRange() {
+    uint64_t total = 0;
+    std::vector<std::string> ignored;
+    for (const std::string& src : sources_) {
+      SHARDSET_ASSIGN_OR_RETURN(auto source,
+                                OpenSource(src, o_.read, o_.skip_unreadable, {}, &ignored));
+      PendingSample p;
+      for (;;) {
+        SHARDSET_ASSIGN_OR_RETURN(bool more, source->Next(&p));
+        if (!more) break;
+        ++total;
+      }
+    }
+    // 128-bit products: T*I overflows 64 bits only past 2^32 parts.
+    begin_ = static_cast<uint64_t>((unsigned __int128)total * o_.part / o_.parts);
+    end_ = static_cast<uint64_t>((unsigned __int128)total * (o_.part + 1) / o_.parts);
+    if (begin_ == end_) {
+      return Status::InvalidArgument(fmt::format(
+          "--part {}/{}: the sources hold {} samples, too few for {} parts; use fewer parts",
+          o_.part, o_.parts, total, o_.parts));
+    }
     return Status::OK();
   }
 
@@ -191,12 +240,17 @@ class Packer {
 
     const std::string& resume_last_key = writer_->resumed_last_key();
     bool resume_key_seen = false;
+    uint64_t position = 0;  // of the sample in the whole job (pack --part)
     for (const std::string& src : sources_) {
+      if (position >= end_) break;
       SHARDSET_ASSIGN_OR_RETURN(auto source, OpenSource(src, o_.read, o_.skip_unreadable, o_.warn, &walk_skipped_));
       PendingSample p;
       for (;;) {
         SHARDSET_ASSIGN_OR_RETURN(bool more, source->Next(&p));
         if (!more) break;
+        const uint64_t at = position++;
+        if (at < begin_) continue;
+        if (at >= end_) break;
         if (skip_ > 0) {
           // The last sample kept must be among those skipped (the very last
           // skipped one unless --skip-unreadable dropped samples after it).
@@ -306,6 +360,8 @@ class Packer {
 
   std::vector<std::string> sources_;
   std::string out_;
+  std::string part_root_;  // pack --part: OUT, with out_ its part folder
+  uint64_t begin_ = 0, end_ = UINT64_MAX;  // the positions this part packs
   PackOptions o_;
   std::unique_ptr<DatasetWriter> writer_;
   // Files skipped by the walk (found again by a resumed walk) and by readers
@@ -324,6 +380,96 @@ Result<PackResult> Pack(const std::vector<std::string>& sources, const std::stri
                         const PackOptions& options) {
   Packer p(sources, out, options);
   return p.Run();
+}
+
+std::string PartFolderName(uint64_t part, uint64_t parts) {
+  return fmt::format("part-{}-of-{}", part, parts);
+}
+
+Result<Manifest> MergeParts(const std::string& out, bool sync) {
+  // N from the folders' names; every one of 0..N-1 must be there.
+  uint64_t parts = 0;
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(out, ec)) {
+    const std::string name = e.path().filename().string();
+    unsigned long long i = 0, n = 0;
+    char tail = 0;
+    if (std::sscanf(name.c_str(), "part-%llu-of-%llu%c", &i, &n, &tail) != 2 ||
+        name != PartFolderName(i, n) || !e.is_directory()) {
+      continue;
+    }
+    if (parts != 0 && n != parts) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: holds parts of {} and of {} parts; keep the folders of one pack job only", out,
+          parts, n));
+    }
+    parts = n;
+    names.push_back(name);
+  }
+  if (ec) return Status::FromErrno(out, ec.value());
+  if (parts == 0) {
+    return Status::NotFound(fmt::format(
+        "{}: no part-I-of-N folders; run `shardset pack ... --part I/N -o {}` for each part first",
+        out, out));
+  }
+  Manifest m;
+  std::set<std::string> skipped;
+  json first_recipe;
+  for (uint64_t i = 0; i < parts; ++i) {
+    const std::string name = PartFolderName(i, parts);
+    const std::string dir = JoinPath(out, name);
+    if (!IsDirectory(dir)) {
+      return Status::NotFound(fmt::format(
+          "{}: missing; run `shardset pack ... --part {}/{} -o {}`", dir, i, parts, out));
+    }
+    if (!PathExists(JoinPath(dir, kManifestName))) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: not finished (no {}); rerun its `shardset pack ... --part {}/{}` to finish it",
+          dir, kManifestName, i, parts));
+    }
+    SHARDSET_ASSIGN_OR_RETURN(Manifest part, Manifest::Load(dir));
+    json recipe = json::parse(part.recipe_json, nullptr, false);
+    if (!recipe.is_object() || recipe.value("verb", "") != "pack" ||
+        recipe.value("part", uint64_t{0}) != i || recipe.value("parts", uint64_t{0}) != parts) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: was not written by `shardset pack --part {}/{}`; remove it or re-pack it", dir, i,
+          parts));
+    }
+    recipe.erase("part");
+    if (i == 0) {
+      first_recipe = recipe;
+    } else if (recipe != first_recipe) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: packed with other sources or options than {}; every part must come from the "
+          "same pack command but for --part",
+          dir, JoinPath(out, PartFolderName(0, parts))));
+    }
+    for (const ManifestShard& s : part.shards) {
+      ManifestShard copy = s;
+      if (s.path.empty() || s.path[0] != '/') copy.path = JoinPath(name, s.path);
+      m.shards.push_back(std::move(copy));
+    }
+    m.num_samples += part.num_samples;
+    m.total_bytes += part.total_bytes;
+    m.source_bytes += part.source_bytes;
+    skipped.insert(part.skipped.begin(), part.skipped.end());
+  }
+  first_recipe.erase("parts");
+  m.skipped.assign(skipped.begin(), skipped.end());
+  m.recipe_json = json{{"verb", "dataset merge"}, {"parts", parts}, {"pack", first_recipe}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
+  const std::string manifest = JoinPath(out, kManifestName);
+  if (PathExists(manifest)) {
+    SHARDSET_ASSIGN_OR_RETURN(std::string text, ReadFile(manifest, kMaxManifestBytes));
+    if (text == m.ToJson()) return m;
+    return Status::AlreadyExists(fmt::format(
+        "{}: already a dataset other than the merge of its parts; remove its {} or merge "
+        "elsewhere",
+        out, kManifestName));
+  }
+  SHARDSET_RETURN_IF_ERROR(m.Save(out, sync));
+  return m;
 }
 
 }  // namespace shardset
