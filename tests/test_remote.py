@@ -437,3 +437,20 @@ def test_four_pack_parts_in_parallel_merge_into_one_pack(s3, env, fmnist_tree, t
     assert not (bad / "manifest.json").exists()
     r = sh("pack", src / "0", "-o", tmp_path / "x", "--part", "3/3", env=env, check=False)
     assert r.returncode == 2 and "--part 3/3" in r.stderr
+
+
+def test_big_shards_go_up_in_parts(s3, env, tmp_path):
+    """A shard over 64 MiB is uploaded as an S3 multipart upload (parts of
+    16 MiB, several at once) and arrives whole."""
+    src = tmp_path / "big"
+    src.mkdir()
+    rng = random.Random(7)
+    for i in range(7):
+        (src / f"f{i}.bin").write_bytes(rng.randbytes(11_000_000))
+    sh("pack", src, "-o", "s3://data/big", "-q", env=env)
+    local = tmp_path / "big-local"
+    shardset("pack", src, "-o", local, "-q")
+    assert (s3.root / "data" / "big" / "shard-000000.shard").read_bytes() == \
+        (local / "shard-000000.shard").read_bytes()
+    assert (local / "shard-000000.shard").stat().st_size > 64 << 20
+    sh("verify", "-q", "s3://data/big", env=env)

@@ -10,6 +10,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstring>
+#include <strings.h>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -136,15 +137,17 @@ struct Client::Handle {
 };
 
 struct Client::Request {
-  enum Method { kGet, kHead, kPut } method = kGet;
+  enum Method { kGet, kHead, kPut, kPost, kDelete } method = kGet;
   std::string url;
+  std::string query;  // appended to the http(s) URL as is ("uploads", "partNumber=1&...")
   // kGet: a range when length > 0 (else the whole object, at most max_bytes).
   uint64_t offset = 0, length = 0, max_bytes = 0;
   std::function<Status(uint64_t, std::string_view)> sink;
   // kPut: the body, from memory or (upload_fd >= 0) from a file.
   std::string_view upload;
   int upload_fd = -1;
-  uint64_t upload_size = 0;
+  uint64_t upload_offset = 0, upload_size = 0;
+  std::string etag;  // kPut: the answer's ETag header
   // Filled in: bytes delivered to sink so far (kept across attempts, so a
   // retried range resumes where the last attempt stopped), the object size
   // (kHead), an error body's first bytes.
@@ -216,6 +219,7 @@ Status Client::PerformOnce(Request& r, long* http_code, bool* retry) {
   *retry = false;
   bool s3 = false;
   SHARDSET_ASSIGN_OR_RETURN(std::string http_url, HttpUrl(r.url, &s3));
+  if (!r.query.empty()) http_url += "?" + r.query;
   auto handle = TakeHandle();
   CURL* c = handle->curl;
   curl_easy_reset(c);
@@ -266,11 +270,38 @@ Status Client::PerformOnce(Request& r, long* http_code, bool* retry) {
           }
           ssize_t got;
           do {
-            got = ::pread(req->upload_fd, buf, k, static_cast<off_t>(req->upload_pos));
+            got = ::pread(req->upload_fd, buf, k,
+                          static_cast<off_t>(req->upload_offset + req->upload_pos));
           } while (got < 0 && errno == EINTR);
           if (got < 0) return CURL_READFUNC_ABORT;
           req->upload_pos += static_cast<uint64_t>(got);
           return static_cast<size_t>(got);
+        });
+  }
+  if (r.method == Request::kPost) {
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r.upload.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.upload.size()));
+  }
+  if (r.method == Request::kDelete) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+  if (r.method == Request::kPut) {
+    r.etag.clear();
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(
+        c, CURLOPT_HEADERFUNCTION, +[](char* data, size_t size, size_t n, void* p) -> size_t {
+          std::string_view line(data, size * n);
+          if (line.size() > 5 && strncasecmp(line.data(), "etag:", 5) == 0) {
+            line.remove_prefix(5);
+            while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
+              line.remove_prefix(1);
+            }
+            while (!line.empty() && (line.back() == '\r' || line.back() == '\n' ||
+                                     line.back() == ' ')) {
+              line.remove_suffix(1);
+            }
+            static_cast<Request*>(p)->etag = std::string(line);
+          }
+          return size * n;
         });
   }
   if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -478,6 +509,9 @@ Status Client::PutFile(const std::string& url, const std::string& path) {
   if (fd.get() < 0) return Status::FromErrno(path, errno);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(path, errno);
+  if (url.starts_with("s3://") && static_cast<uint64_t>(st.st_size) > kMultipartThreshold) {
+    return PutMultipart(url, fd.get(), static_cast<uint64_t>(st.st_size), path);
+  }
   Request r;
   r.method = Request::kPut;
   r.url = url;
@@ -485,6 +519,96 @@ Status Client::PutFile(const std::string& url, const std::string& path) {
   r.upload_size = static_cast<uint64_t>(st.st_size);
   r.sink = [](uint64_t, std::string_view) { return Status::OK(); };
   return Perform(r);
+}
+
+Status Client::PutMultipart(const std::string& url, int fd, uint64_t size,
+                            const std::string& path) {
+  auto body_sink = [](std::string* out) {
+    return [out](uint64_t offset, std::string_view piece) {
+      out->resize(offset);
+      out->append(piece);
+      return Status::OK();
+    };
+  };
+  std::string answer;
+  Request init;
+  init.method = Request::kPost;
+  init.url = url;
+  init.query = "uploads=";  // with its "=": what curl signs must be the canonical form
+  init.sink = body_sink(&answer);
+  SHARDSET_RETURN_IF_ERROR(Perform(init));
+  const std::string upload_id = XmlField(answer, "UploadId");
+  if (upload_id.empty()) {
+    return Status::IOError(fmt::format("{}: the server started no multipart upload", url));
+  }
+  char* escaped = curl_easy_escape(nullptr, upload_id.c_str(), static_cast<int>(upload_id.size()));
+  const std::string id_query = fmt::format("uploadId={}", escaped);
+  curl_free(escaped);
+  // S3 allows 10,000 parts of at least 5 MiB.
+  const uint64_t part_bytes = std::max<uint64_t>(options_.chunk_bytes * 2, (size + 9999) / 10000);
+  const uint64_t parts = (size + part_bytes - 1) / part_bytes;
+  std::vector<std::string> etags(parts);
+  std::atomic<uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status first;
+  auto work = [&] {
+    for (uint64_t i; !failed && (i = next++) < parts;) {
+      Request put;
+      put.method = Request::kPut;
+      put.url = url;
+      put.query = fmt::format("partNumber={}&{}", i + 1, id_query);
+      put.upload_fd = fd;
+      put.upload_offset = i * part_bytes;
+      put.upload_size = std::min(part_bytes, size - put.upload_offset);
+      put.sink = [](uint64_t, std::string_view) { return Status::OK(); };
+      Status s = Perform(put);
+      if (s.ok() && put.etag.empty()) {
+        s = Status::IOError(fmt::format("{}: part {} was answered without an ETag", url, i + 1));
+      }
+      if (!s.ok()) {
+        std::lock_guard lock(mu);
+        if (first.ok()) first = s.WithPrefix(path);
+        failed = true;
+      }
+      etags[i] = put.etag;
+    }
+  };
+  const int threads = static_cast<int>(std::min<uint64_t>(options_.parallel, parts));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  std::string xml = "<CompleteMultipartUpload>";
+  for (uint64_t i = 0; i < parts; ++i) {
+    xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, etags[i]);
+  }
+  xml += "</CompleteMultipartUpload>";
+  Status done = first;
+  if (done.ok()) {
+    Request complete;
+    complete.method = Request::kPost;
+    complete.url = url;
+    complete.query = id_query;
+    complete.upload = xml;
+    answer.clear();
+    complete.sink = body_sink(&answer);
+    done = Perform(complete);
+    // S3 may answer 200 and still report an error in the body.
+    if (done.ok() && answer.find("<Error>") != std::string::npos) {
+      done = Status::IOError(fmt::format("{}: completing the upload failed: {}", url,
+                                         XmlField(answer, "Message")));
+    }
+  }
+  if (!done.ok()) {
+    Request abort;
+    abort.method = Request::kDelete;
+    abort.url = url;
+    abort.query = id_query;
+    abort.sink = [](uint64_t, std::string_view) { return Status::OK(); };
+    (void)Perform(abort);  // the parts would otherwise be kept (and billed)
+  }
+  return done;
 }
 
 }  // namespace remote

@@ -59,9 +59,11 @@ class Client {
   Status Download(const std::string& url, uint64_t size, int fd, const std::string& path);
   // Uploads `data` as the object (PUT).
   Status Put(const std::string& url, std::string_view data);
-  // Uploads the file at `path` as the object (one PUT, streamed from disk;
-  // S3 takes up to 5 GiB so).
+  // Uploads the file at `path` as the object, streamed from disk: one PUT,
+  // or for s3:// objects over kMultipartThreshold a multipart upload of
+  // `parallel` parts at a time (aborted if it fails, so no parts are left).
   Status PutFile(const std::string& url, const std::string& path);
+  static constexpr uint64_t kMultipartThreshold = uint64_t{64} << 20;
 
   // Requests that failed once and were tried again, since the client was
   // made (for reports and tests).
@@ -70,6 +72,7 @@ class Client {
  private:
   struct Request;
   struct Handle;
+  Status PutMultipart(const std::string& url, int fd, uint64_t size, const std::string& path);
   Status Perform(Request& request);
   Status PerformOnce(Request& request, long* http_code, bool* retry);
   std::unique_ptr<Handle> TakeHandle();
