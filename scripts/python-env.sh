@@ -42,6 +42,11 @@ if [ "$bench" = 1 ] && ! "$PY" -c 'import webdataset, streaming' 2>/dev/null; th
     zstd python-snappy brotli catalogue tqdm
   "$PY" -c 'import webdataset, streaming'
 fi
+# The AWS CLI: bench/remote_bench.py's peer for downloading shards from S3.
+if [ "$bench" = 1 ] && ! "$VENV/bin/aws" --version >/dev/null 2>&1; then
+  "$PY" -m pip install -q --disable-pip-version-check 'awscli==1.46.3'
+  "$VENV/bin/aws" --version >/dev/null
+fi
 if [ "$bench" = 1 ] && ! "$VENV/bin/ratarmount" --version >/dev/null 2>&1; then
   "$PY" -m pip install -q --disable-pip-version-check 'ratarmount==1.3.0'
   "$VENV/bin/ratarmount" --version >/dev/null

@@ -64,6 +64,42 @@ std::atomic<uint64_t> temp_counter{0};
 
 }  // namespace
 
+Status DownloadChecked(Client& client, const std::string& url, const Expected& expected,
+                       const std::string& path, bool sync) {
+  const std::string dir = DirName(path);
+  (void)RemoveStaleTempFilesOf(path);
+  Status last;
+  for (int attempt = 0; attempt < client.options().retries; ++attempt) {
+    const std::string temp = fmt::format("{}/{}{}.{}.{}", dir, kTempPrefix, BaseName(path),
+                                         ::getpid(), temp_counter++);
+    FdCloser fd(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return Status::FromErrno(temp, errno);
+    Status s = ::ftruncate(fd.get(), static_cast<off_t>(expected.size)) == 0
+                   ? Status::OK()
+                   : Status::FromErrno(fmt::format("{}: no room for it", temp), errno);
+    if (s.ok()) s = client.Download(url, expected.size, fd.get(), temp);
+    if (s.ok() && expected.xxh3 != 0) {
+      auto file = MappedFile::Open(temp);
+      s = file.status();
+      if (s.ok() && Xxh3(file->data()) != expected.xxh3) {
+        // A proxy or a disk on the way changed bytes: fetched again, never
+        // handed to a reader.
+        last = Status::Corruption(fmt::format(
+            "{}: what arrived differs from the manifest's XXH3 {:016x}", url, expected.xxh3));
+        ::unlink(temp.c_str());
+        continue;
+      }
+    }
+    if (s.ok() && sync && ::fsync(fd.get()) != 0) s = Status::FromErrno(temp, errno);
+    if (s.ok() && ::rename(temp.c_str(), path.c_str()) != 0) s = Status::FromErrno(path, errno);
+    if (s.ok() && sync) s = FsyncDir(dir);
+    if (!s.ok()) ::unlink(temp.c_str());
+    return s;
+  }
+  return Status::Corruption(
+      fmt::format("{} (in each of {} downloads)", last.message(), client.options().retries));
+}
+
 std::string Cache::PathOf(const std::string& url) const {
   const std::string name = UrlBaseName(url);
   const std::string folder = url.substr(0, url.size() - name.size());
@@ -104,42 +140,8 @@ Result<std::string> Cache::Fetch(const std::string& url, const Expected& expecte
     // One process fetches; the others wait here and then find it cached.
     SHARDSET_ASSIGN_OR_RETURN(FileLock lock, FileLock::Take(path + ".lock", /*wait=*/true));
     if (hit()) return path;
-    (void)RemoveStaleTempFilesOf(path);
-    Status last;
-    for (int attempt = 0; attempt < client_->options().retries; ++attempt) {
-      const std::string temp = fmt::format("{}/{}{}.{}.{}", dir, kTempPrefix, BaseName(path),
-                                           ::getpid(), temp_counter++);
-      FdCloser fd(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-      if (fd.get() < 0) return Status::FromErrno(temp, errno);
-      Status s = ::ftruncate(fd.get(), static_cast<off_t>(size)) == 0
-                     ? Status::OK()
-                     : Status::FromErrno(fmt::format("{}: no room in the cache", temp), errno);
-      if (s.ok()) s = client_->Download(url, size, fd.get(), temp);
-      if (s.ok() && expected.xxh3 != 0) {
-        auto file = MappedFile::Open(temp);
-        s = file.status();
-        if (s.ok() && Xxh3(file->data()) != expected.xxh3) {
-          // A proxy or a disk on the way changed bytes: fetched again, never
-          // handed to a reader.
-          last = Status::Corruption(fmt::format(
-              "{}: what arrived differs from the manifest's XXH3 {:016x}", url, expected.xxh3));
-          ::unlink(temp.c_str());
-          continue;
-        }
-      }
-      if (s.ok() && ::rename(temp.c_str(), path.c_str()) != 0) s = Status::FromErrno(path, errno);
-      if (!s.ok()) {
-        ::unlink(temp.c_str());
-        return s;
-      }
-      ++fetched_;
-      last = Status::OK();
-      break;
-    }
-    if (!last.ok()) {
-      return Status::Corruption(fmt::format("{} (in each of {} downloads)", last.message(),
-                                            client_->options().retries));
-    }
+    SHARDSET_RETURN_IF_ERROR(DownloadChecked(*client_, url, {size, expected.xxh3}, path, false));
+    ++fetched_;
   }
   (void)Evict(path);
   return path;

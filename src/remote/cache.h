@@ -27,6 +27,13 @@ struct Expected {
   uint64_t xxh3 = 0;  // 0: unknown, not checked
 };
 
+// Downloads `url` (of expected.size bytes) to a temporary file beside
+// `path`, checks it against expected.xxh3 (fetching it again, up to the
+// client's retries, when what arrived differs), fsyncs it if `sync`, and
+// renames it to `path`. Temporary files of killed processes are removed.
+Status DownloadChecked(Client& client, const std::string& url, const Expected& expected,
+                       const std::string& path, bool sync);
+
 class Cache {
  public:
   explicit Cache(Client* client) : client_(client) {}

@@ -123,34 +123,41 @@ Status SyncDataset(const std::string& src, const std::string& dst, const SyncOpt
       if (options.progress) options.progress(f.name, size, true);
       continue;
     }
-    // The bytes, local and checked: a remote source through the cache
-    // (checked against the manifest as it arrives), a local one here.
-    std::string local = from;
-    if (IsRemote(from)) {
-      SHARDSET_ASSIGN_OR_RETURN(local, cache.Fetch(from, {size, f.xxh3}));
-    }
-    SHARDSET_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(local));
-    if (file.size() != size) {
-      return Status::Corruption(fmt::format(
-          "{}: {} bytes, but the manifest says {}; the source changed: verify it", from,
-          file.size(), size));
-    }
-    if (f.xxh3 != 0 && !IsRemote(from)) {
-      file.AdviseSequential();
-      if (Xxh3(file.data()) != f.xxh3) {
-        return Status::Corruption(fmt::format(
-            "{}: its checksum differs from the manifest's; not copying a damaged shard: "
-            "restore it from a backup first",
-            from));
-      }
-    }
-    if (IsRemote(to)) {
-      SHARDSET_RETURN_IF_ERROR(client.PutFile(to, local));
-    } else {
+    if (IsRemote(from) && !IsRemote(to)) {
+      // Straight into DST, checked against the manifest as it arrives.
       SHARDSET_RETURN_IF_ERROR(MakeDirsFor(to));
-      SHARDSET_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(to, options.sync));
-      SHARDSET_RETURN_IF_ERROR(out->Append(file.data()));
-      SHARDSET_RETURN_IF_ERROR(out->Commit(options.sync, /*overwrite=*/true));
+      SHARDSET_RETURN_IF_ERROR(
+          remote::DownloadChecked(client, from, {size, f.xxh3}, to, options.sync));
+    } else {
+      // The bytes, local and checked: a remote source through the cache
+      // (checked as it arrives), a local one here.
+      std::string local = from;
+      if (IsRemote(from)) {
+        SHARDSET_ASSIGN_OR_RETURN(local, cache.Fetch(from, {size, f.xxh3}));
+      }
+      SHARDSET_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(local));
+      if (file.size() != size) {
+        return Status::Corruption(fmt::format(
+            "{}: {} bytes, but the manifest says {}; the source changed: verify it", from,
+            file.size(), size));
+      }
+      if (f.xxh3 != 0 && !IsRemote(from)) {
+        file.AdviseSequential();
+        if (Xxh3(file.data()) != f.xxh3) {
+          return Status::Corruption(fmt::format(
+              "{}: its checksum differs from the manifest's; not copying a damaged shard: "
+              "restore it from a backup first",
+              from));
+        }
+      }
+      if (IsRemote(to)) {
+        SHARDSET_RETURN_IF_ERROR(client.PutFile(to, local));
+      } else {
+        SHARDSET_RETURN_IF_ERROR(MakeDirsFor(to));
+        SHARDSET_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(to, options.sync));
+        SHARDSET_RETURN_IF_ERROR(out->Append(file.data()));
+        SHARDSET_RETURN_IF_ERROR(out->Commit(options.sync, /*overwrite=*/true));
+      }
     }
     report->files_copied++;
     report->bytes_copied += size;
