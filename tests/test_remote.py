@@ -454,3 +454,20 @@ def test_big_shards_go_up_in_parts(s3, env, tmp_path):
         (local / "shard-000000.shard").read_bytes()
     assert (local / "shard-000000.shard").stat().st_size > 64 << 20
     sh("verify", "-q", "s3://data/big", env=env)
+
+
+def test_shuffle_writes_to_s3_and_reads_from_it(s3, env, fm_local, tmp_path):
+    """shuffle -o s3://: a dataset folder, and one tar.gz with its sidecar
+    index; each reads back from S3 with the same samples as the source."""
+    sh("shuffle", fm_local, "-o", "s3://data/fm-shuf", "--seed", "4", "-q", env=env)
+    sh("shuffle", "s3://data/fm-shuf", "-o", "s3://data/fm-one.tar.gz", "--seed", "5", "-q",
+       env=env)
+    assert (s3.root / "data" / "fm-one.tar.gz.idx").exists(), "the sidecar goes up too"
+    want = sorted(sh("ls", fm_local, env=env).stdout.splitlines())
+    for target in ("s3://data/fm-shuf", "s3://data/fm-one.tar.gz"):
+        got = sh("ls", target, env=env).stdout.splitlines()
+        assert sorted(got) == want and got != want, target
+        sh("verify", "-q", target, env=env)
+    assert not any((tmp_path / "cache" / "staging").rglob("*.shard")), "staging copies removed"
+    r = sh("shuffle", fm_local, "--view", "-o", "s3://data/x.view", env=env, check=False)
+    assert r.returncode == 2 and "views are written to a folder" in r.stderr

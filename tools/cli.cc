@@ -1,6 +1,15 @@
 #include "cli.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include <fmt/format.h>
+
+#include "base/file.h"
+#include "base/hash.h"
+#include "remote/client.h"
+#include "shardset/remote.h"
 
 namespace shardset::cli {
 
@@ -88,6 +97,60 @@ void AddReadFlags(CLI::App* app, ReadArgs* a) {
                   "Bound of that cache; least recently used shards go past it (default: "
                   "SHARDSET_CACHE_BYTES, else 10GiB)")
       ->group("Remote (s3://, http://)");
+}
+
+std::string Staging(const std::string& out, const ReadOptions& ro) {
+  if (!IsRemote(out)) return out;
+  const std::string dir = fmt::format("{}/staging/{:016x}", remote::Resolve(ro.remote).cache_dir,
+                                      Xxh3(out));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  return JoinPath(dir, remote::UrlBaseName(out));
+}
+
+Status Upload(const std::string& staged, const std::string& out, const ReadOptions& ro,
+              Progress* bar) {
+  if (!IsRemote(out)) return Status::OK();
+  Status s;
+  std::vector<std::string> sidecars;
+  if (IsDirectory(staged)) {
+    SyncOptions so;
+    so.remote = ro.remote;
+    so.progress = [&](const std::string& name, uint64_t, bool) {
+      bar->Show(fmt::format("uploading {}", name));
+    };
+    SyncReport report;
+    s = SyncDataset(staged, out, so, &report);
+  } else {
+    // One shard or archive, then its sidecars (which readers look for
+    // beside it).
+    remote::Client client(ro.remote);
+    auto format = DetectFormat(staged);
+    s = format.status();
+    if (s.ok()) s = client.PutFile(out, staged);
+    if (format.ok()) sidecars = SidecarPaths(staged, *format);
+    for (const std::string& sidecar : sidecars) {
+      if (!s.ok() || !PathExists(sidecar)) continue;
+      // "<dir>/x.tar.idx" -> "<OUT's folder>/x.tar.idx"
+      s = client.PutFile(out.substr(0, out.size() - BaseName(staged).size()) + BaseName(sidecar),
+                         sidecar);
+    }
+  }
+  bar->Done();
+  if (!s.ok()) {
+    return s.WithPrefix(fmt::format("uploading {} (its staged copy is kept: rerun to resume)",
+                                    staged));
+  }
+  // The staged copy, its sidecars, and the folders above it once empty
+  // (parts packed at once share them).
+  std::error_code ec;
+  std::filesystem::remove_all(staged, ec);
+  for (const std::string& sidecar : sidecars) std::filesystem::remove(sidecar, ec);
+  for (std::string dir = DirName(staged); dir.find("/staging/") != std::string::npos;
+       dir = DirName(dir)) {
+    if (::rmdir(dir.c_str()) != 0) break;
+  }
+  return Status::OK();
 }
 
 std::string CommandLine(int argc, char** argv) {

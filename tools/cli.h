@@ -76,6 +76,15 @@ struct ReadArgs {
 
 void AddReadFlags(CLI::App* app, ReadArgs* a);
 
+// Outputs on s3:// (docs/remote.md "Writing"): a verb writes into Staging(out)
+// (a folder in the cache named after OUT, with OUT's base name, so a killed
+// run resumes there), then Upload sends it (a dataset folder manifest last,
+// or one shard with its sidecars) and deletes it. For a local OUT, Staging
+// returns OUT and Upload does nothing.
+std::string Staging(const std::string& out, const ReadOptions& ro);
+Status Upload(const std::string& staged, const std::string& out, const ReadOptions& ro,
+              Progress* bar);
+
 // The command line as a shell would take it back ("shardset mix a=x:0.1 ..."),
 // recorded in recipes so a view can be re-made.
 std::string CommandLine(int argc, char** argv);

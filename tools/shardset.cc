@@ -91,38 +91,19 @@ int RunPack(const PackArgs& a, const ReadOptions& ro) {
     bar.Done();
     std::fprintf(stderr, "shardset pack: warning: %s\n", w.c_str());
   };
-  // s3://: packed into a staging folder in the cache (kept until uploaded,
-  // so an interrupted run resumes), then uploaded manifest last.
-  const bool upload = IsRemote(a.out);
-  const std::string out =
-      upload ? fmt::format("{}/staging/{:016x}", remote::Resolve(ro.remote).cache_dir,
-                           Xxh3(a.out))
-             : a.out;
-  if (upload) {
-    std::error_code ec;
-    std::filesystem::create_directories(DirName(out), ec);
-  }
+  // s3://: packed into a staging folder in the cache, then uploaded.
+  const std::string out = Staging(a.out, ro);
   auto r = Pack(a.sources, out, o);
   bar.Done();
   if (!r.ok()) return Fail(r.status());
   // What was written: OUT, or its part folder.
   const std::string part_name = o.parts > 1 ? PartFolderName(o.part, o.parts) : "";
   const std::string shown =
-      part_name.empty() ? a.out : (upload ? a.out + "/" + part_name : JoinPath(a.out, part_name));
-  if (upload) {
-    SyncOptions so;
-    so.remote = ro.remote;
-    so.progress = [&](const std::string& name, uint64_t, bool) {
-      bar.Show(fmt::format("uploading {}", name));
-    };
-    SyncReport sr;
-    Status s = part_name.empty() ? SyncDataset(out, a.out, so, &sr)
-                                 : SyncDataset(JoinPath(out, part_name), shown, so, &sr);
-    bar.Done();
-    if (!s.ok()) return Fail(s.WithPrefix(fmt::format("uploading {} (rerun to resume)", out)));
-    std::error_code ec;
-    std::filesystem::remove_all(out, ec);
-  }
+      part_name.empty() ? a.out
+                        : (IsRemote(a.out) ? a.out + "/" + part_name : JoinPath(a.out, part_name));
+  Status up = part_name.empty() ? Upload(out, a.out, ro, &bar)
+                                : Upload(JoinPath(out, part_name), shown, ro, &bar);
+  if (!up.ok()) return Fail(up);
   if (a.json_out) {
     json j = {{"out", shown},
               {"samples", r->samples},

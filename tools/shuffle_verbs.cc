@@ -9,6 +9,7 @@
 
 #include "base/strings.h"
 #include "cli.h"
+#include "shardset/remote.h"
 #include "shardset/shuffle.h"
 #include "shardset/view.h"
 #include "view/labels.h"
@@ -76,6 +77,12 @@ int RunShuffle(ShuffleVerbs& a, const ReadOptions& ro, int argc, char** argv) {
       o.interleave_by.empty() ? "uniformly" : fmt::format("interleaved by {}", o.interleave_by);
 
   if (a.view) {
+    if (IsRemote(a.out)) {
+      return Fail(Status::InvalidArgument(fmt::format(
+          "{}: views are written to a folder (they name their datasets by local paths); "
+          "shuffle --view -o a local file",
+          a.out)));
+    }
     o.recipe_json = Dump({{"command", CommandLine(argc, argv)}});
     auto r = ShuffleView(src, a.out, o);
     bar.Done();
@@ -94,9 +101,12 @@ int RunShuffle(ShuffleVerbs& a, const ReadOptions& ro, int argc, char** argv) {
     return kExitOk;
   }
 
-  auto r = Shuffle(src, a.out, o);
+  // s3://: shuffled into a staging copy in the cache, then uploaded.
+  const std::string out = Staging(a.out, ro);
+  auto r = Shuffle(src, out, o);
   bar.Done();
   if (!r.ok()) return Fail(r.status());
+  if (Status up = Upload(out, a.out, ro, &bar); !up.ok()) return Fail(up);
   if (a.json_out) {
     std::puts(Dump({{"out", a.out},
                     {"samples", r->samples},
@@ -177,8 +187,8 @@ ShuffleVerbs* AddShuffleVerbs(CLI::App* app, ReadArgs* read_args) {
       ->required();
   s->add_option("-o,--output", a->out,
                 "Dataset folder to write (resumable), a single shard file named with its "
-                "extension (out.tar.gz, out.tar, out.zip, out.tsv, out.shard), or with --view a "
-                "view file")
+                "extension (out.tar.gz, out.tar, out.zip, out.tsv, out.shard), either of them on "
+                "s3:// (written in the cache, then uploaded), or with --view a view file")
       ->required();
   s->add_option("--seed", a->seed, "Seed of the order (same seed, same order everywhere)")
       ->capture_default_str();
