@@ -51,6 +51,17 @@ def hyperfine(cmd, runs, prepare=None):
     return r["median"], r["min"], r["max"]
 
 
+def replace_section(path, heading, section):
+    """Puts `section` in place of the "## heading" section of the results
+    file `path` (up to the next "## "), or at its end."""
+    out = pathlib.Path(path)
+    text = out.read_text() if out.exists() else ""
+    m = re.search(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
+    text = text[:m.start()] + section + "\n" + text[m.end():] if m else text.rstrip("\n") + "\n\n" + section
+    out.write_text(text)
+    print(section)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=1_000_000)
@@ -167,12 +178,7 @@ def main():
     lines += ["```", ""]
     section = "\n".join(lines)
 
-    out = pathlib.Path(a.out)
-    text = out.read_text() if out.exists() else ""
-    m = re.search(r"^## Catalog\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
-    text = text[:m.start()] + section + "\n" + text[m.end():] if m else text.rstrip("\n") + "\n\n" + section
-    out.write_text(text)
-    print(section)
+    replace_section(a.out, "Catalog", section)
     if not a.keep and not a.workdir:
         os.chdir("/")
         shutil.rmtree(work)

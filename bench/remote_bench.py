@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import pathlib
-import re
 import shutil
 import socket
 import subprocess
@@ -25,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from catalog_bench import REPO, hyperfine, peak_rss_mib, run  # noqa: E402
+from catalog_bench import REPO, hyperfine, peak_rss_mib, replace_section, run  # noqa: E402
 
 KEY, SECRET = "AKIABENCH", "shardset-bench-secret"
 
@@ -193,12 +192,7 @@ def main():
     lines += ["python epoch.py s3://bench/fm   # the script is in bench/remote_bench.py (EPOCH)",
               "```", ""]
     section = "\n".join(lines)
-    out = pathlib.Path(a.out)
-    text = out.read_text() if out.exists() else ""
-    m = re.search(r"^## Remote\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
-    text = text[:m.start()] + section + "\n" + text[m.end():] if m else text.rstrip("\n") + "\n\n" + section
-    out.write_text(text)
-    print(section)
+    replace_section(a.out, "Remote", section)
     if not a.keep and not a.workdir:
         os.chdir("/")
         shutil.rmtree(work)

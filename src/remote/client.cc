@@ -55,6 +55,31 @@ std::string XmlField(std::string_view body, std::string_view tag) {
   return std::string(body.substr(a, std::min<size_t>(b - a, 300)));
 }
 
+// Runs task(0..count-1) on `threads` threads, each taking the next index;
+// stops handing out indexes after the first failure, which it returns.
+Status ParallelFor(uint64_t count, int threads, const std::function<Status(uint64_t)>& task) {
+  std::atomic<uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status first;
+  auto work = [&] {
+    for (uint64_t i; !failed && (i = next++) < count;) {
+      Status s = task(i);
+      if (!s.ok()) {
+        std::lock_guard lock(mu);
+        if (first.ok()) first = std::move(s);
+        failed = true;
+      }
+    }
+  };
+  const int n = static_cast<int>(std::min<uint64_t>(std::max(threads, 1), count));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < n; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  return first;
+}
+
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -460,38 +485,19 @@ Status Client::GetRange(const std::string& url, uint64_t offset, uint64_t length
 
 Status Client::Download(const std::string& url, uint64_t size, int fd, const std::string& path) {
   const uint64_t chunk = options_.chunk_bytes;
-  const uint64_t chunks = (size + chunk - 1) / chunk;
-  std::atomic<uint64_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  Status first;
-  auto work = [&] {
-    for (uint64_t i; !failed && (i = next++) < chunks;) {
-      const uint64_t off = i * chunk;
-      Status s = GetRange(url, off, std::min(chunk, size - off),
-                          [&](uint64_t at, std::string_view piece) {
-                            while (!piece.empty()) {
-                              ssize_t n = ::pwrite(fd, piece.data(), piece.size(), at);
-                              if (n < 0 && errno == EINTR) continue;
-                              if (n <= 0) return Status::FromErrno(path, errno);
-                              piece.remove_prefix(n);
-                              at += n;
-                            }
-                            return Status::OK();
-                          });
-      if (!s.ok()) {
-        std::lock_guard lock(mu);
-        if (first.ok()) first = std::move(s);
-        failed = true;
+  return ParallelFor((size + chunk - 1) / chunk, options_.parallel, [&](uint64_t i) {
+    const uint64_t off = i * chunk;
+    return GetRange(url, off, std::min(chunk, size - off), [&](uint64_t at, std::string_view piece) {
+      while (!piece.empty()) {
+        ssize_t n = ::pwrite(fd, piece.data(), piece.size(), at);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return Status::FromErrno(path, errno);
+        piece.remove_prefix(n);
+        at += n;
       }
-    }
-  };
-  const int threads = static_cast<int>(std::min<uint64_t>(options_.parallel, chunks));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  return first;
+      return Status::OK();
+    });
+  });
 }
 
 Status Client::Put(const std::string& url, std::string_view data) {
@@ -548,37 +554,22 @@ Status Client::PutMultipart(const std::string& url, int fd, uint64_t size,
   const uint64_t part_bytes = std::max<uint64_t>(options_.chunk_bytes * 2, (size + 9999) / 10000);
   const uint64_t parts = (size + part_bytes - 1) / part_bytes;
   std::vector<std::string> etags(parts);
-  std::atomic<uint64_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  Status first;
-  auto work = [&] {
-    for (uint64_t i; !failed && (i = next++) < parts;) {
-      Request put;
-      put.method = Request::kPut;
-      put.url = url;
-      put.query = fmt::format("partNumber={}&{}", i + 1, id_query);
-      put.upload_fd = fd;
-      put.upload_offset = i * part_bytes;
-      put.upload_size = std::min(part_bytes, size - put.upload_offset);
-      put.sink = [](uint64_t, std::string_view) { return Status::OK(); };
-      Status s = Perform(put);
-      if (s.ok() && put.etag.empty()) {
-        s = Status::IOError(fmt::format("{}: part {} was answered without an ETag", url, i + 1));
-      }
-      if (!s.ok()) {
-        std::lock_guard lock(mu);
-        if (first.ok()) first = s.WithPrefix(path);
-        failed = true;
-      }
-      etags[i] = put.etag;
+  Status first = ParallelFor(parts, options_.parallel, [&](uint64_t i) {
+    Request put;
+    put.method = Request::kPut;
+    put.url = url;
+    put.query = fmt::format("partNumber={}&{}", i + 1, id_query);
+    put.upload_fd = fd;
+    put.upload_offset = i * part_bytes;
+    put.upload_size = std::min(part_bytes, size - put.upload_offset);
+    put.sink = [](uint64_t, std::string_view) { return Status::OK(); };
+    SHARDSET_RETURN_IF_ERROR(Perform(put).WithPrefix(path));
+    if (put.etag.empty()) {
+      return Status::IOError(fmt::format("{}: part {} was answered without an ETag", url, i + 1));
     }
-  };
-  const int threads = static_cast<int>(std::min<uint64_t>(options_.parallel, parts));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+    etags[i] = put.etag;
+    return Status::OK();
+  });
   std::string xml = "<CompleteMultipartUpload>";
   for (uint64_t i = 0; i < parts; ++i) {
     xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, etags[i]);
