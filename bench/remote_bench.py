@@ -161,7 +161,8 @@ def main():
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (source {src}; load average "
         f"{load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end; 2 cores, server and client "
         f"on the same cores); hyperfine, {a.runs} runs each, medians and min-max; peak RSS from GNU "
-        "time. `pack -o s3://` of the files took "
+        "time (for `verify` it counts the pages of the cached shards it maps, which are page "
+        "cache). `pack -o s3://` of the files took "
         f"{pack_big_s:.1f} s ({mb / pack_big_s:,.0f} MB/s: pack into the cache, then upload).",
         "",
         "| reading the shards from S3 | median | min-max | MB/s | vs `aws s3 cp` | peak RSS |",
