@@ -471,3 +471,45 @@ def test_shuffle_writes_to_s3_and_reads_from_it(s3, env, fm_local, tmp_path):
     assert not any((tmp_path / "cache" / "staging").rglob("*.shard")), "staging copies removed"
     r = sh("shuffle", fm_local, "--view", "-o", "s3://data/x.view", env=env, check=False)
     assert r.returncode == 2 and "views are written to a folder" in r.stderr
+
+
+def test_sync_of_a_folder_of_datasets_views_and_a_catalog(s3, env, fmnist_tree, tmp_path):
+    """A folder holding two datasets, views over them and a catalog with an
+    annotation: sync copies the datasets (shards once, manifest last), the
+    views and a consistent snapshot of the catalog; the copy works as the
+    original does; a second sync copies nothing."""
+    tree = tmp_path / "tree"
+    (tree / "data").mkdir(parents=True)
+    shardset("pack", fmnist_tree / "testing", "-o", tree / "data" / "fm-test", "--label-from-dir",
+             "-q")
+    shardset("pack", fmnist_tree / "training" / "0", "-o", tree / "data" / "zeros", "-q")
+    shardset("split", tree / "data" / "fm-test", "--ratios", "0.8,0.2", "--seed", "1", "-o",
+             tree / "views")
+    cat = tree / "fm.catalog"
+    shardset("dir", "create", "all", "-c", cat)
+    shardset("dir", "add", "all", "--from", tree / "data" / "fm-test", "-c", cat)
+    shardset("annotate", "set", "all", "0/1000", "--label", "shirt", "--box", "1,2,3,4", "-c", cat)
+
+    for dst in (tmp_path / "copy", "s3://backup/tree"):
+        r = json.loads(sh("sync", tree, dst, "--json", "-q", env=env).stdout)
+        assert r["files_copied"] == 7 and r["files_skipped"] == 0, r
+        r = json.loads(sh("sync", tree, dst, "--json", "-q", env=env).stdout)
+        assert r["files_copied"] == 0 and r["files_skipped"] == 7, r
+    copy = tmp_path / "copy"
+    # The same snapshot in both places (before anything opens the copy,
+    # which turns its journal to WAL).
+    assert (s3.root / "backup" / "tree" / "fm.catalog").read_bytes() == \
+        (copy / "fm.catalog").read_bytes()
+    for view in ("train.view", "val.view"):
+        assert sh("ls", copy / "views" / view, env=env).stdout == \
+            sh("ls", tree / "views" / view, env=env).stdout
+    assert "shirt" in sh("annotate", "ls", "all", "0/1000", "-c", copy / "fm.catalog",
+                         env=env).stdout
+    # An edit after the first sync: the next sync copies the new snapshot only.
+    shardset("annotate", "set", "all", "0/1005", "--label", "coat", "--box", "1,1,2,2", "-c", cat)
+    r = json.loads(sh("sync", tree, copy, "--json", "-q", env=env).stdout)
+    assert r["files_copied"] == 1, r
+    assert "coat" in sh("annotate", "ls", "all", "0/1005", "-c", copy / "fm.catalog",
+                        env=env).stdout
+    r = sh("sync", tmp_path / "empty-nothing", copy, env=env, check=False)
+    assert r.returncode != 0

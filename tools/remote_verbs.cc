@@ -60,7 +60,9 @@ RemoteVerbs* AddRemoteVerbs(CLI::App* app, ReadArgs* read_args) {
   auto* v = new RemoteVerbs();
   v->sync = app->add_subcommand(
       "sync", "Copy a dataset to a folder or s3:// once: what DST already has is not copied again");
-  v->sync->add_option("SRC", v->src, "Dataset: a folder, s3://BUCKET/PREFIX or http(s)://...")
+  v->sync->add_option("SRC", v->src,
+                      "A dataset (a folder, s3://BUCKET/PREFIX or http(s)://...), or a local "
+                      "folder of datasets, views and catalogs")
       ->required();
   v->sync->add_option("DST", v->dst, "A folder or s3://BUCKET/PREFIX")->required();
   v->sync->add_flag("--verify", v->verify,
@@ -72,7 +74,8 @@ RemoteVerbs* AddRemoteVerbs(CLI::App* app, ReadArgs* read_args) {
   v->sync->footer(
       "Shards never change under a name, so a shard DST holds with the same size is skipped;\n"
       "the manifest is written last, so DST never shows a dataset with shards missing, and\n"
-      "an interrupted sync run again copies only what is left.\n"
+      "an interrupted sync run again copies only what is left. A folder of datasets copies each\n"
+      "dataset, then its views and a snapshot of each catalog (SQLite VACUUM INTO).\n"
       "Example: shardset sync fmnist-train s3://backups/fmnist-train --endpoint "
       "http://127.0.0.1:9000 --verify");
   return v;

@@ -147,6 +147,10 @@ class Catalog {
 
   // SQLite's integrity check; problems are listed in the status.
   Status CheckIntegrity() const;
+  // Writes a consistent copy of the catalog, as of one moment, to `path`
+  // (which must not exist), compacted (SQLite's VACUUM INTO): what sync
+  // copies, since the file itself may be mid-write with its WAL beside it.
+  Status SnapshotTo(const std::string& path) const;
 
  private:
   struct Rep;

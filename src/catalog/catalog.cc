@@ -653,6 +653,13 @@ Status Catalog::AddInstances(std::vector<Instance>* instances, std::string_view 
   return Status::OK();
 }
 
+Status Catalog::SnapshotTo(const std::string& path) const {
+  std::string quoted = "'";
+  for (char c : path) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+  quoted += "'";
+  return rep_->db->Exec(fmt::format("VACUUM INTO {}", quoted).c_str());
+}
+
 Status Catalog::ReadSnapshot(const std::function<Status()>& body) const {
   // A deferred transaction: the snapshot is taken by its first read.
   SHARDSET_RETURN_IF_ERROR(rep_->db->Exec("BEGIN"));

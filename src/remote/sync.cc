@@ -1,5 +1,11 @@
 // shardset sync: a dataset copied between folders and object stores, once.
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -7,8 +13,10 @@
 #include "base/hash.h"
 #include "remote/cache.h"
 #include "remote/client.h"
+#include "shardset/catalog.h"
 #include "shardset/dataset.h"
 #include "shardset/remote.h"
+#include "shardset/view.h"
 
 namespace shardset {
 namespace {
@@ -67,17 +75,39 @@ Status MakeDirsFor(const std::string& path) {
   return Status::OK();
 }
 
+// Puts `bytes` at `to` unless it holds them already; true if written.
+Result<bool> PutIfChanged(remote::Client& client, const std::string& to, const std::string& bytes,
+                          bool sync) {
+  std::string old;
+  bool have = false;
+  if (IsRemote(to)) {
+    auto got = client.Get(to, bytes.size() + 1);
+    have = got.ok();
+    if (have) {
+      old = std::move(*got);
+    } else if (!got.status().IsNotFound() &&
+               got.status().code() != Status::Code::kResourceExhausted) {
+      return got.status();
+    }
+  } else if (PathExists(to)) {
+    auto got = ReadFile(to, bytes.size() + 1);
+    have = got.ok();
+    if (have) old = std::move(*got);
+  }
+  if (have && old == bytes) return false;
+  if (IsRemote(to)) {
+    SHARDSET_RETURN_IF_ERROR(client.Put(to, bytes));
+  } else {
+    SHARDSET_RETURN_IF_ERROR(MakeDirsFor(to));
+    SHARDSET_RETURN_IF_ERROR(WriteFileAtomic(to, bytes, sync));
+  }
+  return true;
+}
+
 }  // namespace
 
-Status SyncDataset(const std::string& src, const std::string& dst, const SyncOptions& options,
-                   SyncReport* report) {
-  if (dst.starts_with("http://") || dst.starts_with("https://")) {
-    return Status::InvalidArgument(fmt::format(
-        "{}: http(s):// is read-only here; sync to a folder or to s3://", dst));
-  }
-  if (src == dst) return Status::InvalidArgument(fmt::format("{}: SRC and DST are the same", src));
-  remote::Client client(options.remote);
-  remote::Cache cache(&client);
+Status SyncOneDataset(remote::Client& client, remote::Cache& cache, const std::string& src,
+                      const std::string& dst, const SyncOptions& options, SyncReport* report) {
   const std::string manifest_src = Join(src, std::string(kManifestName));
   std::string text;
   if (IsRemote(src)) {
@@ -188,8 +218,6 @@ Status SyncDataset(const std::string& src, const std::string& dst, const SyncOpt
     report->files_skipped++;
     report->bytes_skipped += text.size();
   }
-  report->retries = client.retried();
-
   if (options.verify) {
     ReadOptions ro;
     ro.remote = options.remote;
@@ -203,6 +231,103 @@ Status SyncDataset(const std::string& src, const std::string& dst, const SyncOpt
     }
   }
   return Status::OK();
+}
+
+namespace {
+
+// A folder of datasets, views and catalogs: every dataset first (shards once,
+// manifest last), then the views and catalog snapshots that refer to them, so
+// DST never holds a view whose datasets are missing.
+Status SyncTree(remote::Client& client, remote::Cache& cache, const std::string& src,
+                const std::string& dst, const SyncOptions& options, SyncReport* report) {
+  std::vector<std::pair<std::string, bool>> later;  // (relative path, is catalog)
+  std::vector<std::string> datasets;
+  std::function<Status(const std::string&)> walk = [&](const std::string& rel) -> Status {
+    const std::string dir = rel.empty() ? src : JoinPath(src, rel);
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      names.push_back(e.path().filename().string());
+    }
+    if (ec) return Status::FromErrno(dir, ec.value());
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) {
+      if (name.starts_with(".")) continue;
+      const std::string r = rel.empty() ? name : JoinPath(rel, name);
+      const std::string path = JoinPath(src, r);
+      if (IsDirectory(path)) {
+        if (PathExists(JoinPath(path, std::string(kManifestName)))) {
+          datasets.push_back(r);
+        } else {
+          SHARDSET_RETURN_IF_ERROR(walk(r));
+        }
+      } else if (IsViewFile(path)) {
+        later.emplace_back(r, false);
+      } else if (IsCatalogFile(path)) {
+        later.emplace_back(r, true);
+      }
+    }
+    return Status::OK();
+  };
+  SHARDSET_RETURN_IF_ERROR(walk(""));
+  if (datasets.empty() && later.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: neither a dataset nor a folder holding datasets, views or catalogs; nothing to sync",
+        src));
+  }
+  for (const std::string& r : datasets) {
+    SHARDSET_RETURN_IF_ERROR(
+        SyncOneDataset(client, cache, JoinPath(src, r), Join(dst, r), options, report));
+  }
+  for (const auto& [r, is_catalog] : later) {
+    std::string bytes;
+    if (is_catalog) {
+      // A consistent copy as of now, even while others edit the catalog.
+      SHARDSET_ASSIGN_OR_RETURN(auto catalog, Catalog::Open(JoinPath(src, r), false, 30));
+      const std::string snap = fmt::format("{}/{}{}.snapshot.{}", DirName(JoinPath(src, r)),
+                                           kTempPrefix, BaseName(r), ::getpid());
+      ::unlink(snap.c_str());
+      Status s = catalog->SnapshotTo(snap);
+      if (s.ok()) {
+        auto got = ReadFile(snap, uint64_t{1} << 40);
+        s = got.status();
+        if (s.ok()) bytes = std::move(*got);
+      }
+      ::unlink(snap.c_str());
+      SHARDSET_RETURN_IF_ERROR(s);
+    } else {
+      SHARDSET_ASSIGN_OR_RETURN(bytes, ReadFile(JoinPath(src, r), uint64_t{1} << 40));
+    }
+    SHARDSET_ASSIGN_OR_RETURN(bool wrote,
+                              PutIfChanged(client, Join(dst, r), bytes, options.sync));
+    if (wrote) {
+      report->files_copied++;
+      report->bytes_copied += bytes.size();
+    } else {
+      report->files_skipped++;
+      report->bytes_skipped += bytes.size();
+    }
+    if (options.progress) options.progress(r, bytes.size(), !wrote);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status SyncDataset(const std::string& src, const std::string& dst, const SyncOptions& options,
+                   SyncReport* report) {
+  if (dst.starts_with("http://") || dst.starts_with("https://")) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: http(s):// is read-only here; sync to a folder or to s3://", dst));
+  }
+  if (src == dst) return Status::InvalidArgument(fmt::format("{}: SRC and DST are the same", src));
+  remote::Client client(options.remote);
+  remote::Cache cache(&client);
+  Status s = !IsRemote(src) && IsDirectory(src) && !PathExists(JoinPath(src, std::string(kManifestName)))
+                 ? SyncTree(client, cache, src, dst, options, report)
+                 : SyncOneDataset(client, cache, src, dst, options, report);
+  report->retries = client.retried();
+  return s;
 }
 
 }  // namespace shardset
