@@ -37,8 +37,10 @@ VERSITYGW_VERSION=v1.8.0
 install_versitygw() {
   command -v versitygw >/dev/null 2>&1 && return 0
   if ! command -v go >/dev/null 2>&1; then
-    echo "install-deps: go is needed to build versitygw (the tests' S3 server)" >&2
-    return 1
+    # Only tests/test_remote.py needs it, and it says so.
+    echo "install-deps: warning: no go command, so versitygw (the S3 server of" \
+      "tests/test_remote.py) is not built; install Go and rerun" >&2
+    return 0
   fi
   echo "install-deps: building versitygw $VERSITYGW_VERSION (go install)" >&2
   GOBIN=/usr/local/bin go install -trimpath \
