@@ -310,16 +310,19 @@ Status Dataset::OpenSlot(size_t i) const {
   Slot& slot = *slots_[i];
   std::call_once(slot.once, [&] {
     const ManifestShard& ms = manifest_.shards[i];
-    if (remote_) {
-      auto fetched = remote_->FetchShard(slot.url, ms.format, {ms.file_size, ms.xxh3});
-      if (!fetched.ok()) {
-        slot.status = fetched.status();
-        return;
+    auto open = [&]() -> Result<std::unique_ptr<ShardReader>> {
+      if (remote_) {
+        SHARDSET_RETURN_IF_ERROR(
+            remote_->FetchShard(slot.url, ms.format, {ms.file_size, ms.xxh3}).status());
       }
-    }
-    auto shard = OpenShardAs(slot.path, ms.format, options_);
+      return OpenShardAs(slot.path, ms.format, options_);
+    };
+    auto shard = open();
+    // Another process may evict a cached shard between its fetch and its
+    // open: fetched again then.
+    if (remote_ && !shard.ok() && shard.status().IsNotFound()) shard = open();
     if (!shard.ok()) {
-      slot.status = shard.status().IsNotFound()
+      slot.status = shard.status().IsNotFound() && !remote_
                         ? Status::NotFound(fmt::format(
                               "{}: shard listed in the manifest is missing; restore it from a "
                               "backup",

@@ -192,7 +192,7 @@ Client::Client(const RemoteOptions& options) : options_(Resolve(options)) {
 Client::~Client() = default;
 
 uint64_t Client::retried() const {
-  std::lock_guard lock(const_cast<std::mutex&>(mu_));
+  std::lock_guard lock(mu_);
   return retried_;
 }
 

@@ -82,7 +82,7 @@ class Client {
 
   RemoteOptions options_;
   Credentials credentials_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<std::unique_ptr<Handle>> idle_;
   uint64_t retried_ = 0;
 };
