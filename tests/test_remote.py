@@ -302,6 +302,7 @@ class FaultProxy:
         self.every, self.faults = every, faults
         self.down_after, self.down_seconds, self.down_until = down_after, down_seconds, 0.0
         self.count, self.injected = 0, []
+        self.paths = []  # (method, path) of every request answered
         self.lock = threading.Lock()
         proxy = self
 
@@ -329,6 +330,7 @@ class FaultProxy:
                         proxy.injected.append("reset")
                         return
                     proxy.count += 1
+                    proxy.paths.append(("HEAD" if head else "GET", self.path))
                     fault = None
                     if not head and proxy.count % proxy.every == 0:
                         fault = proxy.faults[(proxy.count // proxy.every) % len(proxy.faults)]
@@ -513,3 +515,25 @@ def test_sync_of_a_folder_of_datasets_views_and_a_catalog(s3, env, fmnist_tree, 
                         env=env).stdout
     r = sh("sync", tmp_path / "empty-nothing", copy, env=env, check=False)
     assert r.returncode != 0
+
+
+def test_processes_sharing_a_cold_cache_fetch_each_shard_once(nginx, env, fm_local, tmp_path):
+    """Four processes read the same remote dataset at once through one empty
+    cache: every one succeeds and each shard crosses the network once."""
+    shutil.copytree(fm_local, nginx["root"] / "fm4", dirs_exist_ok=True)
+    port = int(nginx["url"].rsplit(":", 1)[1])
+    proxy = FaultProxy(port, every=10**9, down_after=-1)  # counts, breaks nothing
+    try:
+        target = f"http://127.0.0.1:{proxy.port}/fm4"
+        procs = [subprocess.Popen([str(BIN), "verify", "-q", target], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for _ in range(4)]
+        for p in procs:
+            _, err = p.communicate()
+            assert p.returncode == 0, err
+        shard_gets = [path for method, path in proxy.paths
+                      if method == "GET" and path.endswith(".shard")]
+        assert sorted(set(shard_gets)) == [f"/fm4/shard-{i:06d}.shard" for i in range(5)]
+        assert len(shard_gets) == 5, shard_gets  # 1 MB shards: one ranged GET each
+    finally:
+        proxy.close()
