@@ -58,7 +58,9 @@ class CocoReader {
     }
     try {
       root_ = json::parse(*text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+      // parse_error for bad syntax, out_of_range for numbers past a
+      // double's range (1e400), which are no COCO file's either.
       return Status::InvalidArgument(
           fmt::format("{}: not valid JSON ({}); is it a COCO file?", path_,
                       EscapeForDisplay(e.what())));
