@@ -404,11 +404,15 @@ TEST(YoloNamesTest, DataYamlForms) {
   EXPECT_FALSE(none->has_value());
   for (const char* bad : {"names:\n  0: a\n  2: b\n", "names: [a, b\n", "names:\n- a\n  1: b\n",
                           "names: {x: a}\n", "names: [a, '']\n", "names: ['a\n",
-                          "names: {0: a, 0: b}\n", "names: []\n", "names: [\"\\q\"]\n"}) {
+                          "names: {0: a, 0: b}\n", "names: []\n", "names: [\"\\q\"]\n",
+                          // A backslash before a line break (found by
+                          // annotation_fuzz: the error held the raw break).
+                          "names:\n \"a\\\n b\"\n"}) {
     auto r = ParseYamlNames(bad, "data.yaml");
     EXPECT_FALSE(r.ok()) << bad;
     if (!r.ok()) {
       EXPECT_NE(r.status().message().find("data.yaml"), std::string::npos);
+      EXPECT_EQ(r.status().message().find('\n'), std::string::npos) << r.status().message();
     }
   }
   // The writer's quoting reads back.

@@ -113,7 +113,11 @@ class Scanner {
             case 't': out.push_back('\t'); break;
             case '0': out.push_back('\0'); break;
             case '\\': case '"': case '/': case ' ': out.push_back(e); break;
-            default: return Bad(fmt::format("an unknown escape '\\{}'", e));
+            default:
+              // The byte shown escaped: a raw newline would break the
+              // one-line error.
+              return Bad(fmt::format("an unknown escape '\\{}'",
+                                     EscapeForDisplay(std::string_view(&e, 1))));
           }
           continue;
         }
