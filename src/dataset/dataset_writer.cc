@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <filesystem>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -23,6 +25,11 @@ using json = nlohmann::json;
 std::string Canonical(const std::string& json_text) { return json::parse(json_text).dump(); }
 
 }  // namespace
+
+void RemoveShard(const std::string& path, ShardFormat format) {
+  for (const std::string& sidecar : SidecarPaths(path, format)) ::unlink(sidecar.c_str());
+  ::unlink(path.c_str());
+}
 
 std::string DatasetWriter::ShardName(uint64_t index, ShardFormat format) {
   return fmt::format("shard-{:06d}{}", index, FormatExtension(format));
@@ -98,7 +105,7 @@ Status DatasetWriter::Prepare() {
       for (const auto& s : m->shards) {
         // Only shards inside the folder: an adopted shard ("../raw/a.tar")
         // belongs to someone else.
-        if (s.path.find('/') == std::string::npos) ::unlink(JoinPath(out_, s.path).c_str());
+        if (s.path.find('/') == std::string::npos) RemoveShard(JoinPath(out_, s.path), s.format);
       }
     }
     ::unlink(JoinPath(out_, kManifestName).c_str());
@@ -180,11 +187,22 @@ Status DatasetWriter::ResumeFromState() {
 }
 
 Status DatasetWriter::ClearStrayShards(uint64_t from) {
-  for (uint64_t k = from;; ++k) {
-    const std::string path = JoinPath(out_, ShardName(k, o_.format));
-    if (!PathExists(path)) break;
-    ::unlink(path.c_str());
-    for (const std::string& sidecar : SidecarPaths(path, o_.format)) ::unlink(sidecar.c_str());
+  // The highest shard number present, from the folder itself: with --jobs 2
+  // shards seal out of order, so stray shards may follow a gap, and a kill
+  // during an earlier clear may have left only a sidecar.
+  uint64_t last = 0;
+  bool any = false;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(out_, ec)) {
+    const std::string name = e.path().filename().string();
+    unsigned long long k = 0;
+    if (std::sscanf(name.c_str(), "shard-%6llu", &k) != 1 || k < from) continue;
+    last = any ? std::max<uint64_t>(last, k) : k;
+    any = true;
+  }
+  if (ec) return Status::FromErrno(out_, ec.value());
+  for (uint64_t k = from; any && k <= last; ++k) {
+    RemoveShard(JoinPath(out_, ShardName(k, o_.format)), o_.format);
   }
   return Status::OK();
 }

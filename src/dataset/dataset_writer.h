@@ -44,6 +44,11 @@ struct DatasetWriterOptions {
   bool append = false;
 };
 
+// Removes a shard shardset wrote and its sidecars, sidecars first: a kill
+// between the unlinks leaves a shard without its sidecar (still readable, and
+// removed again by the next clear), never a sidecar that names no shard.
+void RemoveShard(const std::string& path, ShardFormat format);
+
 class DatasetWriter {
  public:
   static Result<std::unique_ptr<DatasetWriter>> Open(const std::string& out,

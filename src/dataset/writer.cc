@@ -35,9 +35,7 @@ Status Clear(const std::string& dir) {
   if (auto m = Manifest::Load(dir); m.ok()) {
     for (const ManifestShard& s : m->shards) {
       if (s.path.find('/') != std::string::npos) continue;  // adopted: not ours
-      const std::string path = JoinPath(dir, s.path);
-      ::unlink(path.c_str());
-      for (const std::string& sidecar : SidecarPaths(path, s.format)) ::unlink(sidecar.c_str());
+      RemoveShard(JoinPath(dir, s.path), s.format);
     }
   }
   ::unlink(JoinPath(dir, kManifestName).c_str());
