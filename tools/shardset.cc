@@ -29,6 +29,7 @@
 #include "shardset/remote.h"
 #include "shardset/shard.h"
 #include "shardset/view.h"
+#include "view/summary.h"
 
 namespace shardset {
 namespace {
@@ -204,16 +205,11 @@ int RunLsEntries(const std::vector<std::string>& targets, const ReadOptions& ro,
 }
 
 // ---------------------------------------------------------------- info
-struct FieldStats {
-  uint64_t count = 0, bytes = 0;
-  bool derived = false;
-};
-
-void PrintFields(const std::map<std::string, FieldStats>& fields) {
+void PrintFields(const std::map<std::string, FieldSummary>& fields) {
   std::printf("fields:\n");
   for (const auto& [name, fs] : fields) {
     std::printf("  %-10s %8llu samples  %10s%s\n", EscapeForDisplay(name).c_str(),
-                static_cast<unsigned long long>(fs.count), FormatBytes(fs.bytes).c_str(),
+                static_cast<unsigned long long>(fs.samples), FormatBytes(fs.bytes).c_str(),
                 fs.derived ? "  (derived)" : "");
   }
 }
@@ -240,57 +236,19 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
   auto view_or = View::Open(targets, ro);
   if (!view_or.ok()) return Fail(view_or.status());
   const View& v = **view_or;
-  std::map<std::string, FieldStats> fields;
-  std::map<std::string, uint64_t> labels;
-  // Labels per source (a view's composition).
-  std::vector<std::map<std::string, uint64_t>> source_labels(v.num_sources());
-  uint64_t sample_bytes = 0, source_bytes = 0;
   Progress bar(quiet || json_out);
-  Sample s;
-  for (uint64_t i = 0; i < v.num_samples(); ++i) {
-    Status st = v.Read(i, &s);
-    if (!st.ok()) return Fail(st);
-    const uint32_t src = v.entry(i).source;
-    for (const Field& f : s.fields) {
-      FieldStats& fs = fields[std::string(f.name)];
-      ++fs.count;
-      fs.bytes += f.data.size();
-      fs.derived = f.flags & kFieldDerived;
-      sample_bytes += f.data.size();
-      if (!(f.flags & kFieldDerived)) source_bytes += f.data.size();
-    }
-    if (auto label = SampleLabel(s, label_field); label.ok()) {
-      ++labels[*label];
-      ++source_labels[src][*label];
-    }
-    if (i % 8192 == 0) bar.Show(fmt::format("reading: {}/{} samples", i, v.num_samples()));
-  }
+  auto summary_or = Summarize(v, label_field, [&](uint64_t i) {
+    bar.Show(fmt::format("reading: {}/{} samples", i, v.num_samples()));
+  });
   bar.Done();
-  json fj = json::object();
-  for (const auto& [name, fs] : fields) {
-    fj[name] = {{"samples", fs.count}, {"bytes", fs.bytes}, {"derived", fs.derived}};
+  if (!summary_or.ok()) return Fail(summary_or.status());
+  const ViewSummary& summary = *summary_or;
+  if (json_out) {
+    std::puts(Dump(SummaryJson(v, summary, label_field), 2).c_str());
+    return kExitOk;
   }
   if (v.is_view_file()) {
     json recipe = json::parse(v.recipe_json(), nullptr, false);
-    if (json_out) {
-      json sources = json::array();
-      for (size_t i = 0; i < v.num_sources(); ++i) {
-        const ViewSource& src = v.source(i);
-        sources.push_back({{"name", src.name},
-                           {"targets", src.targets},
-                           {"samples", src.num_samples},
-                           {"selected", src.selected},
-                           {"shards", src.shards.size()},
-                           {"labels", source_labels[i]}});
-      }
-      json j = {{"target", v.target()},   {"view", true},
-                {"samples", v.num_samples()}, {"bytes", v.file_size()},
-                {"field_bytes", sample_bytes}, {"fields", fj},
-                {"label_field", label_field}, {"labels", labels},
-                {"sources", sources},       {"recipe", recipe}};
-      std::puts(Dump(j, 2).c_str());
-      return kExitOk;
-    }
     std::printf("view:     %s\n", v.target().c_str());
     if (v.file_size() == 0) {  // a catalog directory: its entries live in the catalog
       std::printf("samples:  %llu (a catalog directory, docs/catalog.md)\n",
@@ -302,7 +260,7 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
                   v.num_samples() ? double(v.file_size()) / double(v.num_samples()) : 0.0);
     }
     std::printf("size:     %s of fields, read in place from %zu source%s\n",
-                FormatBytes(sample_bytes).c_str(), v.num_sources(),
+                FormatBytes(summary.field_bytes).c_str(), v.num_sources(),
                 v.num_sources() == 1 ? "" : "s");
     std::printf("sources:\n");
     for (size_t i = 0; i < v.num_sources(); ++i) {
@@ -314,13 +272,13 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
                   src.num_samples ? 100.0 * double(src.selected) / double(src.num_samples) : 0.0,
                   fmt::format("{}", fmt::join(src.targets, " ")).c_str());
     }
-    PrintFields(fields);
-    PrintLabels(labels, label_field);
-    if (!labels.empty() && v.num_sources() > 1) {
+    PrintFields(summary.fields);
+    PrintLabels(summary.labels, label_field);
+    if (!summary.labels.empty() && v.num_sources() > 1) {
       std::printf("labels per source:\n");
       for (size_t i = 0; i < v.num_sources(); ++i) {
         std::string line;
-        for (const auto& [l, n] : source_labels[i]) line += fmt::format(" {}:{}", l, n);
+        for (const auto& [l, n] : summary.source_labels[i]) line += fmt::format(" {}:{}", l, n);
         std::printf("  %-12s%s\n", EscapeForDisplay(v.source(i).name).c_str(), line.c_str());
       }
     }
@@ -331,33 +289,10 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
   uint64_t file_bytes = 0;
   const auto& shard_list = ds.manifest().shards;
   for (const ManifestShard& ms : shard_list) file_bytes += ms.file_size;
+  const uint64_t source_bytes = summary.source_bytes;
   const double overhead =
       source_bytes ? 100.0 * (double(file_bytes) - double(source_bytes)) / double(source_bytes)
                    : 0.0;
-  if (json_out) {
-    json j;
-    j["target"] = ds.target();
-    j["samples"] = ds.num_samples();
-    j["shards"] = ds.num_shards();
-    j["bytes"] = file_bytes;
-    j["field_bytes"] = sample_bytes;
-    j["source_bytes"] = source_bytes;
-    j["overhead_percent"] = overhead;
-    j["fields"] = fj;
-    j["label_field"] = label_field;
-    j["labels"] = labels;
-    json shards = json::array();
-    for (size_t i = 0; i < ds.num_shards(); ++i) {
-      shards.push_back({{"path", ds.shard_location(i)},
-                        {"format", std::string(FormatName(shard_list[i].format))},
-                        {"samples", shard_list[i].num_samples},
-                        {"bytes", shard_list[i].file_size}});
-    }
-    j["shard_list"] = shards;
-    if (ds.has_manifest()) j["recipe"] = json::parse(ds.manifest().recipe_json, nullptr, false);
-    std::puts(Dump(j, 2).c_str());
-    return kExitOk;
-  }
   std::set<std::string> formats;
   for (const ManifestShard& ms : shard_list) formats.insert(std::string(FormatName(ms.format)));
   std::printf("target:   %s\n", ds.target().c_str());
@@ -372,8 +307,8 @@ int RunInfo(const std::vector<std::string>& targets, ReadOptions ro,
     std::printf("size:     %s on disk for %s of source files (overhead %+.2f%%)\n",
                 FormatBytes(file_bytes).c_str(), FormatBytes(source_bytes).c_str(), overhead);
   }
-  PrintFields(fields);
-  PrintLabels(labels, label_field);
+  PrintFields(summary.fields);
+  PrintLabels(summary.labels, label_field);
   return kExitOk;
 }
 
@@ -663,6 +598,7 @@ int main(int argc, char** argv) {
   MountVerbs* mount_verbs = AddMountVerbs(&app, &read_args);
   RemoteVerbs* remote_verbs = AddRemoteVerbs(&app, &read_args);
   CatalogVerbs* catalog_verbs = AddCatalogVerbs(&app, &read_args);
+  ServeVerbs* serve_verbs = AddServeVerbs(&app, &read_args);
 
   try {
     app.parse(argc, argv);
@@ -680,6 +616,7 @@ int main(int argc, char** argv) {
   if (int rc = RunMountVerb(mount_verbs, sub, *ro); rc >= 0) return rc;
   if (int rc = RunRemoteVerb(remote_verbs, sub, *ro); rc >= 0) return rc;
   if (int rc = RunCatalogVerb(catalog_verbs, sub, *ro); rc >= 0) return rc;
+  if (int rc = RunServeVerb(serve_verbs, sub, *ro); rc >= 0) return rc;
   if (sub == ls) return entries ? RunLsEntries(targets, *ro, json_out) : RunLs(targets, *ro, json_out);
   if (sub == info) {
     if (order) return RunOrderInfo(targets, *ro, order_by, order_window, json_out, quiet);
