@@ -3,6 +3,7 @@
 #include <spng.h>
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -137,6 +138,59 @@ Result<ImageSize> ReadImageSize(std::string_view data) {
   }
   return Status::NotSupported(
       "not a PNG or JPEG image (shardset reads the size of those two from their headers)");
+}
+
+Result<std::string> MakeThumbnail(std::string_view data, uint32_t max_side, bool* jpeg) {
+  *jpeg = false;
+  SHARDSET_ASSIGN_OR_RETURN(ImageSize size, ReadImageSize(data));
+  if (max_side == 0) return Status::InvalidArgument("a thumbnail needs a size above 0");
+  if (size.width <= max_side && size.height <= max_side) return std::string(data);
+  SHARDSET_ASSIGN_OR_RETURN(Image img, DecodeImage(data));
+  const uint64_t side = std::max(img.width, img.height);
+  const uint32_t w = std::max<uint32_t>(1, uint32_t(uint64_t(img.width) * max_side / side));
+  const uint32_t h = std::max<uint32_t>(1, uint32_t(uint64_t(img.height) * max_side / side));
+  const uint32_t out_channels = img.channels == 1 ? 1 : 3;
+  std::vector<uint8_t> out(size_t(w) * h * out_channels);
+  // Each output pixel averages the source box it covers (at least one pixel).
+  for (uint32_t y = 0; y < h; ++y) {
+    const uint32_t y0 = uint32_t(uint64_t(y) * img.height / h);
+    const uint32_t y1 = std::max(y0 + 1, uint32_t(uint64_t(y + 1) * img.height / h));
+    for (uint32_t x = 0; x < w; ++x) {
+      const uint32_t x0 = uint32_t(uint64_t(x) * img.width / w);
+      const uint32_t x1 = std::max(x0 + 1, uint32_t(uint64_t(x + 1) * img.width / w));
+      uint64_t sum[3] = {0, 0, 0};
+      for (uint32_t sy = y0; sy < y1; ++sy) {
+        const uint8_t* row = img.pixels.data() + (size_t(sy) * img.width) * img.channels;
+        for (uint32_t sx = x0; sx < x1; ++sx) {
+          const uint8_t* p = row + size_t(sx) * img.channels;
+          if (img.channels == 1) {
+            sum[0] += p[0];
+          } else {
+            const uint32_t a = img.channels == 4 ? p[3] : 255;
+            for (int c = 0; c < 3; ++c) sum[c] += (p[c] * a + 255 * (255 - a)) / 255;
+          }
+        }
+      }
+      const uint64_t n = uint64_t(y1 - y0) * (x1 - x0);
+      for (uint32_t c = 0; c < out_channels; ++c) {
+        out[(size_t(y) * w + x) * out_channels + c] = uint8_t(sum[c] / n);
+      }
+    }
+  }
+  std::unique_ptr<void, decltype(&tjDestroy)> enc(tjInitCompress(), tjDestroy);
+  if (!enc) return Status::ResourceExhausted("cannot allocate a JPEG encoder");
+  unsigned char* buf = nullptr;
+  unsigned long buf_size = 0;
+  if (tjCompress2(enc.get(), out.data(), int(w), 0, int(h),
+                  out_channels == 1 ? TJPF_GRAY : TJPF_RGB, &buf, &buf_size,
+                  out_channels == 1 ? TJSAMP_GRAY : TJSAMP_420, 85, 0) != 0) {
+    if (buf) tjFree(buf);
+    return Status::IOError(fmt::format("JPEG encoding failed: {}", tjGetErrorStr2(enc.get())));
+  }
+  std::string bytes(reinterpret_cast<const char*>(buf), buf_size);
+  tjFree(buf);
+  *jpeg = true;
+  return bytes;
 }
 
 }  // namespace shardset

@@ -5,6 +5,7 @@
 #define SHARDSET_IMAGE_IMAGE_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -37,6 +38,12 @@ struct ImageSize {
 // width/height and YOLO import and export normalise by. NotSupported for
 // other formats, Corruption for a damaged header or one claiming no pixels.
 Result<ImageSize> ReadImageSize(std::string_view data);
+
+// A small preview of a PNG or JPEG for `shardset serve`'s grid: when the
+// image fits in `max_side` x `max_side` pixels, its own bytes (`*jpeg` false);
+// otherwise a JPEG at most that size (`*jpeg` true), shrunk by averaging
+// pixel boxes, alpha composited over white. Errors as DecodeImage's.
+Result<std::string> MakeThumbnail(std::string_view data, uint32_t max_side, bool* jpeg);
 
 }  // namespace shardset
 

@@ -130,5 +130,53 @@ TEST(ImageTest, DamageAndBounds) {
       << s.ToString();
 }
 
+// Thumbnails (shardset serve): small images pass through untouched; large
+// ones become a JPEG within the bound, keeping the aspect ratio and the
+// colours of the regions they average, with alpha over white.
+TEST(ImageTest, Thumbnails) {
+  bool jpeg = true;
+  const auto raw = Pattern(28 * 28);
+  const std::string small = EncodePng(28, 28, SPNG_COLOR_TYPE_GRAYSCALE, 8, raw);
+  auto same = MakeThumbnail(small, 128, &jpeg);
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_FALSE(jpeg);
+  EXPECT_EQ(*same, small);
+
+  // 400 x 200 RGB: left half red, right half blue.
+  std::vector<uint8_t> rgb(400 * 200 * 3);
+  for (size_t y = 0; y < 200; ++y) {
+    for (size_t x = 0; x < 400; ++x) {
+      uint8_t* p = &rgb[(y * 400 + x) * 3];
+      p[0] = x < 200 ? 255 : 0;
+      p[2] = x < 200 ? 0 : 255;
+    }
+  }
+  auto thumb = MakeThumbnail(EncodePng(400, 200, SPNG_COLOR_TYPE_TRUECOLOR, 8, rgb), 100, &jpeg);
+  ASSERT_TRUE(thumb.ok()) << thumb.status().ToString();
+  EXPECT_TRUE(jpeg);
+  auto img = DecodeImage(*thumb);
+  ASSERT_TRUE(img.ok());
+  EXPECT_EQ(img->width, 100u);
+  EXPECT_EQ(img->height, 50u);
+  const uint8_t* left = &img->pixels[(25 * 100 + 10) * 3];
+  const uint8_t* right = &img->pixels[(25 * 100 + 90) * 3];
+  EXPECT_GT(left[0], 230);
+  EXPECT_LT(left[2], 30);
+  EXPECT_LT(right[0], 30);
+  EXPECT_GT(right[2], 230);
+
+  // Fully transparent RGBA: white.
+  std::vector<uint8_t> rgba(300 * 300 * 4, 0);
+  thumb = MakeThumbnail(EncodePng(300, 300, SPNG_COLOR_TYPE_TRUECOLOR_ALPHA, 8, rgba), 64, &jpeg);
+  ASSERT_TRUE(thumb.ok());
+  img = DecodeImage(*thumb);
+  ASSERT_TRUE(img.ok());
+  EXPECT_EQ(img->channels, 3u);
+  EXPECT_GT(img->pixels[(32 * 64 + 32) * 3], 245);
+
+  EXPECT_EQ(MakeThumbnail("not an image", 64, &jpeg).status().code(),
+            Status::Code::kNotSupported);
+}
+
 }  // namespace
 }  // namespace shardset
