@@ -21,6 +21,9 @@ PACKAGES=(
   dataset-fashion-mnist tar libarchive-tools file time hyperfine zip unzip gzip
   python3 python3-pytest python3-numpy python3-pil python3-torch python3-torchvision python3-lmdb
   liblmdb-dev
+  # shardset serve (docs/serve.md): the HTTP server library, and the browser,
+  # driver and load tool its tests use
+  libcpp-httplib-dev chromium chromium-driver python3-selenium wrk
 )
 
 missing=()

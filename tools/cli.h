@@ -109,6 +109,10 @@ int RunMountVerb(MountVerbs* verbs, CLI::App* sub, const ReadOptions& ro);
 struct RemoteVerbs;
 RemoteVerbs* AddRemoteVerbs(CLI::App* app, ReadArgs* read_args);
 int RunRemoteVerb(RemoteVerbs* verbs, CLI::App* sub, const ReadOptions& ro);
+// serve (serve_verbs.cc).
+struct ServeVerbs;
+ServeVerbs* AddServeVerbs(CLI::App* app, ReadArgs* read_args);
+int RunServeVerb(ServeVerbs* verbs, CLI::App* sub, const ReadOptions& ro);
 // dir, annotate (catalog_verbs.cc).
 struct CatalogVerbs;
 CatalogVerbs* AddCatalogVerbs(CLI::App* app, ReadArgs* read_args);
