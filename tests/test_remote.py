@@ -399,6 +399,50 @@ def test_faults_are_retried_and_corruption_is_never_delivered(nginx, env, fm_loc
         proxy.close()
 
 
+@pytest.fixture(scope="module")
+def fm_one_shard(fmnist_tree, tmp_path_factory):
+    """The 60,000 Fashion-MNIST training PNGs in one native shard of 30 MB."""
+    out = tmp_path_factory.mktemp("one") / "fm"
+    shardset("pack", fmnist_tree / "training", "-o", out, "--label-from-dir", "-q")
+    return out
+
+
+def test_ranged_reads_fetch_little_and_survive_faults(nginx, env, fm_one_shard, tmp_path):
+    """--fetch ranged (cat's default): random samples of a 30 MB shard cost
+    its index and a block per sample, not the shard; through a proxy that
+    resets, fails, truncates and corrupts answers, every byte delivered is
+    the original's; read sequentially, requests grow to the chunk size;
+    verify fetches the rest and checks it whole."""
+    shutil.copytree(fm_one_shard, nginx["root"] / "fm5", dirs_exist_ok=True)
+    shard_bytes = (fm_one_shard / "shard-000000.shard").stat().st_size
+    port = int(nginx["url"].rsplit(":", 1)[1])
+    proxy = FaultProxy(port, every=4, down_after=6, down_seconds=1.0)
+    try:
+        target = f"http://127.0.0.1:{proxy.port}/fm5"
+        lines = sh("ls", fm_one_shard, "--json", env=env).stdout.splitlines()
+        keys = [json.loads(line)["key"] for line in random.Random(11).sample(lines, 60)]
+        for i in range(0, len(keys), 10):  # a process per 10 samples: the cache carries over
+            got = run(BIN, "cat", target, *keys[i:i + 10], "--field", "png", env=env).stdout
+            assert got == run(BIN, "cat", fm_one_shard, *keys[i:i + 10], "--field", "png",
+                              env=env).stdout
+        part = next((tmp_path / "cache" / "objects").glob("*/shard-000000.shard.part"))
+        on_disk = part.stat().st_blocks * 512
+        assert on_disk < shard_bytes // 3, (on_disk, shard_bytes)
+        assert {"corrupt", "truncate", "500", "reset"} <= set(proxy.injected), proxy.injected
+        assert not (part.parent / "shard-000000.shard").exists()  # never fetched whole
+        # Sequential: ls reads keys only; info reads every sample in order.
+        before = len(proxy.paths)
+        info = json.loads(sh("info", target, "--json", "--fetch", "ranged", env=env).stdout)
+        assert info["samples"] == 60000
+        sequential = len(proxy.paths) - before
+        assert sequential < shard_bytes / (1 << 20), sequential  # fewer than one per MiB
+        sh("verify", "-q", target, "--fetch", "ranged", env=env)
+        assert hashlib.sha256(part.read_bytes()).digest() == \
+            hashlib.sha256((fm_one_shard / "shard-000000.shard").read_bytes()).digest()
+    finally:
+        proxy.close()
+
+
 def test_four_pack_parts_in_parallel_merge_into_one_pack(s3, env, fmnist_tree, tmp_path):
     """pack --part I/N on four processes at once, dataset merge, and the
     result lists the same samples in the same order as one pack of the

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -58,6 +59,11 @@ Result<ReadOptions> ReadArgs::ToOptions() const {
   ro.tsv_columns = tsv_columns;
   ro.remote.endpoint = endpoint;
   ro.remote.cache_dir = cache_dir;
+  if (!fetch.empty() && fetch != "whole" && fetch != "ranged") {
+    return Status::InvalidArgument(
+        fmt::format("--fetch {}: give whole or ranged", EscapeForDisplay(fetch)));
+  }
+  ro.remote.fetch = fetch;
   if (!cache_bytes.empty()) {
     auto b = ParseSize(cache_bytes);
     if (!b.ok()) return b.status().WithPrefix("--cache-bytes");
@@ -92,6 +98,11 @@ void AddReadFlags(CLI::App* app, ReadArgs* a) {
   app->add_option("--cache-dir", a->cache_dir,
                   "Where shards read from s3:// and http(s):// are kept (default: "
                   "SHARDSET_CACHE_DIR, else ~/.cache/shardset)")
+      ->group("Remote (s3://, http://)");
+  app->add_option("--fetch", a->fetch,
+                  "whole: fetch each shard whole on first use; ranged: fetch a native shard's "
+                  "index, then each sample's bytes as it is read (default: SHARDSET_FETCH, else "
+                  "ranged for cat and serve, whole for the rest)")
       ->group("Remote (s3://, http://)");
   app->add_option("--cache-bytes", a->cache_bytes,
                   "Bound of that cache; least recently used shards go past it (default: "
@@ -176,6 +187,11 @@ std::string CommandLine(int argc, char** argv) {
     }
   }
   return out;
+}
+
+void PreferRangedFetch(ReadOptions* ro) {
+  const char* env = std::getenv("SHARDSET_FETCH");
+  if (ro->remote.fetch.empty() && (env == nullptr || *env == '\0')) ro->remote.fetch = "ranged";
 }
 
 }  // namespace shardset::cli

@@ -69,12 +69,15 @@ struct ReadArgs {
   uint64_t max_ratio = 200;
   std::string tsv_columns;
   // s3:// and http(s):// targets (docs/remote.md).
-  std::string endpoint, cache_dir, cache_bytes;
+  std::string endpoint, cache_dir, cache_bytes, fetch;
 
   Result<ReadOptions> ToOptions() const;
 };
 
 void AddReadFlags(CLI::App* app, ReadArgs* a);
+// Verbs that read a few samples here and there (cat, serve) fetch remote
+// native shards by range unless --fetch or SHARDSET_FETCH says otherwise.
+void PreferRangedFetch(ReadOptions* ro);
 
 // Outputs on s3:// (docs/remote.md "Writing"): a verb writes into Staging(out)
 // (a folder in the cache named after OUT, with OUT's base name, so a killed

@@ -27,6 +27,7 @@ namespace {
 
 int RunServe(ServeVerbs& v, const ReadOptions& ro) {
   v.options.read = ro;
+  PreferRangedFetch(&v.options.read);
   v.options.verify = !v.no_verify;
   // SIGINT and SIGTERM are taken by a thread that stops the server, so every
   // thread the server starts inherits them blocked.

@@ -629,7 +629,9 @@ int main(int argc, char** argv) {
     } else if (!cat_target.empty()) {
       keys.insert(keys.begin(), cat_target);
     }
-    return RunCat(targets, *ro, keys, ordinals, field);
+    ReadOptions cat_ro = *ro;
+    PreferRangedFetch(&cat_ro);
+    return RunCat(targets, cat_ro, keys, ordinals, field);
   }
   if (sub == ex) return RunExtract(targets, *ro, out, derived, quiet);
   if (sub == idx) return RunIndex(index_files, *ro);

@@ -33,6 +33,14 @@ struct RemoteOptions {
   // backoff from 100 ms to 5 s; 0: SHARDSET_RETRIES, else 10 (about 25 s of
   // waiting in all).
   int retries = 0;
+  // How shards are read (docs/remote.md "Whole shards or ranges"):
+  // "whole" fetches each shard whole into the cache on first use, checked
+  // against the manifest's XXH3 (best for reading everything); "ranged"
+  // fetches a native shard's index at open and each sample's bytes as it is
+  // read, with read-ahead for sequential reads (best for random access to
+  // big shards; other formats are still fetched whole). Empty:
+  // SHARDSET_FETCH, else "whole".
+  std::string fetch;
   // Ranged GETs in flight for one shard, and the size of each.
   int parallel = 4;
   uint64_t chunk_bytes = uint64_t{8} << 20;

@@ -15,6 +15,7 @@
 #include "base/strings.h"
 #include "formats/zip/zip_format.h"
 #include "remote/cache.h"
+#include "remote/ranged.h"
 #include "remote/client.h"
 
 namespace shardset {
@@ -311,6 +312,11 @@ Status Dataset::OpenSlot(size_t i) const {
   std::call_once(slot.once, [&] {
     const ManifestShard& ms = manifest_.shards[i];
     auto open = [&]() -> Result<std::unique_ptr<ShardReader>> {
+      if (remote_ && remote_->client.options().fetch == "ranged" &&
+          ms.format == ShardFormat::kNative) {
+        return remote::OpenRanged(&remote_->client, &remote_->cache, slot.url, ms.format,
+                                  ms.file_size, options_);
+      }
       if (remote_) {
         SHARDSET_RETURN_IF_ERROR(
             remote_->FetchShard(slot.url, ms.format, {ms.file_size, ms.xxh3}).status());
@@ -477,6 +483,9 @@ Status Dataset::Verify(VerifyReport* report,
       if (shard.status().IsNotFound()) ++report->missing_shards;
     } else {
       const ShardReader& s = **shard;
+      // The shard's own checks first: a remote shard read by range is
+      // fetched whole by them, before the whole-file checksum reads it.
+      SHARDSET_RETURN_IF_ERROR(s.Verify(report));
       if (has_manifest_) {
         auto file = MappedFile::Open(s.path());
         if (!file.ok()) {
@@ -491,7 +500,6 @@ Status Dataset::Verify(VerifyReport* report,
           }
         }
       }
-      SHARDSET_RETURN_IF_ERROR(s.Verify(report));
       p.bytes_done += s.file_size();
     }
     p.shards_done = i + 1;

@@ -20,6 +20,16 @@
 namespace shardset::remote {
 namespace {
 
+// Lock files and a ranged object's block map are not objects: the map goes
+// with its ".part" file.
+bool IsObjectName(std::string_view name) {
+  return !name.starts_with('.') && !name.ends_with(".lock") && !name.ends_with(".blocks");
+}
+
+std::atomic<uint64_t> temp_counter{0};
+
+}  // namespace
+
 Status MakeDirs(const std::string& path) {
   for (size_t i = 1; i <= path.size(); ++i) {
     if (i < path.size() && path[i] != '/') continue;
@@ -31,38 +41,23 @@ Status MakeDirs(const std::string& path) {
   return Status::OK();
 }
 
-// Holds an flock on a file for its lifetime.
-class FileLock {
- public:
-  static Result<FileLock> Take(const std::string& path, bool wait) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return Status::FromErrno(path, errno);
-    while (::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      if (e == EWOULDBLOCK) return Status::AlreadyExists(fmt::format("{}: locked", path));
-      return Status::FromErrno(path, e);
-    }
-    return FileLock(fd);
+Result<FileLock> FileLock::Take(const std::string& path, bool wait) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(path, errno);
+  while (::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+    if (errno == EINTR) continue;
+    const int e = errno;
+    ::close(fd);
+    if (e == EWOULDBLOCK) return Status::AlreadyExists(fmt::format("{}: locked", path));
+    return Status::FromErrno(path, e);
   }
-  FileLock(FileLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the flock
-  }
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
-bool IsObjectName(std::string_view name) {
-  return !name.starts_with('.') && !name.ends_with(".lock");
+  return FileLock(fd);
 }
 
-std::atomic<uint64_t> temp_counter{0};
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
+}
 
-}  // namespace
 
 Status DownloadChecked(Client& client, const std::string& url, const Expected& expected,
                        const std::string& path, bool sync) {
@@ -166,9 +161,11 @@ Result<uint64_t> Cache::Evict(const std::string& keep) {
       const std::string p = JoinPath(sub, e->d_name);
       struct stat st;
       if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      total += static_cast<uint64_t>(st.st_size);
-      objects.emplace_back(int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec,
-                           static_cast<uint64_t>(st.st_size), p);
+      // What the file holds on disk: a ranged object's ".part" is sparse.
+      const uint64_t bytes =
+          std::min<uint64_t>(st.st_size, static_cast<uint64_t>(st.st_blocks) * 512);
+      total += bytes;
+      objects.emplace_back(int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec, bytes, p);
     }
     ::closedir(in);
   }
@@ -178,6 +175,10 @@ Result<uint64_t> Cache::Evict(const std::string& keep) {
   for (const auto& [mtime, size, p] : objects) {
     if (total <= client_->options().cache_bytes) break;
     if (p == keep) continue;
+    // The map first: a ".part" without its map is refetched, never trusted.
+    if (p.ends_with(kPartSuffix)) {
+      ::unlink((p.substr(0, p.size() - kPartSuffix.size()) + std::string(kBlocksSuffix)).c_str());
+    }
     if (::unlink(p.c_str()) == 0) {
       total -= size;
       freed += size;

@@ -16,11 +16,35 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "remote/client.h"
 #include "shardset/status.h"
 
 namespace shardset::remote {
+
+// Makes `path` and its parents.
+Status MakeDirs(const std::string& path);
+
+// Holds an flock on a file (made when missing) for its lifetime: how
+// processes sharing a cache take turns on an object.
+class FileLock {
+ public:
+  // `wait` false: AlreadyExists when another holder has it.
+  static Result<FileLock> Take(const std::string& path, bool wait);
+  FileLock(FileLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// A ranged object (remote/ranged.h) keeps its bytes in PATH + kPartSuffix,
+// sparse, and which blocks of them are there in PATH + kBlocksSuffix.
+inline constexpr std::string_view kPartSuffix = ".part";
+inline constexpr std::string_view kBlocksSuffix = ".blocks";
 
 struct Expected {
   uint64_t size = 0;  // 0: ask the server (HEAD)

@@ -55,8 +55,14 @@ std::string XmlField(std::string_view body, std::string_view tag) {
   return std::string(body.substr(a, std::min<size_t>(b - a, 300)));
 }
 
-// Runs task(0..count-1) on `threads` threads, each taking the next index;
-// stops handing out indexes after the first failure, which it returns.
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+}  // namespace
+
 Status ParallelFor(uint64_t count, int threads, const std::function<Status(uint64_t)>& task) {
   std::atomic<uint64_t> next{0};
   std::atomic<bool> failed{false};
@@ -79,13 +85,6 @@ Status ParallelFor(uint64_t count, int threads, const std::function<Status(uint6
   for (auto& t : pool) t.join();
   return first;
 }
-
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-}  // namespace
 
 Credentials CredentialsFromEnvironment() {
   Credentials c;
@@ -135,6 +134,8 @@ RemoteOptions Resolve(const RemoteOptions& options) {
     auto v = ParseSize(Env("SHARDSET_CACHE_BYTES"));
     o.cache_bytes = v.ok() && *v > 0 ? *v : uint64_t{10} << 30;
   }
+  if (o.fetch.empty()) o.fetch = Env("SHARDSET_FETCH");
+  if (o.fetch != "ranged") o.fetch = "whole";
   if (o.retries <= 0) o.retries = std::atoi(Env("SHARDSET_RETRIES").c_str());
   if (o.retries <= 0) o.retries = 10;
   o.parallel = std::clamp(o.parallel, 1, 64);

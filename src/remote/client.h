@@ -36,6 +36,10 @@ std::string JoinUrl(const std::string& url, std::string_view name);
 // The last path component of a URL ("" for "s3://bucket").
 std::string UrlBaseName(const std::string& url);
 
+// Runs task(0..count-1) on `threads` threads, each taking the next index;
+// stops handing out indexes after the first failure, which it returns.
+Status ParallelFor(uint64_t count, int threads, const std::function<Status(uint64_t)>& task);
+
 class Client {
  public:
   explicit Client(const RemoteOptions& options);
