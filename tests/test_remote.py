@@ -443,6 +443,32 @@ def test_ranged_reads_fetch_little_and_survive_faults(nginx, env, fm_one_shard, 
         proxy.close()
 
 
+def test_views_and_catalogs_over_remote_datasets(nginx, env, fm_local, tmp_path):
+    """A mix of an http:// dataset records its URL and selects what the same
+    mix of the local copy selects; a catalog directory over it keeps
+    annotations; neither fetches the shards to be made."""
+    shutil.copytree(fm_local, nginx["root"] / "fm6", dirs_exist_ok=True)
+    url = f"{nginx['url']}/fm6"
+    sh("mix", f"a={url}:0.3", "-o", tmp_path / "remote.view", "--seed", "4", "-q", env=env)
+    assert not list((tmp_path / "cache" / "objects").glob("*/shard-*.shard"))  # edges by range
+    sh("mix", f"a={fm_local}:0.3", "-o", tmp_path / "local.view", "--seed", "4", "-q", env=env)
+    info = json.loads(sh("info", tmp_path / "remote.view", "--json", env=env).stdout)
+    assert info["sources"][0]["targets"] == [url]
+    assert sh("ls", tmp_path / "remote.view", env=env).stdout == \
+        sh("ls", tmp_path / "local.view", env=env).stdout
+    assert run(BIN, "cat", tmp_path / "remote.view", "--ordinal", "7", "--field", "png",
+               env=env).stdout == run(BIN, "cat", tmp_path / "local.view", "--ordinal", "7",
+                                      "--field", "png", env=env).stdout
+    sh("verify", "-q", tmp_path / "remote.view", env=env)
+    cat = tmp_path / "r.catalog"
+    sh("dir", "create", "d", "-c", cat, env=env)
+    sh("dir", "add", "d", "--from", url, "-c", cat, env=env)
+    key = sh("ls", url, env=env).stdout.split("\t")[0]
+    sh("annotate", "set", "d", key, "--label", "x", "--box", "1,1,5,5", "-c", cat, env=env)
+    got = json.loads(run(BIN, "cat", f"{cat}#d", key, "--field", "annotations", env=env).stdout)
+    assert [(a["label"], a["box"]) for a in got] == [("x", [1, 1, 5, 5])]
+
+
 def test_four_pack_parts_in_parallel_merge_into_one_pack(s3, env, fmnist_tree, tmp_path):
     """pack --part I/N on four processes at once, dataset merge, and the
     result lists the same samples in the same order as one pack of the

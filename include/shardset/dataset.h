@@ -108,6 +108,10 @@ class Dataset {
   const std::string& shard_location(size_t i) const {
     return slots_[i]->url.empty() ? slots_[i]->path : slots_[i]->url;
   }
+  // Bytes [offset, offset + length) of shard i as stored: read from the
+  // file, or for an s3:// or http(s):// dataset by one ranged GET (nothing
+  // is cached).
+  Result<std::string> ReadShardBytes(size_t i, uint64_t offset, uint64_t length) const;
   // Shard i, opened on first use; Corruption/NotFound naming it when it
   // cannot be opened or does not match the manifest.
   Result<const ShardReader*> shard(size_t i) const;

@@ -74,6 +74,9 @@ inline constexpr std::string_view kAnnotationsField = "annotations";
 
 // The fingerprint a view records for the shard at `path` (ViewShard::edge_hash).
 Result<uint64_t> EdgeHash(const std::string& path);
+// The same for shard `shard` of `dataset`; for an s3:// or http(s)://
+// dataset, from two ranged GETs (the shard is not fetched).
+Result<uint64_t> EdgeHashOf(const Dataset& dataset, size_t shard);
 
 // Writes a view file: entries are appended in view order and encoded a block
 // at a time (memory does not grow with the view). Close() writes the table,

@@ -17,6 +17,7 @@
 #include "base/json_depth.h"
 #include "base/strings.h"
 #include "catalog/sqlite.h"
+#include "shardset/remote.h"
 
 namespace shardset {
 namespace {
@@ -190,7 +191,7 @@ struct Catalog::Rep {
   }
 
   std::string Resolve(const std::string& target) const {
-    if (!target.empty() && target[0] == '/') return target;
+    if (IsRemote(target) || (!target.empty() && target[0] == '/')) return target;
     return JoinPath(folder, target);
   }
 
@@ -250,6 +251,10 @@ struct Catalog::Rep {
     std::error_code ec;
     const std::filesystem::path base = std::filesystem::absolute(folder, ec);
     for (const std::string& t : s.targets) {
+      if (IsRemote(t)) {  // a URL is recorded as it is
+        rel.push_back(t);
+        continue;
+      }
       std::filesystem::path abs = std::filesystem::absolute(t, ec);
       std::filesystem::path r = std::filesystem::relative(abs, base, ec);
       rel.push_back(ec || r.empty() ? abs.lexically_normal().string() : r.string());

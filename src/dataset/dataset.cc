@@ -362,6 +362,26 @@ Status Dataset::OpenSlot(size_t i) const {
   return slot.status;
 }
 
+Result<std::string> Dataset::ReadShardBytes(size_t i, uint64_t offset, uint64_t length) const {
+  std::string out;
+  if (remote_) {
+    out.reserve(length);
+    SHARDSET_RETURN_IF_ERROR(remote_->client.GetRange(
+        slots_[i]->url, offset, length, [&](uint64_t at, std::string_view piece) {
+          out.resize(at - offset);  // a retry starts again from where it says
+          out.append(piece);
+          return Status::OK();
+        }));
+    return out;
+  }
+  SHARDSET_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(slots_[i]->path));
+  if (offset > file.size() || length > file.size() - offset) {
+    return Status::Corruption(fmt::format("{}: bytes {}..{} lie past its end ({} bytes)",
+                                          slots_[i]->path, offset, offset + length, file.size()));
+  }
+  return std::string(file.data().substr(offset, length));
+}
+
 Result<const ShardReader*> Dataset::shard(size_t i) const {
   SHARDSET_RETURN_IF_ERROR(OpenSlot(i));
   return static_cast<const ShardReader*>(slots_[i]->reader.get());

@@ -905,7 +905,7 @@ Result<ViewMade> ShuffleView(const View& src, const std::string& out, const Shuf
     ViewSource vs = src.source(s);
     const Dataset& ds = src.dataset(s);
     for (size_t i = 0; i < vs.shards.size(); ++i) {
-      SHARDSET_ASSIGN_OR_RETURN(uint64_t h, EdgeHash(ds.shard_path(i)));
+      SHARDSET_ASSIGN_OR_RETURN(uint64_t h, EdgeHashOf(ds, i));
       if (src.is_view_file() && h != vs.shards[i].edge_hash) {
         return Status::Corruption(fmt::format(
             "{}: source '{}' shard {} changed since that view was made; re-make it first",

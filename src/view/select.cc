@@ -136,7 +136,7 @@ Result<std::vector<ViewSource>> SourcesFor(const View& v) {
     ViewSource src = v.source(s);
     const Dataset& ds = v.dataset(s);
     for (size_t i = 0; i < src.shards.size(); ++i) {
-      SHARDSET_ASSIGN_OR_RETURN(uint64_t h, EdgeHash(ds.shard_path(i)));
+      SHARDSET_ASSIGN_OR_RETURN(uint64_t h, EdgeHashOf(ds, i));
       if (v.is_view_file() && h != src.shards[i].edge_hash) {
         return Status::Corruption(fmt::format(
             "{}: source '{}' shard {} changed since that view was made; re-make it first",

@@ -20,6 +20,7 @@
 #include "base/json_number.h"
 #include "base/strings.h"
 #include "shardset/catalog.h"
+#include "shardset/remote.h"
 #include "view/view_table.h"
 
 static_assert(std::endian::native == std::endian::little,
@@ -50,6 +51,7 @@ Status ReadFullyAt(int fd, uint64_t offset, size_t n, std::string* out, const st
 }
 
 std::string ResolveTarget(const std::string& recorded, const std::string& view_path) {
+  if (IsRemote(recorded)) return recorded;  // a URL is recorded as it is
   if (!recorded.empty() && recorded[0] == '/') return recorded;
   return fs::path(JoinPath(DirName(view_path), recorded)).lexically_normal().string();
 }
@@ -62,6 +64,7 @@ std::string ResolveTarget(const std::string& recorded, const std::string& view_p
 // symlink means its real parent); each only if it leads from the view's
 // folder back to the target.
 std::string RecordedTarget(const std::string& target, const std::string& view_path) {
+  if (IsRemote(target)) return target;
   std::error_code ec;
   const fs::path lexical_target = fs::absolute(target, ec).lexically_normal();
   const fs::path lexical_dir = fs::absolute(view_path, ec).lexically_normal().parent_path();
@@ -155,6 +158,23 @@ Result<uint64_t> EdgeHash(const std::string& path) {
   h.Update(bytes);
   SHARDSET_RETURN_IF_ERROR(ReadFullyAt(fd.get(), size - kEdgeBytes, kEdgeBytes, &bytes, path));
   h.Update(bytes);
+  return h.Digest();
+}
+
+Result<uint64_t> EdgeHashOf(const Dataset& dataset, size_t shard) {
+  if (!IsRemote(dataset.target())) return EdgeHash(dataset.shard_path(shard));
+  // Two ranged GETs: what a view records does not need the shard fetched.
+  const uint64_t size = dataset.manifest().shards[shard].file_size;
+  if (size <= 2 * kEdgeBytes) {
+    SHARDSET_ASSIGN_OR_RETURN(std::string all, dataset.ReadShardBytes(shard, 0, size));
+    return Xxh3(all);
+  }
+  Xxh3Stream h;
+  SHARDSET_ASSIGN_OR_RETURN(std::string head, dataset.ReadShardBytes(shard, 0, kEdgeBytes));
+  h.Update(head);
+  SHARDSET_ASSIGN_OR_RETURN(std::string tail,
+                            dataset.ReadShardBytes(shard, size - kEdgeBytes, kEdgeBytes));
+  h.Update(tail);
   return h.Digest();
 }
 
@@ -455,7 +475,7 @@ struct View::Rep {
     ShardCheck& c = checks[s][shard];
     std::call_once(c.once, [&] {
       const ViewShard& recorded = sources[s].shards[shard];
-      auto hash = EdgeHash(datasets[s]->shard_path(shard));
+      auto hash = EdgeHashOf(*datasets[s], shard);
       if (!hash.ok()) {
         c.status = hash.status().WithPrefix(shown[s]);
       } else if (*hash != recorded.edge_hash) {
