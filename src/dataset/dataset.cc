@@ -3,6 +3,9 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
 #include <set>
 
 #include <fmt/format.h>
@@ -163,8 +166,27 @@ Status Manifest::Save(const std::string& dir, bool sync) const {
 
 struct Dataset::Remote {
   explicit Remote(const RemoteOptions& options) : client(options), cache(&client) {}
+  ~Remote() {
+    if (prefetcher.joinable()) prefetcher.join();
+  }
   remote::Client client;
   remote::Cache cache;
+  // Read-ahead of the next shard (Dataset::Read): one fetch at a time, in
+  // the background, into the cache; a failure is left for the read itself.
+  std::mutex prefetch_mu;
+  std::thread prefetcher;
+  std::atomic<bool> prefetching{false};
+
+  void Prefetch(std::string url, ShardFormat format, remote::Expected expected) {
+    std::lock_guard<std::mutex> lock(prefetch_mu);
+    if (prefetching) return;  // the reader is not kept waiting for it
+    if (prefetcher.joinable()) prefetcher.join();
+    prefetching = true;
+    prefetcher = std::thread([this, url = std::move(url), format, expected] {
+      (void)FetchShard(url, format, expected);
+      prefetching = false;
+    });
+  }
 
   // A shard and the sidecars of its format into the cache.
   Result<std::string> FetchShard(const std::string& url, ShardFormat format,
@@ -400,6 +422,13 @@ Result<std::pair<size_t, uint64_t>> Dataset::Locate(uint64_t ordinal) const {
 
 Status Dataset::Read(uint64_t ordinal, Sample* out) const {
   SHARDSET_ASSIGN_OR_RETURN(auto loc, Locate(ordinal));
+  if (remote_ && loc.second == 0 && loc.first + 1 < slots_.size() &&
+      remote_->client.options().fetch == "whole") {
+    // The first sample of a shard: a sequential reader will want the next
+    // shard soon, so it is fetched while this one is read.
+    const ManifestShard& next = manifest_.shards[loc.first + 1];
+    remote_->Prefetch(slots_[loc.first + 1]->url, next.format, {next.file_size, next.xxh3});
+  }
   SHARDSET_ASSIGN_OR_RETURN(const ShardReader* shard, this->shard(loc.first));
   SHARDSET_RETURN_IF_ERROR(shard->Read(loc.second, out));
   out->ordinal = ordinal;
