@@ -99,6 +99,21 @@ Status RangedFile::LoadMap() {
   return Status::OK();
 }
 
+Result<uint64_t> RangedFile::FetchBlocks(uint64_t b, uint64_t e) {
+  const uint64_t offset = b * kBlockBytes;
+  const uint64_t length = std::min(size_, e * kBlockBytes) - offset;
+  SHARDSET_RETURN_IF_ERROR(client_->GetRange(
+      url_, offset, length,
+      [&](uint64_t at, std::string_view piece) { return PwriteAll(fd_, piece, at, path_); }));
+  // Marked only once their bytes are written.
+  std::fill(have_.begin() + static_cast<ptrdiff_t>(b), have_.begin() + static_cast<ptrdiff_t>(e),
+            uint8_t{1});
+  SHARDSET_RETURN_IF_ERROR(PwriteAll(
+      map_fd_, std::string_view(reinterpret_cast<const char*>(have_.data() + b), e - b), b,
+      map_path_));
+  return length;
+}
+
 // Fetches blocks [first, end) that are missing, a run of missing blocks per
 // request; under mu_ and the file lock.
 Status RangedFile::Fetch(uint64_t first, uint64_t end) {
@@ -115,17 +130,7 @@ Status RangedFile::Fetch(uint64_t first, uint64_t end) {
       ++e;
     }
     while (e > b && have_[e - 1]) --e;
-    const uint64_t offset = b * kBlockBytes;
-    const uint64_t length = std::min(size_, e * kBlockBytes) - offset;
-    SHARDSET_RETURN_IF_ERROR(client_->GetRange(
-        url_, offset, length,
-        [&](uint64_t at, std::string_view piece) { return PwriteAll(fd_, piece, at, path_); }));
-    // Marked only once their bytes are written.
-    std::fill(have_.begin() + static_cast<ptrdiff_t>(b), have_.begin() + static_cast<ptrdiff_t>(e),
-              uint8_t{1});
-    SHARDSET_RETURN_IF_ERROR(PwriteAll(
-        map_fd_, std::string_view(reinterpret_cast<const char*>(have_.data() + b), e - b), b,
-        map_path_));
+    SHARDSET_ASSIGN_OR_RETURN(uint64_t length, FetchBlocks(b, e));
     fetched_ += length;
     since_evict_ += length;
     b = e;
@@ -184,18 +189,8 @@ Status RangedFile::EnsureAll() {
   // and of the files; fetched_ is summed after.
   std::vector<uint64_t> bytes(starts.size(), 0);
   Status s = ParallelFor(starts.size(), client_->options().parallel, [&](uint64_t i) {
-    const uint64_t b = starts[i], e = std::min(blocks_, b + chunk);
-    const uint64_t offset = b * kBlockBytes;
-    const uint64_t length = std::min(size_, e * kBlockBytes) - offset;
-    SHARDSET_RETURN_IF_ERROR(client_->GetRange(
-        url_, offset, length,
-        [&](uint64_t at, std::string_view piece) { return PwriteAll(fd_, piece, at, path_); }));
-    std::fill(have_.begin() + static_cast<ptrdiff_t>(b), have_.begin() + static_cast<ptrdiff_t>(e),
-              uint8_t{1});
-    bytes[i] = length;
-    return PwriteAll(map_fd_,
-                     std::string_view(reinterpret_cast<const char*>(have_.data() + b), e - b), b,
-                     map_path_);
+    SHARDSET_ASSIGN_OR_RETURN(bytes[i], FetchBlocks(starts[i], std::min(blocks_, starts[i] + chunk)));
+    return Status::OK();
   });
   for (uint64_t n : bytes) fetched_ += n;
   return s;

@@ -60,6 +60,9 @@ class RangedFile {
   // under mu_ and the file lock.
   Status LoadMap();
   Status Fetch(uint64_t first_block, uint64_t end_block);
+  // Blocks [b, e) by one ranged GET, written and then marked; returns the
+  // bytes fetched. Calls on disjoint blocks may run at once (EnsureAll).
+  Result<uint64_t> FetchBlocks(uint64_t b, uint64_t e);
 
   Client* client_ = nullptr;
   Cache* cache_ = nullptr;

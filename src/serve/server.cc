@@ -428,13 +428,11 @@ struct Server::Rep {
     });
     http.Get(R"(/api/p/(\d+)/sample/(\d+))", [this](const httplib::Request& req,
                                                     httplib::Response& res) {
-      Page* p = PageOf(req, res);
-      if (!p) return;
-      auto pos = PositionOf(*p, req, res);
-      if (!pos) return;
+      Page* p = nullptr;
+      uint64_t pos = 0;
       Sample s;
-      if (Status st = p->view->Read(*pos, &s); !st.ok()) return SendStatus(res, st);
-      json j = SampleSummary(*p, *pos, s);
+      if (!SampleOf(req, res, &p, &pos, &s)) return;
+      json j = SampleSummary(*p, pos, s);
       json fields = json::array();
       for (const Field& f : s.fields) {
         json fj = {{"bytes", f.data.size()}, {"derived", bool(f.flags & kFieldDerived)},
@@ -450,7 +448,7 @@ struct Server::Rep {
       }
       j["fields"] = std::move(fields);
       j["samples_total"] = p->view->num_samples();
-      const ViewEntry e = p->view->entry(*pos);
+      const ViewEntry e = p->view->entry(pos);
       PutText(&j, "source", p->view->source(e.source).name);
       j["ordinal"] = e.ordinal;
       Send(res, 200, Dump(j), "application/json");
@@ -494,17 +492,31 @@ struct Server::Rep {
     });
   }
 
+  // The sample a URL names by page and position, read; false when the
+  // answer (4xx, or 500 for a sample that fails its checksum) is given.
+  bool SampleOf(const httplib::Request& req, httplib::Response& res, Page** page, uint64_t* pos,
+                Sample* s) {
+    *page = PageOf(req, res);
+    if (!*page) return false;
+    auto at = PositionOf(**page, req, res);
+    if (!at) return false;
+    *pos = *at;
+    if (Status st = (*page)->view->Read(*pos, s); !st.ok()) {
+      SendStatus(res, st);
+      return false;
+    }
+    return true;
+  }
+
   void FieldBytes(const httplib::Request& req, httplib::Response& res, bool thumbnail) {
-    Page* p = PageOf(req, res);
-    if (!p) return;
-    auto pos = PositionOf(*p, req, res);
-    if (!pos) return;
+    Page* p = nullptr;
+    uint64_t pos = 0;
     Sample s;
-    if (Status st = p->view->Read(*pos, &s); !st.ok()) return SendStatus(res, st);
+    if (!SampleOf(req, res, &p, &pos, &s)) return;
     const std::string name = req.matches[3].str();
     const Field* f = s.Find(name);
     if (!f) {
-      return Error(res, 404, fmt::format("sample {} ({}) has no field '{}'", *pos,
+      return Error(res, 404, fmt::format("sample {} ({}) has no field '{}'", pos,
                                          EscapeForDisplay(s.key), EscapeForDisplay(name)));
     }
     const std::string etag =
@@ -517,7 +529,7 @@ struct Server::Rep {
     bool jpeg = false;
     auto thumb = MakeThumbnail(f->data, options.thumbnail_size, &jpeg);
     if (!thumb.ok()) {
-      return Error(res, 422, fmt::format("sample {} ({}), field '{}': {}", *pos,
+      return Error(res, 422, fmt::format("sample {} ({}), field '{}': {}", pos,
                                          EscapeForDisplay(s.key), EscapeForDisplay(name),
                                          thumb.status().ToString()));
     }
