@@ -16,7 +16,7 @@ PACKAGES=(
   # shardset mount (docs/mount.md): libfuse3 and its fusermount3 helper
   fuse3 libfuse3-dev
   # s3:// and http(s):// (docs/remote.md): libcurl; nginx serves shards to the tests
-  libcurl4-openssl-dev nginx-light
+  libcurl4-openssl-dev nginx-light libxml2-dev
   # real data and real peers for tests and benchmarks
   dataset-fashion-mnist tar libarchive-tools file time hyperfine zip unzip gzip
   python3 python3-pytest python3-numpy python3-pil python3-torch python3-torchvision python3-lmdb

@@ -585,6 +585,21 @@ def test_sync_of_a_folder_of_datasets_views_and_a_catalog(s3, env, fmnist_tree, 
                         env=env).stdout
     r = sh("sync", tmp_path / "empty-nothing", copy, env=env, check=False)
     assert r.returncode != 0
+    # Back down from s3:// (a listing of the bucket): the same tree, working.
+    back = tmp_path / "from-s3"
+    r = json.loads(sh("sync", "s3://backup/tree", back, "--json", "--verify", "-q",
+                      env=env).stdout)
+    assert r["files_copied"] == 7, r
+    # Again before anything opens the copy (opening a catalog changes its file).
+    r = json.loads(sh("sync", "s3://backup/tree", back, "--json", "-q", env=env).stdout)
+    assert r["files_copied"] == 0, r
+    for view in ("train.view", "val.view"):
+        assert sh("ls", back / "views" / view, env=env).stdout == \
+            sh("ls", tree / "views" / view, env=env).stdout
+    assert "shirt" in sh("annotate", "ls", "all", "0/1000", "-c", back / "fm.catalog",
+                         env=env).stdout
+    r = sh("sync", "s3://backup/no-such-tree", back, env=env, check=False)
+    assert r.returncode == 3 and "nothing to sync" in r.stderr, r.stderr
 
 
 def test_processes_sharing_a_cold_cache_fetch_each_shard_once(nginx, env, fm_local, tmp_path):

@@ -61,8 +61,8 @@ RemoteVerbs* AddRemoteVerbs(CLI::App* app, ReadArgs* read_args) {
   v->sync = app->add_subcommand(
       "sync", "Copy a dataset to a folder or s3:// once: what DST already has is not copied again");
   v->sync->add_option("SRC", v->src,
-                      "A dataset (a folder, s3://BUCKET/PREFIX or http(s)://...), or a local "
-                      "folder of datasets, views and catalogs")
+                      "A dataset (a folder, s3://BUCKET/PREFIX or http(s)://...), or a folder "
+                      "(local or s3://) of datasets, views and catalogs")
       ->required();
   v->sync->add_option("DST", v->dst, "A folder or s3://BUCKET/PREFIX")->required();
   v->sync->add_flag("--verify", v->verify,

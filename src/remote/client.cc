@@ -1,6 +1,8 @@
 #include "remote/client.h"
 
 #include <curl/curl.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -470,6 +472,93 @@ Result<std::string> Client::Get(const std::string& url, uint64_t max_bytes) {
     return Status::OK();
   };
   SHARDSET_RETURN_IF_ERROR(Perform(r));
+  return out;
+}
+
+namespace {
+
+// Percent-encodes a query value as SigV4's canonical form wants it: every
+// byte but the unreserved ones, '/' included.
+std::string QueryEncode(std::string_view v) {
+  std::string out;
+  for (unsigned char c : v) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+// The text of the first child element of `node` named `name` ("" if none).
+std::string ChildText(xmlNode* node, const char* name) {
+  for (xmlNode* c = node->children; c; c = c->next) {
+    if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST name) == 0) {
+      xmlChar* t = xmlNodeGetContent(c);
+      std::string out = t ? reinterpret_cast<const char*>(t) : "";
+      xmlFree(t);
+      return out;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+Result<std::vector<Client::Listed>> Client::List(const std::string& url) {
+  if (!url.starts_with("s3://")) {
+    return Status::NotSupported(fmt::format(
+        "{}: only s3:// folders can be listed (HTTP has no listing); give a dataset instead",
+        url));
+  }
+  std::string_view rest = std::string_view(url).substr(5);
+  while (rest.ends_with('/')) rest.remove_suffix(1);
+  const size_t slash = rest.find('/');
+  const std::string bucket(rest.substr(0, slash));
+  const std::string prefix =
+      slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1)) + "/";
+  std::vector<Listed> out;
+  std::string token;
+  for (int page = 0;; ++page) {
+    // Parameters in sorted order, values encoded: the canonical query the
+    // signature covers.
+    std::string query = token.empty() ? "" : "continuation-token=" + QueryEncode(token) + "&";
+    query += "list-type=2&prefix=" + QueryEncode(prefix);
+    std::string body;
+    Request r;
+    r.url = "s3://" + bucket;
+    r.query = query;
+    r.max_bytes = 64 << 20;
+    r.sink = [&](uint64_t offset, std::string_view piece) {
+      body.resize(offset);
+      body.append(piece);
+      return Status::OK();
+    };
+    SHARDSET_RETURN_IF_ERROR(Perform(r));
+    std::unique_ptr<xmlDoc, decltype(&xmlFreeDoc)> doc(
+        xmlReadMemory(body.data(), static_cast<int>(body.size()), nullptr, nullptr,
+                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING),
+        xmlFreeDoc);
+    xmlNode* root = doc ? xmlDocGetRootElement(doc.get()) : nullptr;
+    if (!root || xmlStrcmp(root->name, BAD_CAST "ListBucketResult") != 0) {
+      return Status::Corruption(fmt::format(
+          "{}: the server's listing (page {}) is not an S3 ListBucketResult", url, page));
+    }
+    for (xmlNode* c = root->children; c; c = c->next) {
+      if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "Contents") != 0) continue;
+      const std::string key = ChildText(c, "Key");
+      if (!key.starts_with(prefix) || key.size() == prefix.size()) continue;
+      Listed l;
+      l.name = key.substr(prefix.size());
+      l.size = std::strtoull(ChildText(c, "Size").c_str(), nullptr, 10);
+      out.push_back(std::move(l));
+    }
+    token = ChildText(root, "NextContinuationToken");
+    if (ChildText(root, "IsTruncated") != "true" || token.empty()) break;
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Listed& a, const Listed& b) { return a.name < b.name; });
   return out;
 }
 

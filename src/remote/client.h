@@ -61,6 +61,14 @@ class Client {
   // The object (of `size` bytes) into `fd` at its offsets, `options().parallel`
   // ranged GETs of `options().chunk_bytes` at a time.
   Status Download(const std::string& url, uint64_t size, int fd, const std::string& path);
+  struct Listed {
+    std::string name;  // the key after the listed prefix and its '/'
+    uint64_t size = 0;
+  };
+  // Every object under the s3:// folder `url` ("s3://BUCKET/PREFIX"), by
+  // S3 ListObjectsV2 (pages of up to 1,000 keys), sorted by key.
+  // NotSupported for http(s):// (HTTP has no listing).
+  Result<std::vector<Listed>> List(const std::string& url);
   // Uploads `data` as the object (PUT).
   Status Put(const std::string& url, std::string_view data);
   // Uploads the file at `path` as the object, streamed from disk: one PUT,

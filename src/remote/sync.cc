@@ -11,6 +11,7 @@
 
 #include "base/file.h"
 #include "base/hash.h"
+#include "base/strings.h"
 #include "remote/cache.h"
 #include "remote/client.h"
 #include "shardset/catalog.h"
@@ -312,6 +313,55 @@ Status SyncTree(remote::Client& client, remote::Cache& cache, const std::string&
   return Status::OK();
 }
 
+// A folder of datasets, views and catalogs on s3://, from its listing:
+// every dataset first (a folder with a manifest.json), then every other
+// object as it is (views, catalog snapshots, anything else), so DST never
+// holds a view whose datasets are missing.
+Status SyncRemoteTree(remote::Client& client, remote::Cache& cache, const std::string& src,
+                      const std::string& dst, const SyncOptions& options, SyncReport* report) {
+  SHARDSET_ASSIGN_OR_RETURN(auto objects, client.List(src));
+  const std::string suffix = "/" + std::string(kManifestName);
+  std::vector<std::string> datasets;
+  for (const auto& o : objects) {
+    if (o.name.ends_with(suffix)) datasets.push_back(o.name.substr(0, o.name.size() - suffix.size()));
+  }
+  if (objects.empty()) {
+    return Status::NotFound(fmt::format(
+        "{}: holds no dataset (no manifest.json) and no objects under it; nothing to sync", src));
+  }
+  auto in_dataset = [&](const std::string& name) {
+    return std::any_of(datasets.begin(), datasets.end(), [&](const std::string& d) {
+      return name.size() > d.size() && name.starts_with(d) && name[d.size()] == '/';
+    });
+  };
+  for (const std::string& d : datasets) {
+    if (in_dataset(d)) continue;  // a dataset inside another's folder is not one of the tree's
+    SHARDSET_RETURN_IF_ERROR(
+        SyncOneDataset(client, cache, Join(src, d), Join(dst, d), options, report));
+  }
+  for (const auto& o : objects) {
+    if (in_dataset(o.name)) continue;
+    if (!SafeName(o.name)) {
+      return Status::NotSupported(fmt::format(
+          "{}: the object '{}' has a name that is not a plain relative path ('.', '..' or an "
+          "empty part); rename it on the server, or sync the datasets one by one",
+          src, EscapeForDisplay(o.name)));
+    }
+    SHARDSET_ASSIGN_OR_RETURN(std::string bytes, client.Get(Join(src, o.name), o.size + 1));
+    SHARDSET_ASSIGN_OR_RETURN(bool wrote,
+                              PutIfChanged(client, Join(dst, o.name), bytes, options.sync));
+    if (wrote) {
+      report->files_copied++;
+      report->bytes_copied += bytes.size();
+    } else {
+      report->files_skipped++;
+      report->bytes_skipped += bytes.size();
+    }
+    if (options.progress) options.progress(o.name, bytes.size(), !wrote);
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Status SyncDataset(const std::string& src, const std::string& dst, const SyncOptions& options,
@@ -323,9 +373,20 @@ Status SyncDataset(const std::string& src, const std::string& dst, const SyncOpt
   if (src == dst) return Status::InvalidArgument(fmt::format("{}: SRC and DST are the same", src));
   remote::Client client(options.remote);
   remote::Cache cache(&client);
-  Status s = !IsRemote(src) && IsDirectory(src) && !PathExists(JoinPath(src, std::string(kManifestName)))
-                 ? SyncTree(client, cache, src, dst, options, report)
-                 : SyncOneDataset(client, cache, src, dst, options, report);
+  Status s;
+  if (!IsRemote(src)) {
+    s = IsDirectory(src) && !PathExists(JoinPath(src, std::string(kManifestName)))
+            ? SyncTree(client, cache, src, dst, options, report)
+            : SyncOneDataset(client, cache, src, dst, options, report);
+  } else if (src.starts_with("s3://")) {
+    // A folder without a manifest of its own is a tree of datasets.
+    auto size = SizeAt(client, Join(src, std::string(kManifestName)));
+    s = !size.ok()   ? size.status()
+        : *size < 0 ? SyncRemoteTree(client, cache, src, dst, options, report)
+                    : SyncOneDataset(client, cache, src, dst, options, report);
+  } else {
+    s = SyncOneDataset(client, cache, src, dst, options, report);
+  }
   report->retries = client.retried();
   return s;
 }
