@@ -101,8 +101,8 @@ int RunCreate(ViewVerbs& v, const ReadOptions& ro, int argc, char** argv) {
 
 // ------------------------------------------------------------ dataset merge
 
-int RunMerge(ViewVerbs& v) {
-  auto m = MergeParts(v.name, !v.no_sync);
+int RunMerge(ViewVerbs& v, const ReadOptions& ro) {
+  auto m = MergeParts(v.name, !v.no_sync, ro.remote);
   if (!m.ok()) return Fail(m.status());
   std::printf("%s: dataset of %llu samples in %zu shards, merged from its parts\n",
               v.name.c_str(), static_cast<unsigned long long>(m->num_samples),
@@ -308,12 +308,17 @@ ViewVerbs* AddViewVerbs(CLI::App* app, ReadArgs* read_args) {
       "merge",
       "Join the parts OUT/part-I-of-N that `pack --part I/N -o OUT` wrote into the dataset OUT "
       "(nothing is copied)");
-  v->merge->add_option("OUT", v->name, "The folder holding the part-I-of-N folders")->required();
+  v->merge->add_option("OUT", v->name,
+                       "The folder (or s3:// folder) holding the part-I-of-N folders")
+      ->required();
   v->merge->add_flag("--no-sync", v->no_sync, "Do not fsync the manifest");
+  AddReadFlags(v->merge, read_args);
   v->merge->footer(
       "Example: for i in 0 1 2 3; do shardset pack fashion-mnist/training -o fm --part $i/4 "
       "--label-from-dir & done; wait\n"
-      "         shardset dataset merge fm");
+      "         shardset dataset merge fm\n"
+      "On N machines: shardset pack ... --part I/N -o s3://BUCKET/fm on each, then\n"
+      "         shardset dataset merge s3://BUCKET/fm   (the manifest is uploaded last)");
 
   v->split = app->add_subcommand(
       "split", "Split a dataset or view into views (train, val, test) without copying");
@@ -415,7 +420,7 @@ int RunViewVerb(ViewVerbs* v, CLI::App* sub, const ReadOptions& ro, int argc, ch
   if (sub == v->dataset) {
     if (v->merge->parsed()) {
       verb_name = "dataset merge";
-      return RunMerge(*v);
+      return RunMerge(*v, ro);
     }
     verb_name = "dataset create";
     return RunCreate(*v, ro, argc, argv);

@@ -20,6 +20,7 @@
 
 #include "shardset/dataset.h"
 #include "shardset/shard.h"
+#include "shardset/remote.h"
 #include "shardset/status.h"
 
 namespace shardset {
@@ -91,7 +92,10 @@ std::string PartFolderName(uint64_t part, uint64_t parts);
 // byte is read or moved). A part missing or unfinished, parts of different
 // jobs or of different N, or OUT already a different dataset are
 // InvalidArgument/NotFound naming what to do. Rerunning it is harmless.
-Result<Manifest> MergeParts(const std::string& out, bool sync = true);
+// OUT may be an s3:// folder the parts were packed to (`pack --part I/N -o
+// s3://...`): its listing finds them, and the manifest is uploaded last.
+Result<Manifest> MergeParts(const std::string& out, bool sync = true,
+                            const RemoteOptions& remote = {});
 
 }  // namespace shardset
 

@@ -21,6 +21,7 @@
 #include "dataset/dataset_writer.h"
 #include "dataset/source.h"
 #include "formats/sample_key.h"
+#include "remote/client.h"
 #include "shardset/dataset.h"
 
 namespace shardset {
@@ -386,17 +387,49 @@ std::string PartFolderName(uint64_t part, uint64_t parts) {
   return fmt::format("part-{}-of-{}", part, parts);
 }
 
-Result<Manifest> MergeParts(const std::string& out, bool sync) {
+Result<Manifest> MergeParts(const std::string& out, bool sync, const RemoteOptions& remote) {
+  // OUT is a folder or an s3:// folder (parts packed with -o s3://...): the
+  // few operations the merge needs, on either.
+  const bool on_s3 = IsRemote(out);
+  std::unique_ptr<remote::Client> client;
+  std::vector<std::string> entries;  // the part folders' names
+  std::set<std::string> finished;    // those holding a manifest
+  if (on_s3) {
+    client = std::make_unique<remote::Client>(remote);
+    SHARDSET_ASSIGN_OR_RETURN(auto listed, client->List(out));
+    for (const auto& o : listed) {
+      const size_t slash = o.name.find('/');
+      if (slash == std::string::npos) continue;
+      const std::string folder = o.name.substr(0, slash);
+      if (entries.empty() || entries.back() != folder) entries.push_back(folder);
+      if (o.name.substr(slash + 1) == kManifestName) finished.insert(folder);
+    }
+  } else {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(out, ec)) {
+      if (!e.is_directory()) continue;
+      const std::string name = e.path().filename().string();
+      entries.push_back(name);
+      if (PathExists(JoinPath(e.path().string(), kManifestName))) finished.insert(name);
+    }
+    if (ec) return Status::FromErrno(out, ec.value());
+  }
+  auto join = [&](const std::string& a, std::string_view b) {
+    return on_s3 ? remote::JoinUrl(a, b) : JoinPath(a, std::string(b));
+  };
+  auto read_manifest = [&](const std::string& dir) -> Result<std::string> {
+    if (on_s3) return client->Get(join(dir, kManifestName), kMaxManifestBytes);
+    return ReadFile(JoinPath(dir, kManifestName), kMaxManifestBytes);
+  };
+
   // N from the folders' names; every one of 0..N-1 must be there.
   uint64_t parts = 0;
   std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(out, ec)) {
-    const std::string name = e.path().filename().string();
+  for (const std::string& name : entries) {
     unsigned long long i = 0, n = 0;
     char tail = 0;
     if (std::sscanf(name.c_str(), "part-%llu-of-%llu%c", &i, &n, &tail) != 2 ||
-        name != PartFolderName(i, n) || !e.is_directory()) {
+        name != PartFolderName(i, n)) {
       continue;
     }
     if (parts != 0 && n != parts) {
@@ -407,7 +440,6 @@ Result<Manifest> MergeParts(const std::string& out, bool sync) {
     parts = n;
     names.push_back(name);
   }
-  if (ec) return Status::FromErrno(out, ec.value());
   if (parts == 0) {
     return Status::NotFound(fmt::format(
         "{}: no part-I-of-N folders; run `shardset pack ... --part I/N -o {}` for each part first",
@@ -418,17 +450,19 @@ Result<Manifest> MergeParts(const std::string& out, bool sync) {
   json first_recipe;
   for (uint64_t i = 0; i < parts; ++i) {
     const std::string name = PartFolderName(i, parts);
-    const std::string dir = JoinPath(out, name);
-    if (!IsDirectory(dir)) {
+    const std::string dir = join(out, name);
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
       return Status::NotFound(fmt::format(
           "{}: missing; run `shardset pack ... --part {}/{} -o {}`", dir, i, parts, out));
     }
-    if (!PathExists(JoinPath(dir, kManifestName))) {
+    if (!finished.count(name)) {
       return Status::InvalidArgument(fmt::format(
           "{}: not finished (no {}); rerun its `shardset pack ... --part {}/{}` to finish it",
           dir, kManifestName, i, parts));
     }
-    SHARDSET_ASSIGN_OR_RETURN(Manifest part, Manifest::Load(dir));
+    SHARDSET_ASSIGN_OR_RETURN(std::string part_text, read_manifest(dir));
+    SHARDSET_ASSIGN_OR_RETURN(Manifest part,
+                              Manifest::FromJson(part_text, join(dir, kManifestName)));
     json recipe = json::parse(part.recipe_json, nullptr, false);
     if (!recipe.is_object() || recipe.value("verb", "") != "pack" ||
         recipe.value("part", uint64_t{0}) != i || recipe.value("parts", uint64_t{0}) != parts) {
@@ -443,7 +477,7 @@ Result<Manifest> MergeParts(const std::string& out, bool sync) {
       return Status::InvalidArgument(fmt::format(
           "{}: packed with other sources or options than {}; every part must come from the "
           "same pack command but for --part",
-          dir, JoinPath(out, PartFolderName(0, parts))));
+          dir, join(out, PartFolderName(0, parts))));
     }
     for (const ManifestShard& s : part.shards) {
       ManifestShard copy = s;
@@ -459,16 +493,20 @@ Result<Manifest> MergeParts(const std::string& out, bool sync) {
   m.skipped.assign(skipped.begin(), skipped.end());
   m.recipe_json = json{{"verb", "dataset merge"}, {"parts", parts}, {"pack", first_recipe}}.dump(
       -1, ' ', false, json::error_handler_t::replace);
-  const std::string manifest = JoinPath(out, kManifestName);
-  if (PathExists(manifest)) {
-    SHARDSET_ASSIGN_OR_RETURN(std::string text, ReadFile(manifest, kMaxManifestBytes));
+  auto existing = read_manifest(out);
+  if (!existing.ok() && !existing.status().IsNotFound()) return existing.status();
+  if (existing.ok()) {
+    const std::string& text = *existing;
     if (text == m.ToJson()) return m;
     return Status::AlreadyExists(fmt::format(
         "{}: already a dataset other than the merge of its parts; remove its {} or merge "
         "elsewhere",
         out, kManifestName));
   }
-  SHARDSET_RETURN_IF_ERROR(m.Save(out, sync));
+  // On s3:// the manifest goes up last, in one PUT: readers see the whole
+  // dataset or none.
+  SHARDSET_RETURN_IF_ERROR(on_s3 ? client->Put(join(out, kManifestName), m.ToJson())
+                                 : m.Save(out, sync));
   return m;
 }
 
