@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import pathlib
+import random
 import shutil
 import socket
 import subprocess
@@ -119,6 +120,23 @@ def main():
             run("rm -rf out")
             rows.append((name, med, lo, hi, rss, cmd))
 
+        # Random access: 100 random samples of the big shards, cold cache,
+        # fetched whole or by range; and what the cache holds after.
+        keys = subprocess.run(f"{S} ls s3://bench/big --fetch ranged", shell=True, check=True,
+                              capture_output=True, text=True).stdout.splitlines()
+        picked = [line.split("\t")[0] for line in random.Random(3).sample(keys, 100)]
+        (work / "keys.txt").write_text("\n".join(picked) + "\n")
+        random_rows = []
+        for mode in ("whole", "ranged"):
+            cmd = f"xargs -a keys.txt {S} cat s3://bench/big --fetch {mode} > /dev/null"
+            med, lo, hi = hyperfine(cmd, a.runs, "rm -rf cache")
+            run("rm -rf cache")
+            run(cmd)
+            # Bytes on disk: a ranged shard's .part file is sparse.
+            held = int(subprocess.run("du -sB1 cache/objects | cut -f1", shell=True,
+                                      capture_output=True, text=True, check=True).stdout)
+            random_rows.append((mode, med, lo, hi, held, cmd))
+
         script = work / "epoch.py"
         script.write_text(EPOCH)
         py = sys.executable
@@ -177,6 +195,17 @@ def main():
         "(4 ranged GETs of 8 MiB in flight per shard, written in place, each shard checked against "
         "the manifest's XXH3 before it is renamed).",
         "",
+        "Random access (`--fetch`, docs/remote.md \"Whole shards or ranges\"): `cat` of 100 "
+        "random samples of the same shards in one process, the cache emptied before each run:",
+        "",
+        "| `--fetch` | median | min-max | in the cache after | vs whole |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for mode, med, lo, hi, held, cmd in random_rows:
+        lines.append(f"| {mode} | {med:.2f} s | {lo:.2f}-{hi:.2f} | {held / 1e6:,.1f} MB | "
+                     f"{random_rows[0][1] / med:.1f}x |")
+    lines += [
+        "",
         "A shardset.torch epoch over the 60,000 Fashion-MNIST training PNGs packed to `s3://` "
         "(one 30 MB shard), bytes only, `DataLoader(num_workers=2)`, batches of 256, shuffled; "
         "wall time of the whole epoch including opening the dataset:",
@@ -190,6 +219,8 @@ def main():
               "", "```sh"]
     for name, med, lo, hi, rss, cmd in rows:
         lines.append(cmd.replace(S, "$S").replace(aws, "aws"))
+    for mode, med, lo, hi, held, cmd in random_rows:
+        lines.append(cmd.replace(S, "$S") + "   # keys.txt: 100 random keys")
     lines += ["python epoch.py s3://bench/fm   # the script is in bench/remote_bench.py (EPOCH)",
               "```", ""]
     section = "\n".join(lines)
