@@ -67,6 +67,12 @@ Result<ExtractResult> Extract(const View& ds, const std::string& out,
   // Keys come from the index: no field bytes are read here. The last
   // component joins its field's name ("." + "txt" -> "..txt" is a fine file
   // name), so the whole file name is checked again as each one is written.
+  // Where sample i is, for errors: the target and the shard that holds it
+  // (a damaged shard can make a key unsafe; the user must know which).
+  auto where = [&](uint64_t i) {
+    auto shard = ds.ShardOf(i);
+    return shard.ok() ? fmt::format("{} (shard {})", ds.target(), (*shard)->path()) : ds.target();
+  };
   for (uint64_t i = 0; i < ds.num_samples(); ++i) {
     SHARDSET_ASSIGN_OR_RETURN(std::string key, ds.Key(i));
     const size_t slash = key.rfind('/');
@@ -79,7 +85,7 @@ Result<ExtractResult> Extract(const View& ds, const std::string& out,
           "{}: sample {} has key '{}', which would be written outside {} (absolute, '..', or "
           "empty components); refusing, nothing was written. Read it with shardset cat, or "
           "repack with safe names",
-          ds.target(), i, EscapeForDisplay(key), out));
+          where(i), i, EscapeForDisplay(key), out));
     }
   }
   if (::mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -98,7 +104,7 @@ Result<ExtractResult> Extract(const View& ds, const std::string& out,
         return Status::InvalidArgument(fmt::format(
             "{}: sample {} would be written to '{}', outside {}; refusing (nothing of it was "
             "written)",
-            ds.target(), i, EscapeForDisplay(rel), out));
+            where(i), i, EscapeForDisplay(rel), out));
       }
       SHARDSET_RETURN_IF_ERROR(WriteInside(root.get(), out, rel, f.data));
       ++r.files;
